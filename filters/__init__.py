@@ -1,0 +1,1 @@
+"""Judges, trajectory checks, rejection sampling, dedup and decontamination (later issues)."""

@@ -1,0 +1,196 @@
+"""Streaming writes of one dataset's rows into Parquet shards, made visible by an atomic commit."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from storage.manifest import Commit, ShardInfo, new_commit, publish_commit
+from storage.schemas import schema_for
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+COMPRESSION = "zstd"
+
+
+def _approx_size(row: dict[str, Any]) -> int:
+    return sum(len(v) if isinstance(v, (bytes, str)) else 16 for v in row.values())
+
+
+class DatasetWriter:
+    """Buffers rows, writes row groups to shard files, and commits them atomically.
+
+    Rows whose `id` is already committed (or already written by this writer) are skipped and counted:
+    that is what makes a rerun over the same input idempotent. `commit()` may be called many times;
+    each call publishes what was written since the last one, so a long stage exposes its progress in
+    whole commits and a crash loses only the uncommitted tail.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        dataset: str,
+        run_id: str,
+        *,
+        rows_per_shard: int = 100_000,
+        buffer_rows: int = 1_000,
+        buffer_bytes: int = 32 * 2**20,
+        meta: dict | None = None,
+    ) -> None:
+        self.store = store
+        self.dataset = dataset
+        self.run_id = run_id
+        self.schema = schema_for(dataset)
+        self.rows_per_shard = rows_per_shard
+        self.buffer_rows = buffer_rows
+        self.buffer_bytes = buffer_bytes
+        self.meta = dict(meta or {})
+        self.stats: Counter[str] = Counter()
+        self.commits: list[Commit] = []
+        self._known, self._known_commits = store.committed_ids(dataset)
+        self._mine: set[str] = set()  # ids written since the last commit
+        self._buffer: list[dict] = []
+        self._buffered_bytes = 0
+        self._shards: list[ShardInfo] = []
+        self._file: pq.ParquetWriter | None = None
+        self._file_path = ""
+        self._file_rows = 0
+        self._lock = threading.Lock()
+        self._prefix = uuid.uuid4().hex[:8]
+        self._seq = 0
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, row: dict) -> bool:
+        """Queue one row; False when its id is already there (the row is skipped)."""
+        rid = row["id"]
+        with self._lock:
+            if rid in self._known or rid in self._mine:
+                self.stats["duplicates"] += 1
+                return False
+            self._mine.add(rid)
+            row.setdefault("run_id", self.run_id)
+            self._buffer.append(row)
+            self._buffered_bytes += _approx_size(row)
+            self.stats["written"] += 1
+            if len(self._buffer) >= self.buffer_rows or self._buffered_bytes >= self.buffer_bytes:
+                self._flush()
+            return True
+
+    def write_many(self, rows: Iterable[dict]) -> int:
+        return sum(self.write(r) for r in rows)
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
+        self._buffer, self._buffered_bytes = [], 0
+        if self._file is None:
+            self._open_file()
+        assert self._file is not None
+        self._file.write_table(table)
+        self._file_rows += table.num_rows
+        if self._file_rows >= self.rows_per_shard:
+            self._close_file()
+
+    def _open_file(self) -> None:
+        root = self.store.root
+        name = f"part-{self._prefix}-{self._seq:05d}.parquet"
+        self._seq += 1
+        final = root.join(self.dataset, self.run_id, name)
+        # locally a shard is written under a hidden temporary name, so even a glob over the
+        # directory never meets a half-written file
+        self._file_path = final if not root.is_local else root.join(self.dataset, self.run_id, f".{name}.tmp")
+        root.fs.makedirs(root.join(self.dataset, self.run_id), exist_ok=True)
+        self._file = pq.ParquetWriter(
+            self._file_path, self.schema, compression=COMPRESSION, filesystem=None if root.is_local else root.fs
+        )
+        self._file_rows = 0
+
+    def _close_file(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        root = self.store.root
+        final = self._file_path
+        if root.is_local:
+            final = self._file_path.replace("/.part-", "/part-").removesuffix(".tmp")
+            root.fs.mv(self._file_path, final)
+        rel = final[len(root.join(self.dataset)) + 1 :]
+        self._shards.append(ShardInfo(path=rel, rows=self._file_rows, bytes=root.fs.size(final)))
+
+    # -- committing ------------------------------------------------------------------------------
+
+    def commit(self) -> Commit | None:
+        """Publish everything written since the last commit; None when there was nothing."""
+        with self._lock:
+            self._flush()
+            self._close_file()
+            if not self._shards:
+                return None
+            with self.store.commit_lock(self.dataset):
+                # another writer may have committed some of our ids since we started
+                fresh, names = self.store.committed_ids(self.dataset)
+                if names != self._known_commits:
+                    self._drop_ids_committed_meanwhile(fresh)
+                commit = new_commit(self.dataset, self.run_id, self._shards, self.meta) if self._shards else None
+                if commit is not None:
+                    publish_commit(self.store.root, commit)
+                    self.store.remember_commit(commit, self._mine)
+                    self.commits.append(commit)
+            self._known, self._known_commits = self.store.committed_ids(self.dataset)
+            self._mine, self._shards = set(), []
+            return commit
+
+    def _drop_ids_committed_meanwhile(self, committed: set[str]) -> None:
+        clash = self._mine & committed
+        if not clash:
+            return
+        root, kept = self.store.root, []
+        for shard in self._shards:
+            path = root.join(self.dataset, shard.path)
+            table = pq.read_table(path, filesystem=None if root.is_local else root.fs)
+            mask = pc.invert(pc.is_in(table["id"], value_set=pa.array(sorted(clash))))
+            table = table.filter(mask)
+            if table.num_rows:
+                pq.write_table(table, path, compression=COMPRESSION, filesystem=None if root.is_local else root.fs)
+                kept.append(ShardInfo(path=shard.path, rows=table.num_rows, bytes=root.fs.size(path)))
+            else:
+                root.fs.rm(path)
+        self.stats["written"] -= len(clash)
+        self.stats["duplicates"] += len(clash)
+        self._mine -= clash
+        self._shards = kept
+
+    def abort(self) -> None:
+        """Forget everything uncommitted and delete its files."""
+        with self._lock:
+            self._buffer = []
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+                self.store.root.fs.rm(self._file_path)
+            for shard in self._shards:
+                self.store.root.fs.rm(self.store.root.join(self.dataset, shard.path))
+            self._shards, self._mine = [], set()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()

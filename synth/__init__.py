@@ -1,0 +1,1 @@
+"""Corpus ingestion, extraction and (later) graph, tasks, agents, teachers and tools."""

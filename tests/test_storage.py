@@ -1,0 +1,239 @@
+"""The storage contract: atomic commits, idempotent reruns, crash safety, readers, fsspec roots."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from storage import manifest
+from storage.catalog import build_catalog
+from storage.runs import RunLog
+from storage.store import Store
+from synth.corpus.records import page_record, quarantine_record
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pages(n: int, start: int = 0) -> list[dict]:
+    return [
+        page_record(url=f"http://site.test/{i}", body=f"<p>page {i}</p>".encode(), content_type="text/html",
+                    source="test", source_kind="crawl")
+        for i in range(start, start + n)
+    ]
+
+
+def committed_ids(store: Store, dataset: str) -> list[str]:
+    return [r["id"] for r in store.rows(dataset, ["id"])]
+
+
+def test_commit_makes_rows_visible_and_rerun_adds_no_duplicates(store_root: str) -> None:
+    store = Store(store_root)
+    with store.writer("pages", "run-a", buffer_rows=100, rows_per_shard=300) as w:
+        w.write_many(pages(1000))
+    assert w.stats["written"] == 1000
+    assert len(store.files("pages")) == 4  # 300+300+300+100 rows per shard
+    with store.writer("pages", "run-b") as w2:
+        w2.write_many(pages(1200))  # 1000 already there
+    assert (w2.stats["written"], w2.stats["duplicates"]) == (200, 1000)
+    ids = committed_ids(Store(store_root), "pages")
+    assert len(ids) == len(set(ids)) == 1200
+
+
+def test_rows_are_invisible_until_commit(store_root: str) -> None:
+    store = Store(store_root)
+    writer = store.writer("pages", "run-a", buffer_rows=10)
+    writer.write_many(pages(50))  # flushed to a shard file, not committed
+    assert store.count("pages") == 0 and store.files("pages") == []
+    assert list(Path(store_root, "pages").rglob("part-*.parquet")) == []  # only hidden temp names
+    writer.commit()
+    assert store.count("pages") == 50
+
+
+def test_exception_inside_writer_aborts_everything(store_root: str) -> None:
+    store = Store(store_root)
+    with pytest.raises(RuntimeError), store.writer("pages", "run-a", buffer_rows=10) as w:
+        w.write_many(pages(50))
+        raise RuntimeError("stage failed")
+    assert store.count("pages") == 0
+    assert [p for p in Path(store_root, "pages").rglob("*") if p.is_file() and p.suffix != ".lock"] == []
+
+
+def test_crash_before_publish_leaves_nothing_visible_and_vacuum_cleans(store_root: str, monkeypatch) -> None:
+    store = Store(store_root)
+    with store.writer("pages", "run-a") as w:
+        w.write_many(pages(10))
+
+    def crash(*_a, **_k):
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr("storage.writer.publish_commit", crash)
+    writer = store.writer("pages", "run-b")
+    writer.write_many(pages(20, start=10))
+    with pytest.raises(KeyboardInterrupt):
+        writer.commit()
+    monkeypatch.undo()
+    fresh = Store(store_root)
+    assert fresh.count("pages") == 10
+    orphans = fresh.vacuum()
+    assert len(orphans) == 1 and "run-b" in orphans[0]
+    assert fresh.count("pages") == 10 and fresh.vacuum() == []
+
+
+def test_half_written_commit_file_is_ignored(store_root: str) -> None:
+    store = Store(store_root)
+    with store.writer("pages", "run-a") as w:
+        w.write_many(pages(5))
+    # what a crash in the middle of writing the commit file leaves: a temporary, never renamed
+    Path(store_root, "pages", "_commits", ".tmp-deadbeef.json").write_text('{"commit_id": "dead')
+    assert Store(store_root).count("pages") == 5
+
+
+WRITER_SCRIPT = r"""
+import sys
+from storage.store import Store
+from synth.corpus.records import page_record
+root = sys.argv[1]
+store = Store(root)
+i = 0
+while True:
+    with store.writer("pages", "run-kill", buffer_rows=50, rows_per_shard=200) as w:
+        for _ in range(400):
+            w.write(page_record(url=f"http://k.test/{i}", body=b"x" * 2000 + str(i).encode(),
+                                content_type="text/html", source="k", source_kind="crawl"))
+            i += 1
+    print(i, flush=True)
+"""
+
+
+def test_process_killed_mid_write_leaves_only_whole_commits(store_root: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for delay in (0.3, 0.7, 1.1, 1.6):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, store_root], env=env,
+                                stdout=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        store = Store(store_root)
+        commits = store.commits("pages")
+        for commit in commits:  # every commit names whole, readable shards with the rows it claims
+            for shard in commit.files:
+                table = pq.read_table(os.path.join(store_root, "pages", shard.path))
+                assert table.num_rows == shard.rows
+        ids = committed_ids(store, "pages")
+        assert len(ids) == len(set(ids)) == sum(c.rows for c in commits)
+        catalog = build_catalog(store)
+        assert duckdb.connect(catalog, read_only=True).execute("SELECT count(*) FROM pages").fetchone()[0] == len(ids)
+    assert Store(store_root).count("pages") > 0
+    # a rerun of the same input after the crashes adds only what was never committed
+    before = Store(store_root).count("pages")
+    store = Store(store_root)
+    with store.writer("pages", "run-rerun") as w:
+        w.write_many(page_record(url=f"http://k.test/{i}", body=b"x" * 2000 + str(i).encode(),
+                                 content_type="text/html", source="k", source_kind="crawl") for i in range(before))
+    assert w.stats["written"] == 0
+
+
+def test_concurrent_writers_in_threads_never_duplicate_ids(store_root: str) -> None:
+    rows = pages(600)
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            store = Store(store_root)
+            with store.writer("pages", f"run-{offset}", buffer_rows=37) as w:
+                # overlapping slices: every id is offered by two writers at the same time
+                w.write_many(dict(r) for r in rows[offset : offset + 300])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(o,)) for o in (0, 150, 300, 0, 300)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    ids = committed_ids(Store(store_root), "pages")
+    assert len(ids) == len(set(ids)) == 600
+
+
+def test_concurrent_writer_processes_never_duplicate_ids(store_root: str) -> None:
+    script = (
+        "import sys\nfrom storage.store import Store\nfrom tests.test_storage import pages\n"
+        "s = Store(sys.argv[1])\n"
+        "with s.writer('pages', 'run-p' + sys.argv[2], buffer_rows=20) as w:\n"
+        "    w.write_many(pages(400))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", script, store_root, str(i)], env=env) for i in range(3)]
+    assert [p.wait() for p in procs] == [0, 0, 0]
+    ids = committed_ids(Store(store_root), "pages")
+    assert len(ids) == len(set(ids)) == 400
+
+
+def test_catalog_views_lineage_and_runs(store_root: str) -> None:
+    store = Store(store_root)
+    log = RunLog(store, "ingest", {"sources": ["x"]}).start()
+    page_rows = pages(3)
+    with store.writer("pages", log.run_id) as w:
+        w.write_many(page_rows)
+    with store.writer("quarantine", log.run_id) as w:
+        w.write(quarantine_record(stage="extract", reason="empty", source=page_rows[0]["url"],
+                                  parents=[page_rows[0]["id"]]))
+    log.finish({"pages": 3})
+    con = duckdb.connect(build_catalog(store), read_only=True)
+    assert con.execute("SELECT count(*) FROM pages").fetchone()[0] == 3
+    # empty datasets already have their contract columns
+    cols = {r[0] for r in con.execute("DESCRIBE documents").fetchall()}
+    assert {"id", "run_id", "parents", "url", "title", "text", "lang", "links", "infobox"} <= cols
+    assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 0
+    assert con.execute("SELECT flow, status FROM runs").fetchall() == [("ingest", "completed")]
+    assert con.execute("SELECT count(*) FROM run_events").fetchone()[0] == 2
+    assert con.execute("SELECT child_dataset, parent_dataset, parent_id FROM lineage").fetchall() == [
+        ("quarantine", "pages", page_rows[0]["id"])
+    ]
+    assert json.loads(con.execute("SELECT parameters FROM runs").fetchone()[0]) == {"sources": ["x"]}
+
+
+def test_failed_run_is_recorded(store_root: str) -> None:
+    store = Store(store_root)
+    RunLog(store, "ingest", {}).start().finish(error="ValueError: boom")
+    con = duckdb.connect(build_catalog(store), read_only=True)
+    assert con.execute("SELECT status, error FROM runs").fetchall() == [("failed", "ValueError: boom")]
+
+
+def test_shards_load_with_polars_and_datasets(store_root: str) -> None:
+    import datasets
+    import polars as pl
+
+    store = Store(store_root)
+    with store.writer("pages", "run-a") as w:
+        w.write_many(pages(20))
+    files = store.files("pages")
+    assert pl.scan_parquet(files).select(pl.len()).collect().item() == 20
+    ds = datasets.load_dataset("parquet", data_files=files, split="train",
+                               cache_dir=os.path.join(store_root, "_hf_cache"))
+    assert ds.num_rows == 20 and "url" in ds.column_names
+
+
+def test_fsspec_root(tmp_path: Path) -> None:
+    root = f"memory://drsynth-test-{os.getpid()}-{time.time_ns()}"
+    store = Store(root)
+    with store.writer("pages", "run-a", buffer_rows=7) as w:
+        w.write_many(pages(20))
+    again = Store(root)
+    assert again.count("pages") == 20 and len(list(again.rows("pages", ["id"]))) == 20
+    with again.writer("pages", "run-b") as w:
+        w.write_many(pages(25))
+    assert w.stats["written"] == 5
+    assert all(f.startswith("memory://") for f in again.files("pages"))
+    assert manifest.list_commit_names(again.root, "pages")

@@ -1,0 +1,1 @@
+"""DeepSpeed training jobs over published shards (later issues)."""
