@@ -75,6 +75,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("infobox", pa.list_(INFOBOX_ENTRY)),
         pa.field("tables", pa.list_(TABLE)),
         pa.field("bold_terms", pa.list_(pa.string())),  # bold names in the lead: alias candidates
+        pa.field("canonical_url", pa.string()),  # <link rel="canonical">: one URL for a page's copies
         pa.field("word_count", pa.int32()),
         pa.field("extractor", pa.string()),
     ),

@@ -31,7 +31,8 @@ class Store:
     # shared by every Store object over the same root in this process, so that batch tasks
     # running in threads do not each re-read the ids of every commit
     _indexes: ClassVar[dict[tuple[str, str], _IdIndex]] = {}
-    _thread_locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
+    _commit_locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
+    _index_locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, root: str | os.PathLike[str], storage_options: dict | None = None) -> None:
@@ -68,7 +69,8 @@ class Store:
         index = self._index(dataset)
         names = tuple(list_commit_names(self.root, dataset))
         if names != index.commit_names:
-            with self._lock_for(dataset):
+            # the index has its own lock: a committer refreshes it while holding the commit lock
+            with self._lock_in(self._index_locks, dataset):
                 seen = set(index.commit_names)
                 for name in names:
                     if name not in seen:
@@ -88,10 +90,9 @@ class Store:
         with self._registry_lock:
             return self._indexes.setdefault(key, _IdIndex())
 
-    def _lock_for(self, dataset: str) -> threading.Lock:
-        key = (self.uri, dataset)
+    def _lock_in(self, locks: dict[tuple[str, str], threading.Lock], dataset: str) -> threading.Lock:
         with self._registry_lock:
-            return self._thread_locks.setdefault(key, threading.Lock())
+            return locks.setdefault((self.uri, dataset), threading.Lock())
 
     @contextlib.contextmanager
     def commit_lock(self, dataset: str) -> Iterator[None]:
@@ -99,7 +100,7 @@ class Store:
 
         Object stores have no lock: one writer per dataset root is assumed there.
         """
-        with self._lock_for(dataset):
+        with self._lock_in(self._commit_locks, dataset):
             if not self.root.is_local:
                 yield
                 return
@@ -134,6 +135,31 @@ class Store:
 
     def _strip(self, path: str) -> str:
         return path if self.root.is_local else path.split("://", 1)[-1]
+
+    def row_group_ids(self, path: str) -> Iterator[list[str]]:
+        """The ids in each row group of a committed shard, group by group."""
+        parquet = pq.ParquetFile(self._strip(path), filesystem=self._fs_arg())
+        for group in range(parquet.num_row_groups):
+            yield parquet.read_row_group(group, columns=["id"])["id"].to_pylist()
+
+    def iter_row_groups(
+        self,
+        path: str,
+        groups: Iterable[int],
+        columns: list[str] | None = None,
+        ids: Iterable[str] | None = None,
+        batch_size: int = 64,
+    ) -> Iterator[dict]:
+        """Rows of some row groups of a shard, streamed a few at a time (bodies can be large)."""
+        wanted = pa.array(sorted(set(ids))) if ids is not None else None
+        parquet = pq.ParquetFile(self._strip(path), filesystem=self._fs_arg())
+        # one group per call: given several, pyarrow reads ahead across them and holds them all
+        for group in sorted(set(groups)):
+            for batch in parquet.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns,
+                                              use_threads=False):
+                if wanted is not None:
+                    batch = batch.filter(pc.is_in(batch["id"], value_set=wanted))
+                yield from batch.to_pylist()
 
     def scan(
         self,

@@ -43,7 +43,7 @@ class DatasetWriter:
         *,
         rows_per_shard: int = 100_000,
         buffer_rows: int = 1_000,
-        buffer_bytes: int = 32 * 2**20,
+        buffer_bytes: int = 16 * 2**20,
         meta: dict | None = None,
     ) -> None:
         self.store = store

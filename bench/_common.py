@@ -1,0 +1,70 @@
+"""Shared by the benchmarks: where the test pages come from, and how a process tree's memory is watched."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+READABILITY = REPO.parent / "shared" / "corpora" / "readability"
+
+
+def corpus_pages() -> list[tuple[str, bytes]]:
+    """(name, html) of real pages: the shared readability corpus when present, else the demo site."""
+    if READABILITY.exists():
+        return [(p.parent.name, p.read_bytes()) for p in sorted(READABILITY.glob("*/source.html"))]
+    from synth.corpus.demo import SITE_DIR
+
+    return [(p.stem, p.read_bytes()) for p in sorted(SITE_DIR.rglob("*.html"))]
+
+
+def replicate(pages: list[tuple[str, bytes]], n: int) -> list[tuple[str, bytes]]:
+    """n pages cycling through `pages`, each copy with its own name (so its own id)."""
+    return [(f"{pages[i % len(pages)][0]}-{i:06d}", pages[i % len(pages)][1]) for i in range(n)]
+
+
+class TreeMemory:
+    """Samples the RSS of a process and its children until stopped; keeps peaks per role."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def role(proc: psutil.Process) -> str:
+        try:
+            cmd = " ".join(proc.cmdline())
+        except psutil.Error:
+            return "other"
+        if "uvicorn" in cmd or "prefect.server" in cmd or "server start" in cmd:
+            return "prefect_server"
+        if "multiprocessing" in cmd or "forkserver" in cmd or "spawn_main" in cmd:
+            return "workers"
+        return "other"
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                totals = {"main": self.root.memory_info().rss}
+                for child in self.root.children(recursive=True):
+                    role = self.role(child)
+                    totals[role] = totals.get(role, 0) + child.memory_info().rss
+            except psutil.Error:
+                break
+            for role, rss in totals.items():
+                self.peaks[role] = max(self.peaks.get(role, 0), rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

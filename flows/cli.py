@@ -1,0 +1,145 @@
+"""The `drsynth` command: demo, run, sql, catalog."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEMO_CRAWL = {
+    # the bundled site is ours and local: crawl it briskly, and allow its loopback address
+    "max_depth": 3,
+    "rate_per_host": 50.0,
+    "per_host_concurrency": 4,
+    "allow_private": True,
+}
+
+
+def _config(path: str | None) -> dict:
+    from synth.corpus.config import IngestConfig, load_toml
+
+    data = load_toml(path) if path else {}
+    IngestConfig.from_dict(data)  # fail fast, before any flow starts, on a bad file
+    return data
+
+
+def _summary(out: str) -> None:
+    import duckdb
+
+    from storage.catalog import catalog_path
+    from storage.schemas import SCHEMAS
+    from storage.store import Store
+
+    store = Store(out)
+    catalog = catalog_path(store)
+    con = duckdb.connect(catalog, read_only=True)
+    print()
+    print(f"Data:     {store.uri}")
+    for view in SCHEMAS:
+        print(f"  {view:<12} {con.execute(f'SELECT count(*) FROM {view}').fetchone()[0]:>8} rows")
+    con.close()
+    print(f"Catalog:  {catalog}")
+    print("Explore:")
+    print(f"  duckdb {catalog}            # the DuckDB CLI, if installed")
+    print(f"  drsynth sql --out {out} \"SELECT title, url FROM documents LIMIT 10\"")
+    print(f"  drsynth sql --out {out} \"SELECT stage, reason, count(*) FROM quarantine GROUP BY ALL\"")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.pipeline import pipeline
+    from synth.corpus.demo import DEMO_HOST
+    from synth.corpus.demo.server import DemoSiteServer
+
+    config = _config(args.config)
+    with DemoSiteServer() as server:
+        crawl = {**DEMO_CRAWL, **config.get("crawl", {}), "resolve": {DEMO_HOST: f"127.0.0.1:{server.port}"}}
+        print(f"Serving the bundled demo site at {server.base_url} as http://{DEMO_HOST}/")
+        pipeline(sources=[f"http://{DEMO_HOST}/"], out=args.out, config={**config, "crawl": crawl})
+    _summary(args.out)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.pipeline import pipeline
+
+    sources = [s if s.startswith(("http://", "https://")) else os.path.abspath(s) for s in args.source]
+    pipeline(sources=sources, out=args.out, config=_config(args.config))
+    _summary(args.out)
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from storage.catalog import build_catalog, catalog_path
+    from storage.store import Store
+
+    store = Store(args.out)
+    path = catalog_path(store)
+    if not os.path.exists(path):
+        build_catalog(store)
+    con = duckdb.connect(path, read_only=True)
+    try:
+        con.sql(args.query).show(max_rows=args.max_rows, max_width=args.max_width)
+    except duckdb.Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from storage.catalog import build_catalog
+    from storage.store import Store
+
+    store = Store(args.out)
+    if args.vacuum:
+        for path in store.vacuum():
+            print(f"removed uncommitted {path}")
+    print(build_catalog(store))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="drsynth", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the whole pipeline on the bundled demo corpus, crawled from a local server")
+    demo.add_argument("--out", default="data", help="output root (default: ./data)")
+    demo.add_argument("--config", help="TOML settings file (see README)")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="the whole pipeline on your sources")
+    run.add_argument("--source", action="append", required=True,
+                     help="a directory of HTML, a .warc/.warc.gz, a .json/.jsonl text corpus, or an http(s) seed URL; repeatable")
+    run.add_argument("--out", required=True, help="output root: a local path or an fsspec URL")
+    run.add_argument("--config", help="TOML settings file (see README)")
+    run.set_defaults(func=cmd_run)
+
+    sql = sub.add_parser("sql", help="query the catalog of an output root")
+    sql.add_argument("--out", default="data")
+    sql.add_argument("--max-rows", type=int, default=40)
+    sql.add_argument("--max-width", type=int, default=160)
+    sql.add_argument("query")
+    sql.set_defaults(func=cmd_sql)
+
+    cat = sub.add_parser("catalog", help="rebuild the DuckDB catalog from the manifests")
+    cat.add_argument("--out", default="data")
+    cat.add_argument("--vacuum", action="store_true", help="first delete shard files no commit names")
+    cat.set_defaults(func=cmd_catalog)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    # the server's telemetry heartbeat phones home (there is no network here) and, on the ephemeral
+    # server's fresh SQLite file, races its migrations into a "database is locked" traceback
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if getattr(args, "out", None) and "://" not in args.out:
+        args.out = str(Path(args.out).resolve())
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Flow `ingest`: crawl or read every source into `pages`, then extract `documents` in batches."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections import Counter
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.recorded import recorded_run
+from storage.catalog import build_catalog
+from storage.store import Store
+from synth.corpus import ingest as stage
+from synth.corpus.config import IngestConfig
+from synth.corpus.extract_pool import ExtractionPool
+
+# one pool of extraction processes per flow-run process, reused by every batch task; batches run one
+# after another and each keeps all workers busy with its chunks, so the pool is never shared by threads
+_pools: dict[tuple, ExtractionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(config: IngestConfig) -> ExtractionPool:
+    cfg = config.extract
+    key = (cfg.workers, cfg.timeout_s, cfg.max_bytes)
+    with _pools_lock:
+        if key not in _pools:
+            _pools[key] = ExtractionPool(cfg.workers, timeout_s=cfg.timeout_s, max_bytes=cfg.max_bytes).__enter__()
+        return _pools[key]
+
+
+@atexit.register
+def close_pools() -> None:
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.__exit__(None, None, None)
+        _pools.clear()
+
+
+@task(name="acquire-source", retries=1, cache_policy=NO_CACHE)
+def acquire_source(out: str, run_id: str, source: str, config: dict) -> dict:
+    """One source (a seed URL, a directory, a WARC, a corpus file) into `pages`; reruns are idempotent."""
+    counts = stage.acquire(Store(out), run_id, source, IngestConfig.from_dict(config))
+    get_run_logger().info(
+        "%s: %d pages added (%d already present), %d quarantined",
+        source, counts["pages.added"], counts["pages.already_present"], counts["quarantine.seen"],
+    )
+    return dict(counts)
+
+
+@task(name="plan-extraction", cache_policy=NO_CACHE)
+def plan_extraction(out: str, pages_per_task: int) -> list[stage.PageBatch]:
+    return stage.pending_batches(Store(out), pages_per_task)
+
+
+@task(name="extract-batch", retries=1, cache_policy=NO_CACHE)
+def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: dict, label: str) -> dict:
+    cfg = IngestConfig.from_dict(config)
+    counts = stage.extract(Store(out), run_id, batch, _pool(cfg), cfg)
+    get_run_logger().info(
+        "extract %s: %d pages -> %d documents, %d quarantined",
+        label, len(batch.ids), counts["documents"], counts["quarantine"],
+    )
+    return dict(counts)
+
+
+@task(name="refresh-catalog", cache_policy=NO_CACHE)
+def refresh_catalog(out: str) -> str:
+    return build_catalog(Store(out))
+
+
+def run_ingest(sources: list[str], out: str, config: dict, run_id: str) -> Counter[str]:
+    """The ingest steps, for `ingest` and for `pipeline` to call inside its own flow run."""
+    cfg = IngestConfig.from_dict(config)
+    counts: Counter[str] = Counter()
+    for future in [acquire_source.submit(out, run_id, s, config) for s in sources]:
+        counts.update(future.result())
+    batches = plan_extraction(out, cfg.extract.pages_per_task)
+    for i, batch in enumerate(batches):
+        counts.update(extract_batch(out, run_id, batch, config, f"{i + 1}/{len(batches)}"))
+    refresh_catalog(out)
+    return counts
+
+
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def ingest(sources: list[str], out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
+    """Crawl or read `sources` into `out`, extract documents, refresh the DuckDB catalog."""
+    with recorded_run(out, "ingest", {"sources": sources, "config": config or {}}, run_id) as (log, counts):
+        counts.update(run_ingest(sources, out, config or {}, log.run_id))
+    return {"run_id": log.run_id, "counts": dict(counts)}

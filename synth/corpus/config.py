@@ -1,0 +1,57 @@
+"""Ingest settings, from defaults, a TOML file (`--config`) or a dict (Prefect parameters)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synth.corpus.crawler import CrawlConfig
+
+
+@dataclass
+class ExtractConfig:
+    workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    timeout_s: float = 30.0  # per page
+    max_bytes: int = 5 * 2**20
+    pages_per_task: int = 256  # one Prefect task extracts this many pages
+    pages_per_chunk: int = 16  # the unit of work handed to one worker process...
+    chunk_bytes: int = 4 * 2**20  # ...and its bound in bytes: memory holds a few chunks in flight
+
+
+@dataclass
+class IngestConfig:
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    commit_rows: int = 500  # acquisition publishes a commit every this many rows
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> IngestConfig:
+        data = dict(data or {})
+        unknown = set(data) - {"crawl", "extract", "commit_rows"}
+        if unknown:
+            raise ValueError(f"unknown config section(s) {sorted(unknown)}; known: crawl, extract, commit_rows")
+        extract = dict(data.get("extract", {}))
+        bad = set(extract) - {f.name for f in dataclasses.fields(ExtractConfig)}
+        if bad:
+            raise ValueError(f"unknown [extract] key(s) {sorted(bad)}")
+        return cls(
+            crawl=CrawlConfig.from_dict(data.get("crawl", {})),
+            extract=ExtractConfig(**extract),
+            commit_rows=int(data.get("commit_rows", 500)),
+        )
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> IngestConfig:
+        return cls.from_dict(load_toml(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    with Path(path).open("rb") as handle:
+        return tomllib.load(handle)

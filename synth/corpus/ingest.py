@@ -1,0 +1,132 @@
+"""The ingest stage as plain functions over a Store: acquire sources into `pages`, extract `documents`.
+
+Flows call these one batch at a time; they never import Prefect. Extraction works from the manifest,
+not from what acquisition returned: a page is pending until a document or an extract-stage quarantine
+row names it as a parent, so an interrupted run resumes where it stopped and a rerun does nothing new.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from storage.store import Store
+from synth.corpus.config import IngestConfig
+from synth.corpus.extract_pool import ExtractionPool
+from synth.corpus.sources import read_source
+
+PAGE_COLUMNS = ["id", "url", "final_url", "content_type", "body"]
+
+
+def acquire(store: Store, run_id: str, source: str, config: IngestConfig) -> Counter[str]:
+    """Crawl or read one source into `pages` (and `quarantine`), committing every `commit_rows` rows."""
+    counts: Counter[str] = Counter()
+    meta = {"stage": "acquire", "source": source}
+    writers = {d: store.writer(d, run_id, meta=meta) for d in ("pages", "quarantine")}
+    try:
+        pending = 0
+        for dataset, row in read_source(source, config):
+            counts[f"{dataset}.seen"] += 1
+            if dataset == "quarantine":
+                counts[f"quarantine.{row['stage']}.{row['reason']}"] += 1
+            pending += writers[dataset].write(row)
+            if pending >= config.commit_rows:
+                for w in writers.values():
+                    w.commit()
+                pending = 0
+        for w in writers.values():
+            w.commit()
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    for dataset, w in writers.items():
+        counts[f"{dataset}.added"] += w.stats["written"]
+        counts[f"{dataset}.already_present"] += w.stats["duplicates"]
+    return counts
+
+
+@dataclass(frozen=True)
+class PageBatch:
+    """Pages to extract: ids inside some row groups of one committed shard (a reference, not the rows).
+
+    Reading row groups rather than whole shards keeps a task's memory bounded by the writer's row-group
+    size, however large the shard or the corpus.
+    """
+
+    file: str
+    row_groups: tuple[int, ...]
+    ids: tuple[str, ...]
+
+
+def processed_page_ids(store: Store) -> set[str]:
+    done: set[str] = set()
+    for batch in store.scan("documents", ["parents"]):
+        for parents in batch.column("parents").to_pylist():
+            done.update(parents)
+    for batch in store.scan("quarantine", ["parents", "stage"]):
+        for parents, stage in zip(batch.column("parents").to_pylist(), batch.column("stage").to_pylist(),
+                                  strict=True):
+            if stage == "extract":
+                done.update(parents)
+    return done
+
+
+def pending_batches(store: Store, pages_per_task: int) -> list[PageBatch]:
+    """Every committed page no document or extract-stage quarantine row names yet, in batches."""
+    done = processed_page_ids(store)
+    batches: list[PageBatch] = []
+    for path in store.files("pages"):
+        groups: list[int] = []
+        ids: list[str] = []
+        for group, group_ids in enumerate(store.row_group_ids(path)):
+            pending = [i for i in group_ids if i not in done]
+            while pending:
+                take = pending[: pages_per_task - len(ids)]
+                pending = pending[len(take) :]
+                groups.append(group)
+                ids.extend(take)
+                if len(ids) >= pages_per_task:
+                    batches.append(PageBatch(path, tuple(groups), tuple(ids)))
+                    groups, ids = [], []
+        if ids:
+            batches.append(PageBatch(path, tuple(groups), tuple(ids)))
+    return batches
+
+
+def iter_pages(store: Store, batch: PageBatch) -> Iterator[dict]:
+    return store.iter_row_groups(batch.file, batch.row_groups, PAGE_COLUMNS, ids=batch.ids)
+
+
+def _chunks(rows: Iterator[dict], size: int, max_bytes: int) -> Iterator[list[dict]]:
+    """Work units for the pool: at most `size` pages and, past the first page, `max_bytes` of bodies."""
+    chunk: list[dict] = []
+    held = 0
+    for row in rows:
+        if chunk and (len(chunk) == size or held + len(row["body"] or b"") > max_bytes):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(row)
+        held += len(row["body"] or b"")
+    if chunk:
+        yield chunk
+
+
+def extract(store: Store, run_id: str, batch: PageBatch, pool: ExtractionPool, config: IngestConfig) -> Counter[str]:
+    """Extract one batch of pages in the worker pool; one commit each to `documents` and `quarantine`.
+
+    Pages stream from the shard into the pool chunk by chunk, so memory holds the chunks in flight,
+    not the batch.
+    """
+    counts: Counter[str] = Counter()
+    meta = {"stage": "extract", "pages_file": batch.file}
+    chunks = _chunks(iter_pages(store, batch), config.extract.pages_per_chunk, config.extract.chunk_bytes)
+    with store.writer("documents", run_id, meta=meta) as docs, store.writer("quarantine", run_id, meta=meta) as bad:
+        for results in pool.map_batches(chunks):
+            for dataset, row in results:
+                (docs if dataset == "documents" else bad).write(row)
+                counts[dataset] += 1
+                if dataset == "quarantine":
+                    counts[f"quarantine.extract.{row['reason']}"] += 1
+    return counts

@@ -1,0 +1,50 @@
+"""Which kind of source a string names, and the reader for it: crawl, HTML directory, WARC, text corpus."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from synth.corpus.config import IngestConfig
+from synth.corpus.crawler import Crawler
+from synth.corpus.local_sources import STAGE as READ_STAGE
+from synth.corpus.local_sources import read_html_dir, read_text_corpus, read_warc
+from synth.corpus.records import quarantine_record
+
+Row = tuple[str, dict]
+
+
+def source_kind(source: str) -> str:
+    """crawl | html_dir | warc | text | unknown."""
+    if source.startswith(("http://", "https://")):
+        return "crawl"
+    path = Path(source)
+    name = path.name.lower()
+    if path.is_dir():
+        return "html_dir"
+    if name.endswith((".warc", ".warc.gz", ".arc", ".arc.gz")):
+        return "warc"
+    if name.endswith((".json", ".jsonl", ".ndjson", ".jsonl.gz")):
+        return "text"
+    return "unknown"
+
+
+def read_source(source: str, config: IngestConfig) -> Iterator[Row]:
+    kind = source_kind(source)
+    if kind != "crawl" and not os.path.exists(source):
+        yield "quarantine", quarantine_record(stage=READ_STAGE, reason="missing_source", source=source,
+                                              detail="no such file or directory")
+    elif kind == "crawl":
+        yield from Crawler(config.crawl).crawl_sync([source])
+    elif kind == "html_dir":
+        yield from read_html_dir(source, max_bytes=config.extract.max_bytes)
+    elif kind == "warc":
+        yield from read_warc(source, max_bytes=config.extract.max_bytes)
+    elif kind == "text":
+        yield from read_text_corpus(source)
+    else:
+        yield "quarantine", quarantine_record(
+            stage=READ_STAGE, reason="unknown_source", source=source,
+            detail="expected an http(s) URL, a directory of HTML, a .warc/.warc.gz or a .json/.jsonl corpus",
+        )

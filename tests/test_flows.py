@@ -1,0 +1,126 @@
+"""The Prefect wiring: `drsynth run` over every kind of source, one task per batch, resumable ingest,
+and the layering rule (only flows/ imports Prefect)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from storage.store import Store
+from synth.corpus import ingest
+from synth.corpus.config import IngestConfig
+from synth.corpus.demo import SITE_DIR
+from synth.corpus.extract_pool import ExtractionPool
+
+REPO = Path(__file__).resolve().parents[1]
+CORE = ("storage", "synth", "filters", "training")
+
+
+def test_core_packages_never_import_prefect_or_flows() -> None:
+    pattern = re.compile(r"^\s*(from|import)\s+(prefect|flows)\b", re.MULTILINE)
+    offenders = [str(p.relative_to(REPO)) for pkg in CORE for p in (REPO / pkg).rglob("*.py")
+                 if pattern.search(p.read_text())]
+    assert offenders == []
+
+
+def _html_dir(root: Path, n: int) -> Path:
+    """n demo articles under new names (new ids), plus one non-HTML file and one empty page."""
+    articles = sorted((SITE_DIR / "wiki").glob("*.html"))
+    root.mkdir()
+    for i in range(n):
+        (root / f"copy-{i:04d}-{articles[i % len(articles)].name}").write_bytes(articles[i % len(articles)].read_bytes())
+    (root / "empty.html").write_bytes(b"")
+    (root / "readme.txt").write_text("not html")
+    return root
+
+
+def _warc(path: Path) -> Path:
+    with path.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for i, article in enumerate(sorted((SITE_DIR / "wiki").glob("*.html"))[:5]):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(f"http://archive.test/{i}", "response",
+                                                          payload=io.BytesIO(article.read_bytes()), http_headers=headers))
+    return path
+
+
+def _jsonl(path: Path) -> Path:
+    records = [{"title": f"Passage {i}", "text": f"Passage {i} tells of the harbour of Varkholm in {1800 + i}."}
+               for i in range(10)]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n{not json}\n")
+    return path
+
+
+def test_drsynth_run_over_every_kind_of_local_source(tmp_path: Path) -> None:
+    sources = [_html_dir(tmp_path / "html", 12), _warc(tmp_path / "a.warc.gz"), _jsonl(tmp_path / "c.jsonl"),
+               tmp_path / "missing.json"]
+    out = tmp_path / "out"
+    config = tmp_path / "drsynth.toml"
+    config.write_text("[extract]\nworkers = 2\npages_per_task = 8\n")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    args = [a for s in sources for a in ("--source", str(s))]
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "run", *args, "--out", str(out), "--config", str(config)],
+                            env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    con = duckdb.connect(str(out / "catalog.duckdb"), read_only=True)
+    kinds = dict(con.execute("SELECT p.source_kind, count(*) FROM documents d JOIN pages p ON d.parents[1] = p.id "
+                             "GROUP BY ALL").fetchall())
+    assert kinds == {"html_dir": 12, "warc": 5, "text": 10}
+    reasons = sorted(con.execute("SELECT stage || ':' || reason FROM quarantine").fetchall())
+    assert reasons == [("extract:empty",), ("read:invalid_json",), ("read:missing_source",), ("read:not_html",)]
+    params = json.loads(con.execute("SELECT parameters FROM runs").fetchone()[0])
+    assert params["config"]["extract"]["pages_per_task"] == 8
+
+
+def test_ingest_flow_runs_one_task_per_batch(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.ingest import ingest as ingest_flow
+
+    source = _html_dir(tmp_path / "html", 40)
+    config = {"extract": {"workers": 1, "pages_per_task": 16}}
+    with prefect_test_harness():
+        result = ingest_flow(sources=[str(source)], out=str(tmp_path / "out"), config=config)
+
+        async def task_names() -> list[str]:
+            from prefect.client.schemas.sorting import TaskRunSort
+
+            async with get_client() as client:
+                runs = await client.read_task_runs(limit=200, sort=TaskRunSort.EXPECTED_START_TIME_ASC)
+                return [t.name for t in runs]
+
+        names = asyncio.run(task_names())
+    assert result["counts"]["documents"] == 40
+    extract_tasks = [n for n in names if n.startswith("extract-batch")]
+    assert len(extract_tasks) == 3  # 41 pages (one empty) in batches of 16, not 41 tasks
+    assert len([n for n in names if n.startswith("acquire-source")]) == 1
+
+
+def test_interrupted_extraction_resumes_with_the_pending_pages(tmp_path: Path) -> None:
+    store = Store(tmp_path / "out")
+    cfg = IngestConfig.from_dict({"extract": {"workers": 1, "pages_per_task": 10}})
+    ingest.acquire(store, "run-1", str(_html_dir(tmp_path / "html", 30)), cfg)
+    batches = ingest.pending_batches(store, 10)
+    assert sum(len(b.ids) for b in batches) == 31
+    with ExtractionPool(1) as pool:
+        ingest.extract(store, "run-1", batches[0], pool, cfg)  # then the run "dies"
+        remaining = ingest.pending_batches(store, 10)
+        assert sum(len(b.ids) for b in remaining) == 21
+        assert not set(batches[0].ids) & {i for b in remaining for i in b.ids}
+        for batch in remaining:
+            ingest.extract(store, "run-2", batch, pool, cfg)
+    assert ingest.pending_batches(store, 10) == []
+    extract_rows = [r for r in store.rows("quarantine", ["stage"]) if r["stage"] == "extract"]
+    assert (store.count("documents"), len(extract_rows)) == (30, 1)  # the empty page
