@@ -18,10 +18,15 @@ DEMO_CRAWL = {
 
 
 def _config(path: str | None) -> dict:
+    import tomllib
+
     from synth.corpus.config import IngestConfig, load_toml
 
-    data = load_toml(path) if path else {}
-    IngestConfig.from_dict(data)  # fail fast, before any flow starts, on a bad file
+    try:
+        data = load_toml(path) if path else {}
+        IngestConfig.from_dict(data)  # fail fast, before any flow starts, on a bad file
+    except (OSError, tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
+        raise UserError(f"config {path}: {exc}") from exc
     return data
 
 
@@ -70,32 +75,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, no traceback."""
+
+
+def _existing_store(out: str):
+    from storage.store import Store
+
+    if "://" not in out and not os.path.isdir(out):
+        raise UserError(f"{out} does not exist: give the --out of an earlier run")
+    return Store(out)
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from storage.catalog import build_catalog, catalog_path
-    from storage.store import Store
 
-    store = Store(args.out)
+    store = _existing_store(args.out)
     path = catalog_path(store)
     if not os.path.exists(path):
         build_catalog(store)
     con = duckdb.connect(path, read_only=True)
+    if not store.root.is_local:
+        con.register_filesystem(store.root.fs)
     try:
-        con.sql(args.query).show(max_rows=args.max_rows, max_width=args.max_width)
+        result = con.sql(args.query)
+        if result is not None:  # statements such as SET return no relation
+            result.show(max_rows=args.max_rows, max_width=args.max_width)
     except duckdb.Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        con.close()
     return 0
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     from storage.catalog import build_catalog
-    from storage.store import Store
 
-    store = Store(args.out)
+    store = _existing_store(args.out)
     if args.vacuum:
-        for path in store.vacuum():
+        for path in store.vacuum(min_age_s=args.grace):
             print(f"removed uncommitted {path}")
     print(build_catalog(store))
     return 0
@@ -126,7 +147,10 @@ def parser() -> argparse.ArgumentParser:
 
     cat = sub.add_parser("catalog", help="rebuild the DuckDB catalog from the manifests")
     cat.add_argument("--out", default="data")
-    cat.add_argument("--vacuum", action="store_true", help="first delete shard files no commit names")
+    cat.add_argument("--vacuum", action="store_true",
+                     help="first delete shard files no commit names (only while no run writes to DIR)")
+    cat.add_argument("--grace", type=float, default=3600.0,
+                     help="with --vacuum: keep unnamed files younger than this many seconds (default 3600)")
     cat.set_defaults(func=cmd_catalog)
     return top
 
@@ -138,7 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if getattr(args, "out", None) and "://" not in args.out:
         args.out = str(Path(args.out).resolve())
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if os.environ.get("DRSYNTH_DEBUG"):
+            raise
+        # the flow's own log above holds the traceback; the run is recorded as failed in `runs`
+        print(f"error: {type(exc).__name__}: {exc} (set DRSYNTH_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import threading
 from collections import Counter
 
@@ -11,7 +13,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.recorded import recorded_run
-from storage.catalog import build_catalog
 from storage.store import Store
 from synth.corpus import ingest as stage
 from synth.corpus.config import IngestConfig
@@ -32,6 +33,23 @@ def _pool(config: IngestConfig) -> ExtractionPool:
         return _pools[key]
 
 
+def release_freed_memory() -> None:
+    """Hand freed heap back to the OS after a batch.
+
+    Page bodies are large allocations made and freed in several threads; glibc keeps the freed
+    memory in per-thread arenas, so without this a long ingest's RSS creeps up with its length.
+    """
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    _libc.malloc_trim  # noqa: B018 - glibc only
+except (OSError, AttributeError):
+    _libc = None
+
+
 @atexit.register
 def close_pools() -> None:
     with _pools_lock:
@@ -44,6 +62,7 @@ def close_pools() -> None:
 def acquire_source(out: str, run_id: str, source: str, config: dict) -> dict:
     """One source (a seed URL, a directory, a WARC, a corpus file) into `pages`; reruns are idempotent."""
     counts = stage.acquire(Store(out), run_id, source, IngestConfig.from_dict(config))
+    release_freed_memory()
     get_run_logger().info(
         "%s: %d pages added (%d already present), %d quarantined",
         source, counts["pages.added"], counts["pages.already_present"], counts["quarantine.seen"],
@@ -60,6 +79,7 @@ def plan_extraction(out: str, pages_per_task: int) -> list[stage.PageBatch]:
 def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: dict, label: str) -> dict:
     cfg = IngestConfig.from_dict(config)
     counts = stage.extract(Store(out), run_id, batch, _pool(cfg), cfg)
+    release_freed_memory()
     get_run_logger().info(
         "extract %s: %d pages -> %d documents, %d quarantined",
         label, len(batch.ids), counts["documents"], counts["quarantine"],
@@ -67,27 +87,22 @@ def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: dict, l
     return dict(counts)
 
 
-@task(name="refresh-catalog", cache_policy=NO_CACHE)
-def refresh_catalog(out: str) -> str:
-    return build_catalog(Store(out))
+def run_ingest(sources: list[str], out: str, config: dict, run_id: str, counts: Counter[str]) -> None:
+    """The ingest steps, for `ingest` and for `pipeline` to call inside its own flow run.
 
-
-def run_ingest(sources: list[str], out: str, config: dict, run_id: str) -> Counter[str]:
-    """The ingest steps, for `ingest` and for `pipeline` to call inside its own flow run."""
+    `counts` is updated as each task finishes, so a failed run still records what it did.
+    """
     cfg = IngestConfig.from_dict(config)
-    counts: Counter[str] = Counter()
     for future in [acquire_source.submit(out, run_id, s, config) for s in sources]:
         counts.update(future.result())
     batches = plan_extraction(out, cfg.extract.pages_per_task)
     for i, batch in enumerate(batches):
         counts.update(extract_batch(out, run_id, batch, config, f"{i + 1}/{len(batches)}"))
-    refresh_catalog(out)
-    return counts
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def ingest(sources: list[str], out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
     """Crawl or read `sources` into `out`, extract documents, refresh the DuckDB catalog."""
     with recorded_run(out, "ingest", {"sources": sources, "config": config or {}}, run_id) as (log, counts):
-        counts.update(run_ingest(sources, out, config or {}, log.run_id))
+        run_ingest(sources, out, config or {}, log.run_id, counts)
     return {"run_id": log.run_id, "counts": dict(counts)}

@@ -13,7 +13,7 @@ from flows.recorded import recorded_run
 def pipeline(sources: list[str], out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
     """Sources in, training data out. Stages exchange datasets through `out`, never in memory."""
     with recorded_run(out, "pipeline", {"sources": sources, "config": config or {}}, run_id) as (log, counts):
-        counts.update(run_ingest(sources, out, config or {}, log.run_id))
+        run_ingest(sources, out, config or {}, log.run_id, counts)
     return {"run_id": log.run_id, "counts": dict(counts)}
 
 

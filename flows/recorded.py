@@ -6,6 +6,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterator
 
+from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
@@ -22,8 +23,12 @@ def recorded_run(out: str, flow: str, parameters: dict, run_id: str | None) -> I
     try:
         yield log, counts
     except BaseException as exc:
-        log.finish(counts, error=f"{type(exc).__name__}: {exc}")
-        build_catalog(store)
+        # record the failure, but never let the bookkeeping hide the error that caused it
+        try:
+            log.finish(counts, error=f"{type(exc).__name__}: {exc}")
+            build_catalog(store)
+        except Exception as bookkeeping:
+            get_run_logger().error("could not record the failed run: %r", bookkeeping)
         raise
     log.finish(counts)
     build_catalog(store)

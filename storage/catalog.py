@@ -49,8 +49,8 @@ def _source_select(con: duckdb.DuckDBPyConnection, store: Store, dataset: str) -
 def catalog_path(store: Store) -> str:
     if store.root.is_local:
         return os.path.join(store.root.path, CATALOG_FILE)
-    # DuckDB cannot write a database file onto an object store: keep it beside the working directory
-    return os.path.abspath(f"{store.root.path.replace('/', '_')}.{CATALOG_FILE}")
+    # DuckDB cannot write a database file onto an object store: keep it in the working directory
+    return os.path.abspath(f"{store.root.protocol}_{store.root.path.replace('/', '_')}.{CATALOG_FILE}")
 
 
 def build_catalog(store: Store, path: str | None = None) -> str:
@@ -61,7 +61,9 @@ def build_catalog(store: Store, path: str | None = None) -> str:
     con = duckdb.connect(tmp)
     try:
         if not store.root.is_local:
-            con.execute("INSTALL httpfs; LOAD httpfs;")
+            # DuckDB reads the shards through the same fsspec filesystem; a later session opening
+            # this catalog needs that filesystem too (httpfs and credentials for s3://, gs://)
+            con.register_filesystem(store.root.fs)
         for dataset in datasets:
             if dataset not in SCHEMAS and not store.files(dataset):
                 continue
@@ -129,7 +131,3 @@ def _commits_table(con: duckdb.DuckDBPyConnection, store: Store, datasets: list[
     con.unregister("_commits")
 
 
-def query(path: str, sql: str) -> duckdb.DuckDBPyRelation | None:
-    """Run `sql` against a catalog file, read-only."""
-    con = duckdb.connect(path, read_only=True)
-    return con.sql(sql)

@@ -94,6 +94,10 @@ def read_commit(root: Root, dataset: str, name: str) -> Commit:
     return Commit.from_json(root.fs.cat_file(root.join(dataset, COMMITS_DIR, name)).decode("utf-8"))
 
 
+def commit_exists(root: Root, commit: Commit) -> bool:
+    return root.fs.exists(f"{commits_dir(root, commit.dataset)}/{commit.name}")
+
+
 def publish_commit(root: Root, commit: Commit) -> str:
     """Make `commit` visible, atomically. Returns the commit file's path."""
     directory = commits_dir(root, commit.dataset)

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
@@ -71,6 +72,9 @@ class Store:
         if names != index.commit_names:
             # the index has its own lock: a committer refreshes it while holding the commit lock
             with self._lock_in(self._index_locks, dataset):
+                if set(index.commit_names) - set(names):
+                    # commits vanished (a root deleted and rebuilt under a long-lived process): start over
+                    index.ids, index.commit_names = set(), ()
                 seen = set(index.commit_names)
                 for name in names:
                     if name not in seen:
@@ -193,9 +197,14 @@ class Store:
 
     # -- housekeeping --------------------------------------------------------------------------------
 
-    def vacuum(self, *, dry_run: bool = False) -> list[str]:
-        """Delete shard files no commit names (what a crash mid-write leaves behind)."""
+    def vacuum(self, *, min_age_s: float = 3600.0, dry_run: bool = False) -> list[str]:
+        """Delete shard and temporary files no commit names (what a crash mid-write leaves behind).
+
+        Only files older than `min_age_s` go: a running writer's shards are unnamed until it commits,
+        so vacuum with a short grace period only when no run is writing to this root.
+        """
         removed = []
+        cutoff = time.time() - min_age_s
         for entry in self.root.fs.ls(self.root.path, detail=False):
             dataset = entry.rstrip("/").rsplit("/", 1)[-1]
             if dataset.startswith(("_", ".")) or not self.root.fs.isdir(entry):
@@ -203,10 +212,20 @@ class Store:
             with self.commit_lock(dataset):
                 referenced = {self.root.join(dataset, f.path) for c in self.commits(dataset) for f in c.files}
                 for path in self.root.fs.find(entry):
-                    if f"/{COMMITS_DIR}/" in path or path in referenced:
-                        continue
-                    if path.endswith((".parquet", ".parquet.tmp")) or "/.tmp-" in path:
+                    name = path.rsplit("/", 1)[-1]
+                    leftover = name.startswith(".tmp-") or (
+                        f"/{COMMITS_DIR}/" not in path and name.endswith((".parquet", ".parquet.tmp"))
+                        and path not in referenced
+                    )
+                    if leftover and self._mtime(path) < cutoff:
                         removed.append(path)
                         if not dry_run:
                             self.root.fs.rm(path)
         return removed
+
+    def _mtime(self, path: str) -> float:
+        try:
+            modified = self.root.fs.modified(path)
+        except (NotImplementedError, FileNotFoundError, OSError):
+            return 0.0
+        return modified.timestamp()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import Counter
@@ -13,13 +14,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from storage.manifest import Commit, ShardInfo, new_commit, publish_commit
+from storage.manifest import Commit, ShardInfo, commit_exists, new_commit, publish_commit
 from storage.schemas import schema_for
 
 if TYPE_CHECKING:
     from storage.store import Store
 
 COMPRESSION = "zstd"
+
+
+class InvalidRows(ValueError):
+    """Rows that do not fit the dataset's schema; the writer stays usable for the rest."""
+
+    def __init__(self, message: str, ids: list[str]) -> None:
+        super().__init__(message)
+        self.ids = ids
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _approx_size(row: dict[str, Any]) -> int:
@@ -56,6 +73,7 @@ class DatasetWriter:
         self.meta = dict(meta or {})
         self.stats: Counter[str] = Counter()
         self.commits: list[Commit] = []
+        self.rejected: list[str] = []  # ids of rows that did not fit the schema
         self._known, self._known_commits = store.committed_ids(dataset)
         self._mine: set[str] = set()  # ids written since the last commit
         self._buffer: list[dict] = []
@@ -92,8 +110,13 @@ class DatasetWriter:
     def _flush(self) -> None:
         if not self._buffer:
             return
-        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
-        self._buffer, self._buffered_bytes = [], 0
+        rows, self._buffer, self._buffered_bytes = self._buffer, [], 0
+        try:
+            table = pa.Table.from_pylist(rows, schema=self.schema)
+        except (pa.ArrowException, TypeError, ValueError, UnicodeError) as exc:
+            # a row that does not fit the schema is a bug in the stage that built it: name it, and
+            # keep the writer usable for the rows that do fit
+            table = self._salvage(rows, exc)
         if self._file is None:
             self._open_file()
         assert self._file is not None
@@ -101,6 +124,25 @@ class DatasetWriter:
         self._file_rows += table.num_rows
         if self._file_rows >= self.rows_per_shard:
             self._close_file()
+
+    def _salvage(self, rows: list[dict], exc: Exception) -> pa.Table:
+        good, bad = [], []
+        for row in rows:
+            try:
+                pa.Table.from_pylist([row], schema=self.schema)
+                good.append(row)
+            except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+                bad.append(row["id"])
+        self._mine.difference_update(bad)
+        self.stats["written"] -= len(bad)
+        self.stats["invalid"] += len(bad)
+        self.rejected.extend(bad)
+        if self._file is None:
+            self._open_file()
+        assert self._file is not None
+        self._file.write_table(pa.Table.from_pylist(good, schema=self.schema))
+        self._file_rows += len(good)
+        raise InvalidRows(f"{self.dataset}: {len(bad)} row(s) do not fit the schema ({exc}); ids {bad[:5]}", bad)
 
     def _open_file(self) -> None:
         root = self.store.root
@@ -125,7 +167,9 @@ class DatasetWriter:
         final = self._file_path
         if root.is_local:
             final = self._file_path.replace("/.part-", "/part-").removesuffix(".tmp")
-            root.fs.mv(self._file_path, final)
+            _fsync(self._file_path)  # durable before any commit can name it, not only after kill -9
+            os.rename(self._file_path, final)
+            _fsync(os.path.dirname(final))
         rel = final[len(root.join(self.dataset)) + 1 :]
         self._shards.append(ShardInfo(path=rel, rows=self._file_rows, bytes=root.fs.size(final)))
 
@@ -143,14 +187,26 @@ class DatasetWriter:
                 fresh, names = self.store.committed_ids(self.dataset)
                 if names != self._known_commits:
                     self._drop_ids_committed_meanwhile(fresh)
-                commit = new_commit(self.dataset, self.run_id, self._shards, self.meta) if self._shards else None
-                if commit is not None:
-                    publish_commit(self.store.root, commit)
-                    self.store.remember_commit(commit, self._mine)
-                    self.commits.append(commit)
+                commit = self._publish() if self._shards else None
             self._known, self._known_commits = self.store.committed_ids(self.dataset)
-            self._mine, self._shards = set(), []
             return commit
+
+    def _publish(self) -> Commit:
+        root = self.store.root
+        missing = [s.path for s in self._shards if not root.fs.exists(root.join(self.dataset, s.path))]
+        if missing:  # e.g. removed by a vacuum that ran while we wrote: never commit a hole
+            raise FileNotFoundError(f"{self.dataset}: shards vanished before commit: {missing}")
+        commit = new_commit(self.dataset, self.run_id, list(self._shards), self.meta)
+        try:
+            publish_commit(root, commit)
+        finally:
+            # once the commit file exists its shards belong to it, even if publishing was then
+            # interrupted: abort() must never delete what a visible commit names
+            if commit_exists(root, commit):
+                self.store.remember_commit(commit, self._mine)
+                self.commits.append(commit)
+                self._mine, self._shards = set(), []
+        return commit
 
     def _drop_ids_committed_meanwhile(self, committed: set[str]) -> None:
         clash = self._mine & committed

@@ -124,3 +124,19 @@ def test_interrupted_extraction_resumes_with_the_pending_pages(tmp_path: Path) -
     assert ingest.pending_batches(store, 10) == []
     extract_rows = [r for r in store.rows("quarantine", ["stage"]) if r["stage"] == "extract"]
     assert (store.count("documents"), len(extract_rows)) == (30, 1)  # the empty page
+
+
+def test_cli_reports_user_mistakes_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("crawl = 3\n")
+    cases = [
+        (["sql", "--out", str(tmp_path / "never-written"), "SELECT 1"], "does not exist"),
+        (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(bad)], "[crawl] must be a table"),
+        (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(tmp_path / "none.toml")],
+         "No such file"),
+    ]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
+                                timeout=120, check=False)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "never-written").exists()

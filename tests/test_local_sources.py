@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 from warcio.statusandheaders import StatusAndHeaders
@@ -130,3 +131,59 @@ def test_garbage_warc(tmp_path: Path) -> None:
     path.write_bytes(b"this is not an archive\n" * 10)
     rows = by_dataset(read_warc(path))
     assert rows["pages"] == [] and [r["reason"] for r in rows["quarantine"]] == ["warc_error"]
+
+
+def test_text_corpus_bad_unicode_deep_nesting_and_gzip(tmp_path: Path) -> None:
+    import gzip
+
+    lines = tmp_path / "odd.jsonl"
+    lines.write_text('{"title": "Bad \\ud800 title", "text": "x"}\n' + "[" * 100000 + "\n"
+                     + '{"title": "Good", "text": "fine"}\n')
+    rows = by_dataset(read_text_corpus(lines))
+    assert [json.loads(r["body"])["title"] for r in rows["pages"]] == ["Good"]
+    assert sorted(r["reason"] for r in rows["quarantine"]) == ["invalid_json", "invalid_record"]
+    packed = tmp_path / "c.jsonl.gz"
+    packed.write_bytes(gzip.compress(b'{"title": "Zipped", "text": "inside gzip"}\n'))
+    assert source_kind(str(packed)) == "text"
+    rows = by_dataset(read_text_corpus(packed))
+    assert [json.loads(r["body"])["title"] for r in rows["pages"]] == ["Zipped"]
+
+
+def test_one_damaged_warc_record_costs_only_that_record(tmp_path: Path) -> None:
+    path = tmp_path / "dates.warc.gz"
+    with path.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for i, date in enumerate(["not-a-date", "2024-01-02T03:04:05Z"]):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+            record = writer.create_warc_record(f"http://w.test/{i}", "response", payload=io.BytesIO(b"<p>x</p>"),
+                                               http_headers=headers)
+            record.rec_headers.replace_header("WARC-Date", date)
+            writer.write_record(record)
+    rows = by_dataset(read_warc(path))
+    assert [r["url"] for r in rows["pages"]] == ["http://w.test/1"]
+    assert [(r["reason"], r["source"]) for r in rows["quarantine"]] == [("warc_record_error", "http://w.test/0")]
+
+
+def test_non_utf8_file_names_are_stored_not_fatal(tmp_path: Path) -> None:
+    from storage.store import Store
+
+    directory = tmp_path / "site"
+    directory.mkdir()
+    os.makedirs(os.fsencode(directory), exist_ok=True)
+    with open(os.path.join(os.fsencode(directory), b"caf\xe9.txt"), "wb") as handle:
+        handle.write(b"latin-1 name")
+    (directory / "ok.html").write_text("<p>fine</p>")
+    store = Store(tmp_path / "out")
+    with store.writer("pages", "r") as pages_w, store.writer("quarantine", "r") as bad_w:
+        for dataset, row in read_html_dir(directory):
+            (pages_w if dataset == "pages" else bad_w).write(row)
+    assert store.count("pages") == 1 and store.count("quarantine") == 1
+    assert "\\xe9" in next(store.rows("quarantine", ["detail"]))["detail"]
+
+
+def test_extract_settings_are_range_checked() -> None:
+    import pytest
+
+    for bad in ({"pages_per_task": 0}, {"workers": 0}, {"timeout_s": 0}, {"pages_per_chunk": -1}):
+        with pytest.raises(ValueError):
+            IngestConfig.from_dict({"extract": bad})

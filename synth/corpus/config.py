@@ -21,6 +21,13 @@ class ExtractConfig:
     pages_per_chunk: int = 16  # the unit of work handed to one worker process...
     chunk_bytes: int = 4 * 2**20  # ...and its bound in bytes: memory holds a few chunks in flight
 
+    def __post_init__(self) -> None:
+        for name in ("workers", "max_bytes", "pages_per_task", "pages_per_chunk", "chunk_bytes"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"[extract] {name} must be >= 1, got {getattr(self, name)!r}")
+        if float(self.timeout_s) <= 0:
+            raise ValueError(f"[extract] timeout_s must be > 0, got {self.timeout_s!r}")
+
 
 @dataclass
 class IngestConfig:
@@ -34,15 +41,18 @@ class IngestConfig:
         unknown = set(data) - {"crawl", "extract", "commit_rows"}
         if unknown:
             raise ValueError(f"unknown config section(s) {sorted(unknown)}; known: crawl, extract, commit_rows")
+        for section in ("crawl", "extract"):
+            if not isinstance(data.get(section, {}), dict):
+                raise ValueError(f"[{section}] must be a table of settings, got {data[section]!r}")
         extract = dict(data.get("extract", {}))
         bad = set(extract) - {f.name for f in dataclasses.fields(ExtractConfig)}
         if bad:
             raise ValueError(f"unknown [extract] key(s) {sorted(bad)}")
-        return cls(
-            crawl=CrawlConfig.from_dict(data.get("crawl", {})),
-            extract=ExtractConfig(**extract),
-            commit_rows=int(data.get("commit_rows", 500)),
-        )
+        commit_rows = int(data.get("commit_rows", 500))
+        if commit_rows < 1:
+            raise ValueError(f"commit_rows must be >= 1, got {commit_rows}")
+        return cls(crawl=CrawlConfig.from_dict(data.get("crawl", {})), extract=ExtractConfig(**extract),
+                   commit_rows=commit_rows)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> IngestConfig:
