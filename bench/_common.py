@@ -22,8 +22,12 @@ def corpus_pages() -> list[tuple[str, bytes]]:
 
 
 def replicate(pages: list[tuple[str, bytes]], n: int) -> list[tuple[str, bytes]]:
-    """n pages cycling through `pages`, each copy with its own name (so its own id)."""
-    return [(f"{pages[i % len(pages)][0]}-{i:06d}", pages[i % len(pages)][1]) for i in range(n)]
+    """n pages cycling through `pages`, each copy with its own name (so its own id).
+
+    Names sort in cycle order, so every batch sees the same mix of small and large pages whatever
+    n is: a memory comparison across sizes then measures growth with input, not batch make-up.
+    """
+    return [(f"{i:06d}-{pages[i % len(pages)][0]}", pages[i % len(pages)][1]) for i in range(n)]
 
 
 class TreeMemory:

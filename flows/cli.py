@@ -1,4 +1,4 @@
-"""The `drsynth` command: demo, run, sql, catalog."""
+"""The `drsynth` command: demo, run, sql, trace, catalog."""
 
 from __future__ import annotations
 
@@ -87,18 +87,26 @@ def _existing_store(out: str):
     return Store(out)
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
+def _open_catalog(out: str):
+    """A read-only connection to an existing root's catalog (built first if missing)."""
     import duckdb
 
     from storage.catalog import build_catalog, catalog_path
 
-    store = _existing_store(args.out)
+    store = _existing_store(out)
     path = catalog_path(store)
     if not os.path.exists(path):
         build_catalog(store)
     con = duckdb.connect(path, read_only=True)
     if not store.root.is_local:
         con.register_filesystem(store.root.fs)
+    return con
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    con = _open_catalog(args.out)
     try:
         result = con.sql(args.query)
         if result is not None:  # statements such as SET return no relation
@@ -106,6 +114,22 @@ def cmd_sql(args: argparse.Namespace) -> int:
     except duckdb.Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from storage.lineage import describe, find_dataset, walk
+
+    con = _open_catalog(args.out)
+    try:
+        dataset = find_dataset(con, args.id)
+        if dataset is None:
+            raise UserError(f"{args.id} appears in no lineage edge of {args.out}")
+        print(f"{dataset} {args.id}  {describe(con, dataset, args.id)}")
+        for depth, rid, ds, _via in walk(con, args.id, forward=args.forward):
+            print(f"{'  ' * depth}{'->' if args.forward else '<-'} {ds} {rid}  {describe(con, ds, rid)}")
     finally:
         con.close()
     return 0
@@ -145,6 +169,12 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.set_defaults(func=cmd_sql)
 
+    trace = sub.add_parser("trace", help="a record's lineage: back to its source URL, or --forward to what it fed")
+    trace.add_argument("id")
+    trace.add_argument("--out", default="data")
+    trace.add_argument("--forward", action="store_true")
+    trace.set_defaults(func=cmd_trace)
+
     cat = sub.add_parser("catalog", help="rebuild the DuckDB catalog from the manifests")
     cat.add_argument("--out", default="data")
     cat.add_argument("--vacuum", action="store_true",
@@ -160,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the server's telemetry heartbeat phones home (there is no network here) and, on the ephemeral
     # server's fresh SQLite file, races its migrations into a "database is locked" traceback
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the ephemeral server migrates a fresh SQLite database first: on a busy two-core machine that
+    # takes longer than Prefect's 20 s default
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if getattr(args, "out", None) and "://" not in args.out:
         args.out = str(Path(args.out).resolve())
     try:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import ctypes
-import ctypes.util
 import threading
 from collections import Counter
 
@@ -33,23 +31,6 @@ def _pool(config: IngestConfig) -> ExtractionPool:
         return _pools[key]
 
 
-def release_freed_memory() -> None:
-    """Hand freed heap back to the OS after a batch.
-
-    Page bodies are large allocations made and freed in several threads; glibc keeps the freed
-    memory in per-thread arenas, so without this a long ingest's RSS creeps up with its length.
-    """
-    if _libc is not None:
-        _libc.malloc_trim(0)
-
-
-try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    _libc.malloc_trim  # noqa: B018 - glibc only
-except (OSError, AttributeError):
-    _libc = None
-
-
 @atexit.register
 def close_pools() -> None:
     with _pools_lock:
@@ -62,7 +43,6 @@ def close_pools() -> None:
 def acquire_source(out: str, run_id: str, source: str, config: dict) -> dict:
     """One source (a seed URL, a directory, a WARC, a corpus file) into `pages`; reruns are idempotent."""
     counts = stage.acquire(Store(out), run_id, source, IngestConfig.from_dict(config))
-    release_freed_memory()
     get_run_logger().info(
         "%s: %d pages added (%d already present), %d quarantined",
         source, counts["pages.added"], counts["pages.already_present"], counts["quarantine.seen"],
@@ -79,7 +59,6 @@ def plan_extraction(out: str, pages_per_task: int) -> list[stage.PageBatch]:
 def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: dict, label: str) -> dict:
     cfg = IngestConfig.from_dict(config)
     counts = stage.extract(Store(out), run_id, batch, _pool(cfg), cfg)
-    release_freed_memory()
     get_run_logger().info(
         "extract %s: %d pages -> %d documents, %d quarantined",
         label, len(batch.ids), counts["documents"], counts["quarantine"],

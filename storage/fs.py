@@ -37,3 +37,12 @@ def open_root(root: str | os.PathLike[str], storage_options: dict | None = None)
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     fs.makedirs(path, exist_ok=True)
     return Root(fs, path.rstrip("/"), protocol)
+
+
+def fsync_path(path: str) -> None:
+    """fsync a local file or directory (a directory, so that a rename in it is durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

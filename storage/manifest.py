@@ -15,7 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from storage.fs import Root
+from storage.fs import Root, fsync_path
 
 COMMITS_DIR = "_commits"
 
@@ -115,13 +115,5 @@ def publish_commit(root: Root, commit: Commit) -> str:
     finally:
         os.close(fd)
     os.rename(tmp, final)
-    _fsync_dir(directory)
+    fsync_path(directory)
     return final
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from storage.fs import fsync_path
 from storage.manifest import Commit, ShardInfo, commit_exists, new_commit, publish_commit
 from storage.schemas import schema_for
 
@@ -31,16 +32,15 @@ class InvalidRows(ValueError):
         self.ids = ids
 
 
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _approx_size(row: dict[str, Any]) -> int:
-    return sum(len(v) if isinstance(v, (bytes, str)) else 16 for v in row.values())
+def _approx_size(value: Any) -> int:
+    """Rough bytes of a row, nested lists included (a document's links can outweigh its text)."""
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_approx_size(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return 16 + sum(_approx_size(v) for v in value)
+    return 16
 
 
 class DatasetWriter:
@@ -167,9 +167,9 @@ class DatasetWriter:
         final = self._file_path
         if root.is_local:
             final = self._file_path.replace("/.part-", "/part-").removesuffix(".tmp")
-            _fsync(self._file_path)  # durable before any commit can name it, not only after kill -9
+            fsync_path(self._file_path)  # durable before any commit can name it, not only after kill -9
             os.rename(self._file_path, final)
-            _fsync(os.path.dirname(final))
+            fsync_path(os.path.dirname(final))
         rel = final[len(root.join(self.dataset)) + 1 :]
         self._shards.append(ShardInfo(path=rel, rows=self._file_rows, bytes=root.fs.size(final)))
 

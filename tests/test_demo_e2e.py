@@ -108,3 +108,16 @@ def test_sql_command(demo) -> None:
     assert result.returncode == 0 and "n" in result.stdout
     bad = drsynth("sql", "--out", str(out), "SELECT nope FROM documents", home=base / "prefect")
     assert bad.returncode == 1 and "error" in bad.stderr
+
+
+def test_trace_walks_from_a_document_back_to_its_url_and_forward_again(demo) -> None:
+    out, _, base = demo
+    (doc_id, url), = sql(out, "SELECT id, url FROM documents WHERE url LIKE '%/wiki/Aurel_Fennick'")
+    back = drsynth("trace", "--out", str(out), doc_id, home=base / "prefect")
+    assert back.returncode == 0, back.stderr
+    assert "<- pages" in back.stdout and f"url={url}" in back.stdout and "fetched_at=" in back.stdout
+    (page_id,), = sql(out, f"SELECT parent_id FROM lineage WHERE child_id = '{doc_id}'")
+    forward = drsynth("trace", "--out", str(out), "--forward", page_id, home=base / "prefect")
+    assert forward.returncode == 0 and f"-> documents {doc_id}" in forward.stdout
+    missing = drsynth("trace", "--out", str(out), "no-such-id", home=base / "prefect")
+    assert missing.returncode == 2 and "appears in no lineage" in missing.stderr

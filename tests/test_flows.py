@@ -91,7 +91,7 @@ def test_ingest_flow_runs_one_task_per_batch(tmp_path: Path) -> None:
 
     source = _html_dir(tmp_path / "html", 40)
     config = {"extract": {"workers": 1, "pages_per_task": 16}}
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):
         result = ingest_flow(sources=[str(source)], out=str(tmp_path / "out"), config=config)
 
         async def task_names() -> list[str]:

@@ -230,7 +230,7 @@ def test_interrupted_publish_never_loses_the_shards_of_a_visible_commit(store_ro
     def interrupted(_directory: str) -> None:
         raise KeyboardInterrupt("after the rename, before the directory fsync")
 
-    monkeypatch.setattr("storage.manifest._fsync_dir", interrupted)
+    monkeypatch.setattr("storage.manifest.fsync_path", interrupted)
     writer = Store(store_root).writer("pages", "run-a")
     writer.write_many(pages(10))
     with pytest.raises(KeyboardInterrupt):

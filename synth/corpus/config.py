@@ -17,7 +17,7 @@ class ExtractConfig:
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     timeout_s: float = 30.0  # per page
     max_bytes: int = 5 * 2**20
-    pages_per_task: int = 256  # one Prefect task extracts this many pages
+    pages_per_task: int = 1024  # one Prefect task extracts this many pages (memory does not grow with it)
     pages_per_chunk: int = 16  # the unit of work handed to one worker process...
     chunk_bytes: int = 4 * 2**20  # ...and its bound in bytes: memory holds a few chunks in flight
 

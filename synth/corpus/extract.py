@@ -515,6 +515,26 @@ def canonical_url(tree: HtmlElement, base_url: str) -> str | None:
     return None
 
 
+# meta keys that state a page's date, publication before modification (htmldate's own preference)
+_DATE_KEYS = (
+    "article:published_time", "og:published_time", "datepublished", "date", "dc.date.issued", "dc.date",
+    "dcterms.date", "pubdate", "publishdate", "citation_publication_date", "sailthru.date",
+    "article:modified_time", "og:updated_time", "datemodified", "last-modified", "dcterms.modified",
+)
+_ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})")
+
+
+def meta_date(tree: HtmlElement) -> str | None:
+    """A date from the page's meta tags, in one pass; None sends the caller to htmldate's search."""
+    found: dict[str, str] = {}
+    for meta in tree.iter("meta"):
+        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
+        match = _ISO_DATE.match(meta.get("content") or "") if key in _DATE_KEYS else None
+        if match and 1 <= int(match.group(2)) <= 12 and 1 <= int(match.group(3)) <= 31:
+            found.setdefault(key, "-".join(match.groups()))
+    return next((found[k] for k in _DATE_KEYS if k in found), None)
+
+
 def page_metadata(tree: HtmlElement, url: str) -> dict[str, str | None]:
     """title, description, date: meta tags, then JSON-LD, then trafilatura's title heuristics, then
     `<title>`/`<h1>`; the date is htmldate's original publication date from markup and URL (no
@@ -525,10 +545,12 @@ def page_metadata(tree: HtmlElement, url: str) -> dict[str, str | None]:
         with suppress(Exception):
             meta = extract_meta_json(tree, meta)
     title = meta.title or extract_title(tree) or _first_text(tree, "title") or _first_text(tree, "h1")
-    try:
-        date = find_date(tree, url=url or None, original_date=True, extensive_search=False)
-    except Exception:  # a date is a nice-to-have; htmldate bugs must not cost the document
-        date = None
+    date = meta_date(tree)
+    if date is None:
+        try:
+            date = find_date(tree, url=url or None, original_date=True, extensive_search=False)
+        except Exception:  # a date is a nice-to-have; htmldate bugs must not cost the document
+            date = None
     return {"title": title or None, "description": meta.description or None, "date": date or None}
 
 

@@ -101,12 +101,18 @@ def iter_pages(store: Store, batch: PageBatch) -> Iterator[dict]:
     return store.iter_row_groups(batch.file, batch.row_groups, PAGE_COLUMNS, ids=batch.ids)
 
 
-def _chunks(rows: Iterator[dict], size: int, max_bytes: int) -> Iterator[list[dict]]:
-    """Work units for the pool: at most `size` pages and, past the first page, `max_bytes` of bodies."""
+def _chunks(rows: Iterator[dict], size: int, max_bytes: int, total: int, workers: int) -> Iterator[list[dict]]:
+    """Work units for the pool: at most `size` pages and, past the first page, `max_bytes` of bodies.
+
+    Near the end of a batch the units shrink, so that every worker finishes at about the same time
+    instead of one idling while another works through a last full chunk.
+    """
     chunk: list[dict] = []
-    held = 0
+    held, left = 0, total
     for row in rows:
-        if chunk and (len(chunk) == size or held + len(row["body"] or b"") > max_bytes):
+        limit = max(1, min(size, -(-left // (2 * max(workers, 1)))))
+        if chunk and (len(chunk) >= limit or held + len(row["body"] or b"") > max_bytes):
+            left -= len(chunk)
             yield chunk
             chunk, held = [], 0
         chunk.append(row)
@@ -123,7 +129,8 @@ def extract(store: Store, run_id: str, batch: PageBatch, pool: ExtractionPool, c
     """
     counts: Counter[str] = Counter()
     meta = {"stage": "extract", "pages_file": batch.file}
-    chunks = _chunks(iter_pages(store, batch), config.extract.pages_per_chunk, config.extract.chunk_bytes)
+    chunks = _chunks(iter_pages(store, batch), config.extract.pages_per_chunk, config.extract.chunk_bytes,
+                     len(batch.ids), pool.workers)
     writers = {d: store.writer(d, run_id, meta=meta) for d in ("documents", "quarantine")}
     try:
         for results in pool.map_batches(chunks):
