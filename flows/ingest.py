@@ -75,8 +75,11 @@ def run_ingest(sources: list[str], out: str, config: dict, run_id: str, counts: 
     for future in [acquire_source.submit(out, run_id, s, config) for s in sources]:
         counts.update(future.result())
     batches = plan_extraction(out, cfg.extract.pages_per_task)
-    for i, batch in enumerate(batches):
-        counts.update(extract_batch(out, run_id, batch, config, f"{i + 1}/{len(batches)}"))
+    try:
+        for i, batch in enumerate(batches):
+            counts.update(extract_batch(out, run_id, batch, config, f"{i + 1}/{len(batches)}"))
+    finally:
+        close_pools()  # idle workers would hold their memory through the stages that follow
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))

@@ -65,11 +65,7 @@ def build_catalog(store: Store, path: str | None = None) -> str:
             # this catalog needs that filesystem too (httpfs and credentials for s3://, gs://)
             con.register_filesystem(store.root.fs)
         for dataset in datasets:
-            if dataset not in SCHEMAS and not store.files(dataset):
-                continue
-            select = _source_select(con, store, dataset) if dataset in SCHEMAS else (
-                f"SELECT * FROM read_parquet([{', '.join(_sql_str(f) for f in store.files(dataset))}], union_by_name = true)"
-            )
+            select = _source_select(con, store, dataset)
             if dataset in EVENT_LOGS:
                 raw, key, order = EVENT_LOGS[dataset]
                 con.execute(f"CREATE VIEW {_quote(raw)} AS {select}")

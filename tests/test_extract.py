@@ -8,7 +8,6 @@ import re
 import signal
 import threading
 import unicodedata
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -20,13 +19,7 @@ from synth.corpus import extract as ex
 from synth.corpus import html_structure as hs
 from synth.corpus.extract import REASONS, TEXT_RECORD_TYPE, extract_page, sentence_around
 from synth.corpus.extract_pool import ExtractionPool, extract_batch
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-READABILITY = SHARED / "corpora" / "readability"
-needs_readability = pytest.mark.skipif(
-    not READABILITY.is_dir(),
-    reason=f"{READABILITY} is absent: the shared test corpora live beside the checkout (../shared)",
-)
+from tests.conftest import shared_path
 
 # measured on the 127 titled readability pages: 0.72 (82 equal + 10 containing). Most misses are
 # readability's own fixtures, where trafilatura prefers the lone <h1> ("Lorem") to <title>
@@ -78,10 +71,8 @@ def titles_agree(got: str | None, expected: str) -> bool:
 
 @pytest.fixture(scope="module")
 def readability() -> dict[str, tuple[dict, tuple[str, dict]]]:
-    if not READABILITY.is_dir():
-        pytest.skip(f"{READABILITY} is absent")
     out = {}
-    for source in sorted(READABILITY.glob("*/source.html")):
+    for source in sorted(shared_path("corpora", "readability").glob("*/source.html")):
         name = source.parent.name
         meta_path = source.parent / "expected-metadata.json"
         expected = json.loads(meta_path.read_text()) if meta_path.exists() else {}
@@ -90,7 +81,6 @@ def readability() -> dict[str, tuple[dict, tuple[str, dict]]]:
     return out
 
 
-@needs_readability
 def test_every_readability_page_extracts_to_a_valid_row(readability: dict) -> None:
     assert len(readability) >= 100
     documents = {"run_id": "test-run"}
@@ -109,7 +99,6 @@ def test_every_readability_page_extracts_to_a_valid_row(readability: dict) -> No
     print(f"\nreadability: {kinds.count('documents')} documents, {kinds.count('quarantine')} quarantined")
 
 
-@needs_readability
 def test_title_agreement_rate(readability: dict) -> None:
     titled = [(exp["title"], row.get("title")) for exp, (kind, row) in readability.values() if exp.get("title")]
     agree = sum(titles_agree(got, expected) for expected, got in titled)
@@ -118,7 +107,6 @@ def test_title_agreement_rate(readability: dict) -> None:
     assert rate >= TITLE_AGREEMENT_FLOOR
 
 
-@needs_readability
 def test_lang_agreement_rate(readability: dict) -> None:
     cases = [(ex.normalize_lang(exp["lang"]), row) for exp, (kind, row) in readability.values()
              if exp.get("lang") and kind == "documents"]
@@ -131,7 +119,6 @@ def test_lang_agreement_rate(readability: dict) -> None:
     assert detector_rate >= DETECTOR_AGREEMENT_FLOOR
 
 
-@needs_readability
 def test_wikipedia_pages_structure(readability: dict) -> None:
     docs = {name: readability[name][1][1] for name in ("wikipedia", "wikipedia-2", "wikipedia-3", "wikipedia-4")}
     mozilla = {e["key"]: e for e in docs["wikipedia"]["infobox"]}
