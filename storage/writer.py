@@ -111,12 +111,13 @@ class DatasetWriter:
         if not self._buffer:
             return
         rows, self._buffer, self._buffered_bytes = self._buffer, [], 0
+        rejected: InvalidRows | None = None
         try:
             table = pa.Table.from_pylist(rows, schema=self.schema)
         except (pa.ArrowException, TypeError, ValueError, UnicodeError) as exc:
             # a row that does not fit the schema is a bug in the stage that built it: name it, and
             # keep the writer usable for the rows that do fit
-            table = self._salvage(rows, exc)
+            table, rejected = self._salvage(rows, exc)
         if self._file is None:
             self._open_file()
         assert self._file is not None
@@ -124,8 +125,10 @@ class DatasetWriter:
         self._file_rows += table.num_rows
         if self._file_rows >= self.rows_per_shard:
             self._close_file()
+        if rejected is not None:
+            raise rejected
 
-    def _salvage(self, rows: list[dict], exc: Exception) -> pa.Table:
+    def _salvage(self, rows: list[dict], exc: Exception) -> tuple[pa.Table, InvalidRows]:
         good, bad = [], []
         for row in rows:
             try:
@@ -137,12 +140,8 @@ class DatasetWriter:
         self.stats["written"] -= len(bad)
         self.stats["invalid"] += len(bad)
         self.rejected.extend(bad)
-        if self._file is None:
-            self._open_file()
-        assert self._file is not None
-        self._file.write_table(pa.Table.from_pylist(good, schema=self.schema))
-        self._file_rows += len(good)
-        raise InvalidRows(f"{self.dataset}: {len(bad)} row(s) do not fit the schema ({exc}); ids {bad[:5]}", bad)
+        message = f"{self.dataset}: {len(bad)} row(s) do not fit the schema ({exc}); ids {bad[:5]}"
+        return pa.Table.from_pylist(good, schema=self.schema), InvalidRows(message, bad)
 
     def _open_file(self) -> None:
         root = self.store.root
@@ -188,7 +187,9 @@ class DatasetWriter:
                 if names != self._known_commits:
                     self._drop_ids_committed_meanwhile(fresh)
                 commit = self._publish() if self._shards else None
-            self._known, self._known_commits = self.store.committed_ids(self.dataset)
+                # what is committed now is known under the lock: no second listing of _commits/
+                self._known = fresh
+                self._known_commits = tuple(sorted({*names, commit.name})) if commit else names
             return commit
 
     def _publish(self) -> Commit:

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from storage.store import Store
-from storage.writer import DatasetWriter, InvalidRows
 from synth.corpus.config import IngestConfig
 from synth.corpus.extract_pool import ExtractionPool
-from synth.corpus.records import quarantine_record
 from synth.corpus.sources import read_source
+from synth.corpus.stage_output import StageOutput
 
 PAGE_COLUMNS = ["id", "url", "final_url", "content_type", "body"]
 
@@ -24,26 +23,17 @@ PAGE_COLUMNS = ["id", "url", "final_url", "content_type", "body"]
 def acquire(store: Store, run_id: str, source: str, config: IngestConfig) -> Counter[str]:
     """Crawl or read one source into `pages` (and `quarantine`), committing every `commit_rows` rows."""
     counts: Counter[str] = Counter()
-    meta = {"stage": "acquire", "source": source}
-    writers = {d: store.writer(d, run_id, meta=meta) for d in ("pages", "quarantine")}
-    try:
+    with StageOutput(store, run_id, "pages", stage="acquire", meta={"stage": "acquire", "source": source}) as out:
         pending = 0
         for dataset, row in read_source(source, config):
             counts[f"{dataset}.seen"] += 1
             if dataset == "quarantine":
                 counts[f"quarantine.{row['stage']}.{row['reason']}"] += 1
-            pending += write_or_quarantine(writers, dataset, row, "acquire")
+            pending += out.write(dataset, row)
             if pending >= config.commit_rows:
-                for w in writers.values():
-                    commit_or_quarantine(writers, w, "acquire")
+                out.commit()
                 pending = 0
-        for w in writers.values():
-            commit_or_quarantine(writers, w, "acquire")
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        raise
-    for dataset, w in writers.items():
+    for dataset, w in out.writers.items():
         counts[f"{dataset}.added"] += w.stats["written"]
         counts[f"{dataset}.already_present"] += w.stats["duplicates"]
     return counts
@@ -131,43 +121,11 @@ def extract(store: Store, run_id: str, batch: PageBatch, pool: ExtractionPool, c
     meta = {"stage": "extract", "pages_file": batch.file}
     chunks = _chunks(iter_pages(store, batch), config.extract.pages_per_chunk, config.extract.chunk_bytes,
                      len(batch.ids), pool.workers)
-    writers = {d: store.writer(d, run_id, meta=meta) for d in ("documents", "quarantine")}
-    try:
+    with StageOutput(store, run_id, "documents", stage="extract", meta=meta) as out:
         for results in pool.map_batches(chunks):
             for dataset, row in results:
-                if write_or_quarantine(writers, dataset, row, "extract"):
+                if out.write(dataset, row):
                     counts[dataset] += 1
                     if dataset == "quarantine":
                         counts[f"quarantine.extract.{row['reason']}"] += 1
-        for w in writers.values():
-            commit_or_quarantine(writers, w, "extract")
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        raise
     return counts
-
-
-def _quarantine_invalid(writers: dict[str, DatasetWriter], error: InvalidRows, stage: str) -> None:
-    for rid in error.ids:
-        writers["quarantine"].write(quarantine_record(
-            stage=stage, reason="invalid_row", source=rid, parents=[],
-            detail=f"a row built by this stage did not fit its dataset's schema: {error}",
-        ))
-
-
-def write_or_quarantine(writers: dict[str, DatasetWriter], dataset: str, row: dict, stage: str) -> bool:
-    """Write a row; a row the schema refuses (a bug upstream) becomes a quarantine row, not a crash."""
-    try:
-        return writers[dataset].write(row)
-    except InvalidRows as error:
-        _quarantine_invalid(writers, error, stage)
-        return False
-
-
-def commit_or_quarantine(writers: dict[str, DatasetWriter], writer: DatasetWriter, stage: str) -> None:
-    try:
-        writer.commit()
-    except InvalidRows as error:
-        _quarantine_invalid(writers, error, stage)
-        writer.commit()
