@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,7 +43,28 @@ def _approx_size(value: Any) -> int:
     return 16
 
 
-class DatasetWriter:
+class CommitOnExit:
+    """`with` commits on success and aborts on any exception, Ctrl-C included."""
+
+    def commit(self) -> object:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class DatasetWriter(CommitOnExit):
     """Buffers rows, writes row groups to shard files, and commits them atomically.
 
     Rows whose `id` is already committed (or already written by this writer) are skipped and counted:
@@ -240,14 +261,3 @@ class DatasetWriter:
             for shard in self._shards:
                 self.store.root.fs.rm(self.store.root.join(self.dataset, shard.path))
             self._shards, self._mine = [], set()
-
-    def __enter__(self) -> DatasetWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()

@@ -6,14 +6,12 @@ id, so the run goes on and nothing disappears. Quarantine commits last, after th
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from storage.store import Store
-from storage.writer import DatasetWriter, InvalidRows
+from storage.writer import CommitOnExit, DatasetWriter, InvalidRows
 from synth.corpus.records import quarantine_record
 
 
-class StageOutput:
+class StageOutput(CommitOnExit):
     def __init__(self, store: Store, run_id: str, dataset: str, *, stage: str, meta: dict) -> None:
         self.stage = stage
         self.writers: dict[str, DatasetWriter] = {
@@ -46,14 +44,3 @@ class StageOutput:
                 stage=self.stage, reason="invalid_row", source=rid,
                 detail=f"a row built by this stage did not fit its dataset's schema: {error}",
             ))
-
-    def __enter__(self) -> StageOutput:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
