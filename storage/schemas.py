@@ -42,6 +42,60 @@ TABLE = pa.struct(
     ]
 )
 
+# a typed fact about an entity, from an infobox row or a table cell
+ATTRIBUTE = pa.struct(
+    [
+        ("key", pa.string()),  # normalized key: "born", "population", "founded"
+        ("value", pa.string()),  # as written: "3 March 1891, Varkholm, Estavia"
+        ("kind", pa.string()),  # date | year | number | quantity | place | person | entity | text
+        ("normalized", pa.string()),  # ISO date "1891-03-03", year "1891", number "12400"
+        ("unit", pa.string()),  # for quantities: "km", "m", "people"
+        ("entity_id", pa.string()),  # when the value names an entity of the graph
+        ("source", pa.string()),  # infobox | table
+        ("doc_id", pa.string()),
+    ]
+)
+
+SUBGRAPH_NODE = pa.struct([("id", pa.string()), ("name", pa.string()), ("type", pa.string())])
+SUBGRAPH_EDGE = pa.struct(
+    [
+        ("id", pa.string()),
+        ("src", pa.string()),
+        ("dst", pa.string()),
+        ("relation", pa.string()),
+        ("evidence", pa.string()),
+        ("doc_id", pa.string()),
+    ]
+)
+# what a question built from the subgraph asks for: an entity, or one attribute of it
+TARGET = pa.struct(
+    [
+        ("entity_id", pa.string()),
+        ("name", pa.string()),
+        ("attribute", pa.string()),  # null when the answer is the entity itself
+        ("value", pa.string()),
+    ]
+)
+# one uncertainty operation applied while writing a question
+OPERATION = pa.struct(
+    [
+        ("op", pa.string()),  # vague_date | mask_name | number_range | shared_attribute | ...
+        ("slot", pa.string()),  # the variable or constant it was applied to: "?x1"
+        ("original", pa.string()),
+        ("obfuscated", pa.string()),
+    ]
+)
+# a formalization triple: subject and object are variables ("?x"), constants, or constraints
+TRIPLE = pa.struct(
+    [
+        ("subject", pa.string()),
+        ("predicate", pa.string()),
+        ("object", pa.string()),
+        ("object_kind", pa.string()),  # var | entity | literal | year_range | number_range | prefix | ...
+    ]
+)
+EVIDENCE = pa.struct([("doc_id", pa.string()), ("url", pa.string()), ("text", pa.string())])
+
 
 def _schema(*fields: pa.Field) -> pa.Schema:
     return pa.schema([*LINEAGE_FIELDS, *fields])
@@ -88,6 +142,64 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("input", pa.binary()),  # first bytes of the input, for debugging
         pa.field("input_size", pa.int64()),
         pa.field("at", TIMESTAMP),
+    ),
+    # one row per redirect hop the crawler saw: the source URL is an alias of the page it leads to
+    "redirects": _schema(
+        pa.field("url", pa.string()),
+        pa.field("target", pa.string()),
+        pa.field("status", pa.int32()),
+        pa.field("source", pa.string()),
+        pa.field("at", TIMESTAMP),
+    ),
+    # --- the knowledge graph (synth/graph). A graph is a version: every entity and edge row names the
+    # `graph` it belongs to, a hash of the document ids and settings it was built from, so a rebuild over
+    # the same documents adds nothing and a rebuild over more documents is a new, complete graph.
+    "entities": _schema(
+        pa.field("name", pa.string()),  # the page title, disambiguator included: "Selva (river)"
+        pa.field("label", pa.string()),  # the name without a trailing disambiguator: "Selva"
+        pa.field("aliases", pa.list_(pa.string())),
+        pa.field("description", pa.string()),  # one sentence
+        pa.field("type", pa.string()),  # person | place | organization | work | event | thing
+        pa.field("attributes", pa.list_(ATTRIBUTE)),
+        pa.field("key", pa.string()),  # the resolution key: stable across graph versions
+        pa.field("urls", pa.list_(pa.string())),  # every normalized URL that names this entity
+        pa.field("doc_ids", pa.list_(pa.string())),
+        pa.field("graph", pa.string()),
+    ),
+    "edges": _schema(
+        pa.field("src", pa.string()),  # entity id
+        pa.field("dst", pa.string()),  # entity id
+        pa.field("relation", pa.string()),  # infobox key or table header ("spouse"), else links_to / mentions
+        pa.field("evidence", pa.string()),  # the sentence (or infobox line) that states it
+        pa.field("kind", pa.string()),  # text | infobox | table | mention
+        pa.field("anchor", pa.string()),  # the link text or the matched mention
+        pa.field("doc_id", pa.string()),  # the document it was found in (also in parents)
+        pa.field("graph", pa.string()),
+    ),
+    # --- tasks (synth/tasks)
+    "subgraphs": _schema(
+        pa.field("nodes", pa.list_(SUBGRAPH_NODE)),
+        pa.field("edges", pa.list_(SUBGRAPH_EDGE)),
+        pa.field("target", TARGET),
+        pa.field("shape", pa.string()),  # Weisfeiler-Lehman hash of the topology: isomorphic = equal
+        pa.field("seed_degree", pa.int32()),
+        pa.field("graph", pa.string()),
+    ),
+    "tasks": _schema(
+        pa.field("question", pa.string()),
+        pa.field("answer", pa.string()),
+        pa.field("aliases", pa.list_(pa.string())),  # other accepted spellings of the answer
+        pa.field("answer_type", pa.string()),  # entity | date | year | number | text
+        pa.field("level", pa.int8()),  # 1 one lookup, 2 a clear multi-hop path, 3 obfuscated, no single query
+        pa.field("hops", pa.int32()),
+        pa.field("operations", pa.list_(OPERATION)),
+        pa.field("formalization", pa.list_(TRIPLE)),
+        pa.field("evidence_doc_ids", pa.list_(pa.string())),
+        pa.field("evidence", pa.list_(EVIDENCE)),
+        pa.field("subgraph_id", pa.string()),
+        pa.field("target_entity_id", pa.string()),
+        pa.field("writer", pa.string()),  # template | teacher:<model>
+        pa.field("graph", pa.string()),
     ),
     # an event log: one row per state change of a run; the `runs` view shows the latest
     "runs": _schema(

@@ -184,6 +184,7 @@ class Result:
     pages: list[dict]
     quarantine: list[dict]
     stats: Counter[str]
+    redirects: list[dict]
 
     def reasons(self) -> list[str]:
         return [row["reason"] for row in self.quarantine]
@@ -194,10 +195,10 @@ class Result:
 
 def crawl(config: CrawlConfig, *seeds: str) -> Result:
     crawler = Crawler(config)
-    rows: dict[str, list[dict]] = {"pages": [], "quarantine": []}
+    rows: dict[str, list[dict]] = {"pages": [], "quarantine": [], "redirects": []}
     for dataset, row in crawler.crawl_sync(list(seeds)):
         rows[dataset].append(row)
-    return Result(rows["pages"], rows["quarantine"], crawler.stats)
+    return Result(rows["pages"], rows["quarantine"], crawler.stats, rows["redirects"])
 
 
 def gaps(times: list[float]) -> list[float]:
@@ -617,6 +618,8 @@ def test_redirect_chain_is_followed_and_target_fetched_once(serve: Callable[[dic
     assert (final["final_url"], final["depth"], final["status"]) == (f"{site.url}/final", 1, 200)
     assert len(result.pages) == 2 and result.stats["redirects"] == 3
     assert all(site.count(path) == 1 for path in ["/r1", "/r2", "/r3", "/final"])
+    hops = sorted((r["url"].removeprefix(site.url), r["target"].removeprefix(site.url)) for r in result.redirects)
+    assert hops == [("/r1", "/r2"), ("/r2", "/r3"), ("/r3", "/final")]
 
 
 def test_redirect_to_a_known_url_is_not_fetched_twice(serve: Callable[[dict[str, Route]], Site]) -> None:
@@ -625,6 +628,9 @@ def test_redirect_to_a_known_url_is_not_fetched_twice(serve: Callable[[dict[str,
     assert sorted(row["final_url"] for row in result.pages) == [f"{site.url}/", f"{site.url}/final"]
     assert site.count("/final") == 1 and result.quarantine == []
     assert result.stats["redirect_to_known_url"] == 1
+    # the hop is still recorded: /old is an alias of /final for entity resolution
+    assert [(r["url"], r["target"], r["status"]) for r in result.redirects] == [
+        (f"{site.url}/old", f"{site.url}/final", 301)]
 
 
 def test_redirect_loop_and_long_chain(serve: Callable[[dict[str, Route]], Site]) -> None:

@@ -41,7 +41,7 @@ import lxml.etree
 import lxml.html
 
 from synth.corpus import netguard
-from synth.corpus.records import now_utc, page_record, quarantine_record
+from synth.corpus.records import now_utc, page_record, quarantine_record, redirect_record
 
 logger = logging.getLogger(__name__)
 
@@ -636,7 +636,7 @@ class _CrawlRun:
                 return True
             if response.location is None:
                 break
-            target = self._follow(item, chain, response.location)
+            target = self._follow(item, chain, response.location, response.status)
             if target is None:
                 return True
             chain.append(target)
@@ -657,13 +657,15 @@ class _CrawlRun:
             return "robots", f"{url}: {why}"
         return None
 
-    def _follow(self, item: _Item, chain: list[str], location: str) -> str | None:
+    def _follow(self, item: _Item, chain: list[str], location: str, status: int) -> str | None:
         """The next hop of a redirect, or None after recording why the chain stops here."""
         try:
             target = canonicalize_url(location, base=chain[-1])
         except ValueError as exc:
             self._quarantine(item.url, "invalid_url", f"redirect from {chain[-1]} to {location!r}: {exc}")
             return None
+        # recorded even when the chain stops here: the hop makes its URL an alias of the target page
+        self._emit("redirects", redirect_record(url=chain[-1], target=target, status=status, source=item.source))
         if target in chain:
             self._quarantine(item.url, "too_many_redirects", f"redirect loop: {_chain_text([*chain, target])}")
             return None
@@ -870,7 +872,7 @@ class _Failure:
 
 
 class Crawler:
-    """Crawls from seed URLs and yields ("pages", row) and ("quarantine", row) pairs.
+    """Crawls from seed URLs and yields ("pages", row), ("redirects", row) and ("quarantine", row) pairs.
 
     `stats` counts what every crawl of this instance did: fetched, requests, retries, bytes,
     robots_fetched, robots_blocked, redirects, out_of_scope, quarantined and quarantined.<reason>.

@@ -53,6 +53,18 @@ def page_record(
     }
 
 
+def redirect_record(*, url: str, target: str, status: int, source: str) -> dict:
+    return {
+        "id": content_id("redirect", url, target),
+        "parents": [],
+        "url": url,
+        "target": target,
+        "status": status,
+        "source": source,
+        "at": now_utc(),
+    }
+
+
 def quarantine_record(
     *,
     stage: str,

@@ -14,12 +14,16 @@ from synth.corpus.records import quarantine_record
 class StageOutput(CommitOnExit):
     def __init__(self, store: Store, run_id: str, dataset: str, *, stage: str, meta: dict) -> None:
         self.stage = stage
-        self.writers: dict[str, DatasetWriter] = {
-            d: store.writer(d, run_id, meta=meta) for d in (dataset, "quarantine")
-        }
+        self._open = lambda d: store.writer(d, run_id, meta=meta)
+        self.writers: dict[str, DatasetWriter] = {d: self._open(d) for d in (dataset, "quarantine")}
 
     def write(self, dataset: str, row: dict) -> bool:
-        """False when the row was already there or did not fit its schema."""
+        """False when the row was already there or did not fit its schema.
+
+        A dataset the stage did not name up front (a crawl's `redirects`) gets its writer on first use.
+        """
+        if dataset not in self.writers:
+            self.writers = {dataset: self._open(dataset), **self.writers}  # quarantine stays last
         try:
             return self.writers[dataset].write(row)
         except InvalidRows as error:
