@@ -1,4 +1,4 @@
-"""The `drsynth` command: demo, run, sql, trace, catalog."""
+"""The `drsynth` command: demo, run, sql, trace, graph, catalog."""
 
 from __future__ import annotations
 
@@ -20,13 +20,36 @@ DEMO_CRAWL = {
 def _config(path: str | None) -> dict:
     import tomllib
 
-    from synth.corpus.config import IngestConfig, load_toml
+    from synth.corpus.config import load_toml
+    from synth.settings import Settings
 
     try:
         data = load_toml(path) if path else {}
-        IngestConfig.from_dict(data)  # fail fast, before any flow starts, on a bad file
+        Settings.from_dict(data)  # fail fast, before any flow starts, on a bad file
     except (OSError, tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
         raise UserError(f"config {path}: {exc}") from exc
+    return data
+
+
+def _with_teacher(config: dict, args: argparse.Namespace) -> dict:
+    """--teacher-url/--teacher-model: questions written by an OpenAI-compatible model instead of templates."""
+    if not (args.teacher_url or args.teacher_model):
+        return config
+    if not (args.teacher_url and args.teacher_model):
+        raise UserError("--teacher-url and --teacher-model go together")
+    tasks = dict(config.get("tasks", {}))
+    tasks["writer"] = "teacher"
+    tasks["teacher"] = {**tasks.get("teacher", {}), "base_url": args.teacher_url, "model": args.teacher_model}
+    return _checked({**config, "tasks": tasks}, "--teacher-url/--teacher-model")
+
+
+def _checked(data: dict, where: str) -> dict:
+    from synth.settings import Settings
+
+    try:
+        Settings.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{where}: {exc}") from exc
     return data
 
 
@@ -50,6 +73,7 @@ def _summary(out: str) -> None:
     print(f"  duckdb {catalog}            # the DuckDB CLI, if installed")
     print(f"  drsynth sql --out {out} \"SELECT title, url FROM documents LIMIT 10\"")
     print(f"  drsynth sql --out {out} \"SELECT stage, reason, count(*) FROM quarantine GROUP BY ALL\"")
+    print(f"  drsynth sql --out {out} \"SELECT level, question, answer FROM tasks ORDER BY level LIMIT 12\"")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -57,7 +81,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from synth.corpus.demo import DEMO_HOST
     from synth.corpus.demo.server import DemoSiteServer
 
-    config = _config(args.config)
+    config = _with_teacher(_config(args.config), args)
     with DemoSiteServer() as server:
         crawl = {**DEMO_CRAWL, **config.get("crawl", {}), "resolve": {DEMO_HOST: f"127.0.0.1:{server.port}"}}
         print(f"Serving the bundled demo site at {server.base_url} as http://{DEMO_HOST}/")
@@ -70,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline import pipeline
 
     sources = [s if s.startswith(("http://", "https://")) else os.path.abspath(s) for s in args.source]
-    pipeline(sources=sources, out=args.out, config=_config(args.config))
+    pipeline(sources=sources, out=args.out, config=_with_teacher(_config(args.config), args))
     _summary(args.out)
     return 0
 
@@ -135,6 +159,18 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from flows.synthesize_tasks import newest_graph
+    from synth.graph import graph_report, report_markdown
+
+    store = _existing_store(args.out)
+    version = args.graph or newest_graph(store)
+    if version is None:
+        raise UserError(f"{args.out} has no knowledge graph yet: run `drsynth demo` or `drsynth run` first")
+    print(report_markdown(graph_report(store, version)))
+    return 0
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     from storage.catalog import build_catalog
 
@@ -146,6 +182,12 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teacher_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--teacher-url", help="an OpenAI-compatible endpoint (e.g. vllm serve) that writes the "
+                                               "questions; its API key comes from $DRSYNTH_TEACHER_API_KEY")
+    command.add_argument("--teacher-model", help="the model name to ask at --teacher-url")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="drsynth", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -153,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole pipeline on the bundled demo corpus, crawled from a local server")
     demo.add_argument("--out", default="data", help="output root (default: ./data)")
     demo.add_argument("--config", help="TOML settings file (see README)")
+    _teacher_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="the whole pipeline on your sources")
@@ -160,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
                      help="a directory of HTML, a .warc/.warc.gz, a .json/.jsonl text corpus, or an http(s) seed URL; repeatable")
     run.add_argument("--out", required=True, help="output root: a local path or an fsspec URL")
     run.add_argument("--config", help="TOML settings file (see README)")
+    _teacher_arguments(run)
     run.set_defaults(func=cmd_run)
 
     sql = sub.add_parser("sql", help="query the catalog of an output root")
@@ -174,6 +218,11 @@ def parser() -> argparse.ArgumentParser:
     trace.add_argument("--out", default="data")
     trace.add_argument("--forward", action="store_true")
     trace.set_defaults(func=cmd_trace)
+
+    graph = sub.add_parser("graph", help="the knowledge graph report: counts, degrees, components, hubs")
+    graph.add_argument("--out", default="data")
+    graph.add_argument("--graph", help="a graph version (default: the newest)")
+    graph.set_defaults(func=cmd_graph)
 
     cat = sub.add_parser("catalog", help="rebuild the DuckDB catalog from the manifests")
     cat.add_argument("--out", default="data")

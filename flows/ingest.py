@@ -15,6 +15,7 @@ from storage.store import Store
 from synth.corpus import ingest as stage
 from synth.corpus.config import IngestConfig
 from synth.corpus.extract_pool import ExtractionPool
+from synth.settings import Settings
 
 # one pool of extraction processes per flow-run process, reused by every batch task; batches run one
 # after another and each keeps all workers busy with its chunks, so the pool is never shared by threads
@@ -42,7 +43,7 @@ def close_pools() -> None:
 @task(name="acquire-source", retries=1, cache_policy=NO_CACHE)
 def acquire_source(out: str, run_id: str, source: str, config: dict) -> dict:
     """One source (a seed URL, a directory, a WARC, a corpus file) into `pages`; reruns are idempotent."""
-    counts = stage.acquire(Store(out), run_id, source, IngestConfig.from_dict(config))
+    counts = stage.acquire(Store(out), run_id, source, Settings.from_dict(config).ingest)
     get_run_logger().info(
         "%s: %d pages added (%d already present), %d quarantined",
         source, counts["pages.added"], counts["pages.already_present"], counts["quarantine.seen"],
@@ -57,7 +58,7 @@ def plan_extraction(out: str, pages_per_task: int) -> list[stage.PageBatch]:
 
 @task(name="extract-batch", retries=1, cache_policy=NO_CACHE)
 def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: dict, label: str) -> dict:
-    cfg = IngestConfig.from_dict(config)
+    cfg = Settings.from_dict(config).ingest
     counts = stage.extract(Store(out), run_id, batch, _pool(cfg), cfg)
     get_run_logger().info(
         "extract %s: %d pages -> %d documents, %d quarantined",
@@ -71,7 +72,7 @@ def run_ingest(sources: list[str], out: str, config: dict, run_id: str, counts: 
 
     `counts` is updated as each task finishes, so a failed run still records what it did.
     """
-    cfg = IngestConfig.from_dict(config)
+    cfg = Settings.from_dict(config).ingest
     for future in [acquire_source.submit(out, run_id, s, config) for s in sources]:
         counts.update(future.result())
     batches = plan_extraction(out, cfg.extract.pages_per_task)

@@ -1,20 +1,25 @@
-"""Flow `pipeline`: every stage in order (for now: ingest). `python -m flows.pipeline` runs the demo."""
+"""Flow `pipeline`: every stage in order. `python -m flows.pipeline` runs the demo."""
 
 from __future__ import annotations
 
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.graph import run_build_graph
 from flows.ingest import run_ingest
 from flows.recorded import recorded_run
+from flows.synthesize_tasks import run_synthesize_tasks
 
 
 @flow(name="pipeline", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def pipeline(sources: list[str], out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
     """Sources in, training data out. Stages exchange datasets through `out`, never in memory."""
-    with recorded_run(out, "pipeline", {"sources": sources, "config": config or {}}, run_id) as (log, counts):
-        run_ingest(sources, out, config or {}, log.run_id, counts)
-    return {"run_id": log.run_id, "counts": dict(counts)}
+    config = config or {}
+    with recorded_run(out, "pipeline", {"sources": sources, "config": config}, run_id) as (log, counts):
+        run_ingest(sources, out, config, log.run_id, counts)
+        graph = run_build_graph(out, config, log.run_id, counts)
+        run_synthesize_tasks(out, graph, config, log.run_id, counts)
+    return {"run_id": log.run_id, "graph": graph, "counts": dict(counts)}
 
 
 if __name__ == "__main__":

@@ -33,4 +33,4 @@ def recorded_run(out: str, flow: str, parameters: dict, run_id: str | None) -> I
     log.finish(counts)
     build_catalog(store)
     rows = [{"count": k, "value": v} for k, v in sorted(counts.items()) if v]
-    create_table_artifact(rows, key=f"{flow}-counts", description=f"{flow} run {log.run_id}: rows per stage")
+    create_table_artifact(rows, key=f"{flow.replace('_', '-')}-counts", description=f"{flow} run {log.run_id}: rows per stage")

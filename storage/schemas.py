@@ -165,6 +165,9 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("urls", pa.list_(pa.string())),  # every normalized URL that names this entity
         pa.field("doc_ids", pa.list_(pa.string())),
         pa.field("graph", pa.string()),
+        # the documents whose links and mentions become this entity's edges: one per distinct text, so
+        # copies of a page served under other URLs (?ref=nav) do not double its edges
+        pa.field("link_doc_ids", pa.list_(pa.string())),
     ),
     "edges": _schema(
         pa.field("src", pa.string()),  # entity id

@@ -92,13 +92,13 @@ def test_demo_lineage_and_runs(demo) -> None:
 
 def test_demo_rerun_adds_nothing(demo) -> None:
     out, _, base = demo
-    before = {d: sql(out, f"SELECT count(*) FROM {d}")[0][0] for d in ("pages", "documents", "quarantine")}
+    datasets = ("pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks")
+    before = {d: sql(out, f"SELECT count(*) FROM {d}")[0][0] for d in datasets}
     result = drsynth("demo", "--out", str(out), home=base / "prefect")
     assert result.returncode == 0, result.stderr[-3000:]
-    after = {d: sql(out, f"SELECT count(*) FROM {d}")[0][0] for d in ("pages", "documents", "quarantine")}
-    assert after["pages"] == before["pages"] and after["documents"] == before["documents"]
-    # failures that depend on nothing but the input (robots, 404, content type) are not repeated either
-    assert after["quarantine"] == before["quarantine"]
+    after = {d: sql(out, f"SELECT count(*) FROM {d}")[0][0] for d in datasets}
+    assert after == before
+    # (quarantine too: failures that depend on nothing but the input are not repeated)
     assert sql(out, "SELECT count(*), count(DISTINCT run_id) FROM runs") == [(2, 2)]
 
 
@@ -121,3 +121,34 @@ def test_trace_walks_from_a_document_back_to_its_url_and_forward_again(demo) -> 
     assert forward.returncode == 0 and f"-> documents {doc_id}" in forward.stdout
     missing = drsynth("trace", "--out", str(out), "no-such-id", home=base / "prefect")
     assert missing.returncode == 2 and "appears in no lineage" in missing.stderr
+
+
+def test_demo_ends_with_a_graph_and_tasks_at_every_level(demo) -> None:
+    out, result, _ = demo
+    entities, edges = sql(out, "SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM edges)")[0]
+    assert entities == len(ARTICLES) and edges > 3 * entities
+    levels = dict(sql(out, "SELECT level, count(*) FROM tasks GROUP BY level"))
+    assert set(levels) == {1, 2, 3} and all(n >= 5 for n in levels.values())
+    assert sql(out, "SELECT count(*) FROM subgraphs")[0][0] > 0
+    assert "tasks" in result.stdout and "SELECT level, question, answer FROM tasks" in result.stdout
+    # the evidence of every task names documents that exist
+    dangling = sql(out, "SELECT count(*) FROM (SELECT unnest(evidence_doc_ids) AS d FROM tasks) "
+                        "WHERE d NOT IN (SELECT id FROM documents)")
+    assert dangling == [(0,)]
+
+
+def test_trace_walks_from_a_task_back_to_source_urls(demo) -> None:
+    out, _, base = demo
+    (task_id,), = sql(out, "SELECT id FROM tasks WHERE level = 3 ORDER BY id LIMIT 1")
+    back = drsynth("trace", "--out", str(out), task_id, home=base / "prefect")
+    assert back.returncode == 0, back.stderr
+    for hop in ("<- subgraphs", "<- entities", "<- documents", "<- pages", f"url=http://{DEMO_HOST}/wiki/"):
+        assert hop in back.stdout, hop
+
+
+def test_graph_command_prints_the_report(demo) -> None:
+    out, _, base = demo
+    result = drsynth("graph", "--out", str(out), home=base / "prefect")
+    assert result.returncode == 0, result.stderr
+    (entities,), = sql(out, "SELECT count(*) FROM entities")
+    assert str(entities) in result.stdout and "compon" in result.stdout.lower()

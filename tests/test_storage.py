@@ -299,3 +299,38 @@ def test_fsspec_root(tmp_path: Path, monkeypatch) -> None:
     con = duckdb.connect(build_catalog(again), read_only=True)
     con.register_filesystem(again.root.fs)
     assert con.execute("SELECT count(*) FROM pages").fetchone()[0] == 25
+
+
+# DESIGN §2: analysts' saved queries depend on these views and columns
+CATALOG_CONTRACT = {
+    "pages": {"url", "status", "content_type", "fetched_at"},
+    "documents": {"url", "title", "text", "lang", "links", "infobox"},
+    "quarantine": {"stage", "reason", "source"},
+    "entities": {"name", "aliases", "description", "attributes"},
+    "edges": {"src", "dst", "relation", "evidence"},
+    "subgraphs": {"nodes", "edges", "target"},
+    "tasks": {"question", "answer", "aliases", "level", "operations", "formalization", "evidence_doc_ids"},
+    "trajectories": {"task_id", "mode", "policy", "model", "messages", "answer", "termination", "tool_calls",
+                     "tokens", "status", "reason"},
+    "judgments": {"trajectory_id", "judge", "verdict", "reason"},
+    "sft_samples": {"mode", "messages"},
+    "rl_tasks": {"task_id", "pass_rate"},
+    "cpt_samples": {"kind", "text"},
+    "requests": {"kind", "endpoint", "name", "tokens_in", "tokens_out", "latency_ms", "retries", "cache_hit", "error"},
+    "runs": {"flow", "parameters", "code_version", "started_at", "ended_at", "status"},
+    "lineage": {"child_id", "child_dataset", "parent_id", "parent_dataset"},
+}
+BUILT_SO_FAR = {"pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks", "runs", "lineage"}
+
+
+def test_catalog_contract_holds_for_every_declared_dataset(store_root: str) -> None:
+    from storage.schemas import SCHEMAS
+
+    con = duckdb.connect(build_catalog(Store(store_root)), read_only=True)
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert views >= BUILT_SO_FAR
+    for view, required in CATALOG_CONTRACT.items():
+        if view in views:
+            cols = {r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall()}
+            extra = {"id", "run_id", "parents"} if view in SCHEMAS else set()
+            assert required | extra <= cols, f"{view} lacks {sorted(required | extra - cols)}"

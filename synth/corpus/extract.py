@@ -368,7 +368,7 @@ def warm_up() -> None:
 # --- link contexts ---------------------------------------------------------------------------
 
 
-def _sentence_bounds(text: str) -> list[int]:
+def sentence_bounds(text: str) -> list[int]:
     """Offsets where sentences start (0 included), skipping abbreviations and initials."""
     starts = [0]
     for match in _SENTENCE_END.finditer(text):
@@ -389,11 +389,11 @@ def _sentence_bounds(text: str) -> list[int]:
 def sentence_around(text: str, start: int, end: int, bounds: list[int] | None = None) -> str:
     """The sentence of `text` that holds [start, end); a sentence-end inside the span does not split it.
 
-    `bounds` (from `_sentence_bounds(text)`) can be passed in when several spans share a text.
+    `bounds` (from `sentence_bounds(text)`) can be passed in when several spans share a text.
     Over-long "sentences" (lists, run-on captions) are cut to a window of whole words around the span.
     """
     if bounds is None:
-        bounds = _sentence_bounds(text)
+        bounds = sentence_bounds(text)
     left = bounds[max(bisect_right(bounds, start) - 1, 0)]
     after = bisect_left(bounds, end)
     right = bounds[after] if after < len(bounds) else len(text)
@@ -459,7 +459,7 @@ def text_links(body: _Element | None, base_url: str) -> list[dict]:
     links = []
     for block in blocks.values():
         text, spans = _block_text(block)
-        bounds = _sentence_bounds(text)
+        bounds = sentence_bounds(text)
         for start, end, target in spans:
             anchor = hs.collapse_ws(text[start:end])
             href = hs.resolve_href(target, base_url)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from storage.batches import RowBatch, plan_batches
 from storage.store import Store
 from synth.corpus.config import IngestConfig
 from synth.corpus.extract_pool import ExtractionPool
@@ -39,17 +39,8 @@ def acquire(store: Store, run_id: str, source: str, config: IngestConfig) -> Cou
     return counts
 
 
-@dataclass(frozen=True)
-class PageBatch:
-    """Pages to extract: ids inside some row groups of one committed shard (a reference, not the rows).
-
-    Reading row groups rather than whole shards keeps a task's memory bounded by the writer's row-group
-    size, however large the shard or the corpus.
-    """
-
-    file: str
-    row_groups: tuple[int, ...]
-    ids: tuple[str, ...]
+# pages to extract: ids inside some row groups of one committed shard (a reference, not the rows)
+PageBatch = RowBatch
 
 
 def processed_page_ids(store: Store) -> set[str]:
@@ -68,23 +59,7 @@ def processed_page_ids(store: Store) -> set[str]:
 def pending_batches(store: Store, pages_per_task: int) -> list[PageBatch]:
     """Every committed page no document or extract-stage quarantine row names yet, in batches."""
     done = processed_page_ids(store)
-    batches: list[PageBatch] = []
-    for path in store.files("pages"):
-        groups: list[int] = []
-        ids: list[str] = []
-        for group, group_ids in enumerate(store.row_group_ids(path)):
-            pending = [i for i in group_ids if i not in done]
-            while pending:
-                take = pending[: pages_per_task - len(ids)]
-                pending = pending[len(take) :]
-                groups.append(group)
-                ids.extend(take)
-                if len(ids) >= pages_per_task:
-                    batches.append(PageBatch(path, tuple(groups), tuple(ids)))
-                    groups, ids = [], []
-        if ids:
-            batches.append(PageBatch(path, tuple(groups), tuple(ids)))
-    return batches
+    return plan_batches(store, "pages", pages_per_task, keep=lambda i: i not in done)
 
 
 def iter_pages(store: Store, batch: PageBatch) -> Iterator[dict]:

@@ -1,0 +1,68 @@
+"""Flow `synthesize_tasks`: a graph version -> sampled `subgraphs` -> checked QA `tasks`, one task per batch."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.recorded import recorded_run
+from storage.store import Store
+from synth import tasks as stage
+from synth.settings import Settings
+
+
+@task(name="sample-subgraphs", retries=1, cache_policy=NO_CACHE)
+def sample_subgraphs(out: str, run_id: str, version: str, config: dict) -> dict:
+    counts = stage.sample_subgraphs(Store(out), run_id, version, Settings.from_dict(config).tasks)
+    get_run_logger().info("graph %s: %d subgraphs added", version, counts["subgraphs.added"])
+    return dict(counts)
+
+
+@task(name="plan-questions", cache_policy=NO_CACHE)
+def plan_questions(out: str, version: str, per_task: int) -> list[stage.SubgraphBatch]:
+    return stage.subgraph_batches(Store(out), version, per_task)
+
+
+@task(name="write-questions", retries=1, cache_policy=NO_CACHE)
+def write_questions(out: str, run_id: str, version: str, batch: stage.SubgraphBatch, config: dict, label: str) -> dict:
+    counts = stage.write_tasks(Store(out), run_id, version, batch, Settings.from_dict(config).tasks)
+    get_run_logger().info("questions %s: %d subgraphs -> %d tasks, %d quarantined", label, len(batch.ids),
+                          counts["tasks.added"], sum(v for k, v in counts.items() if k.startswith("quarantine.")))
+    return dict(counts)
+
+
+def run_synthesize_tasks(out: str, version: str, config: dict, run_id: str, counts: Counter[str]) -> None:
+    """The task-synthesis steps, for `synthesize_tasks` and for `pipeline`."""
+    cfg = Settings.from_dict(config).tasks
+    counts.update(sample_subgraphs(out, run_id, version, config))
+    batches = plan_questions(out, version, cfg.subgraphs_per_task)
+    # batches in parallel: a teacher writer spends its time waiting on the model server
+    futures = [write_questions.submit(out, run_id, version, b, config, f"{i + 1}/{len(batches)}")
+               for i, b in enumerate(batches)]
+    for future in futures:
+        counts.update(future.result())
+
+
+def newest_graph(store: Store) -> str | None:
+    """The graph version of the newest `entities` commit."""
+    commits = [c for c in store.commits("entities") if c.rows]
+    if not commits:
+        return None
+    newest = store.read_shard(store.files("entities", commits[-1:])[0], columns=["graph"])
+    return newest.column("graph")[0].as_py()
+
+
+@flow(name="synthesize_tasks", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def synthesize_tasks(out: str = "data", graph: str | None = None, config: dict | None = None,
+                     run_id: str | None = None) -> dict:
+    """QA tasks from graph version `graph` (default: the newest graph built in `out`)."""
+    store = Store(out)
+    version = graph or newest_graph(store)
+    if version is None:
+        raise ValueError(f"{out} has no knowledge graph yet: run build_graph first")
+    with recorded_run(out, "synthesize_tasks", {"graph": version, "config": config or {}}, run_id) as (log, counts):
+        run_synthesize_tasks(out, version, config or {}, log.run_id, counts)
+    return {"run_id": log.run_id, "graph": version, "counts": dict(counts)}

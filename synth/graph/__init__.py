@@ -1,0 +1,28 @@
+"""The knowledge graph: entities resolved from documents, edges from links and mentions (DESIGN §7).
+
+Flows call, in order: `build_entities` (one pass over every document; returns the graph version),
+`document_batches` and `link_batch` for each batch (edges), then `graph_report`.
+Task synthesis reads a version with `load_graph`.
+"""
+
+from synth.graph.config import GraphConfig
+from synth.graph.entities import GRAPH_FORMAT_VERSION, build_entities, graph_version
+from synth.graph.links import DocBatch, document_batches, link_batch
+from synth.graph.report import graph_report, report_markdown
+from synth.graph.view import Edge, Entity, GraphView, load_graph
+
+__all__ = [
+    "GRAPH_FORMAT_VERSION",
+    "DocBatch",
+    "Edge",
+    "Entity",
+    "GraphConfig",
+    "GraphView",
+    "build_entities",
+    "document_batches",
+    "graph_report",
+    "graph_version",
+    "link_batch",
+    "load_graph",
+    "report_markdown",
+]

@@ -1,0 +1,237 @@
+"""Typed attributes (storage.schemas.ATTRIBUTE) from infobox rows, data-table rows and lead sentences.
+
+A row can state several facts: "Born: 3 March 1891, Varkholm, Estavia" is a date and a place. Values
+that link to an entity of the graph become `person`/`place` (or plain `entity`) attributes carrying
+its id; a link to a page of the same site that the corpus lacks still names a person or place when
+the key says so ("Capital", "Spouse"); scalars are typed by `values.parse_value`; the rest is text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from synth.graph.urls import host_of
+from synth.graph.values import Value, find_dates, life_dates, parse_value, strip_parentheticals
+
+# href -> (entity id, entity type) for links into the graph, None otherwise
+Resolver = Callable[[str], tuple[str, str] | None]
+
+PLACE_KEYS = re.compile(
+    r"^(?:born|died|birth ?place|place of (?:birth|death)|death ?place|location|locations|headquarters|"
+    r"capital|largest city|capital and largest city|city|town|country|countries|resting place|venue|site|"
+    r"province|region|state|county|hometown|residence|seat|mouth|source|discovery site|settlements|towns)\b",
+    re.IGNORECASE,
+)
+PERSON_KEYS = re.compile(
+    r"^(?:spouses?|spouse\(s\)|partners?|children|parents?|parent\(s\)|relatives|founders?|founded by|director|"
+    r"directed by|author|authors|composer|artist|leader|mayor|president|chairman|ceo|key people|starring|"
+    r"music by|written by|lyrics|librettist|soloist|conductor|principal conductor|succeeded by|preceded by|"
+    r"monarch|prime minister|governor|discovered by|designer|architect|editor|producer|produced by)\b",
+    re.IGNORECASE,
+)
+# a name that is a company's, whatever key it sits under ("Founder: Netscape Communications Corporation")
+_ORGANIZATION_NAME = re.compile(r"\b(?:Corporation|Corp|Company|Co|Inc|Ltd|LLC|GmbH|AG|SA|plc|Group|Foundation|"
+                                r"University|Institute|Society|Association|Studios?|Press|Records)\b\.?$")
+_FOOTNOTE = re.compile(r"\[[^\]]{1,12}\]")
+_KEY_WS = re.compile(r"\s+")
+
+
+def normalize_key(key: str) -> str:
+    """An infobox key or table header as a relation name: "Notable works:" -> "notable works"."""
+    key = _FOOTNOTE.sub("", key or "")
+    return _KEY_WS.sub(" ", key).strip(" :·•").lower()
+
+
+def attribute(key: str, value: str, kind: str, *, normalized: str | None = None, unit: str | None = None,
+              entity_id: str | None = None, source: str, doc_id: str) -> dict:
+    return {"key": key, "value": value, "kind": kind, "normalized": normalized, "unit": unit,
+            "entity_id": entity_id, "source": source, "doc_id": doc_id}
+
+
+def _hint(key: str) -> str | None:
+    if PLACE_KEYS.search(key):
+        return "place"
+    if PERSON_KEYS.search(key):
+        return "person"
+    return None
+
+
+def _scalar(key: str, value: str, found: Value, source: str, doc_id: str) -> dict:
+    return attribute(key, value, found.kind, normalized=found.normalized, unit=found.unit, source=source,
+                     doc_id=doc_id)
+
+
+def value_attributes(
+    key: str, value: str, links: list[dict], resolve: Resolver, *, source: str, doc_id: str, page_url: str | None,
+    own_id: str | None = None,
+) -> list[dict]:
+    """The attributes one infobox row (or one table cell) states; `links` are its [{href, anchor}]."""
+    out: list[dict] = []
+    hint = _hint(key)
+    seen: set[str] = set()
+    linked_kinds: set[str] = set()
+    page_host = host_of(page_url)
+    for link in links:
+        anchor = " ".join((link.get("anchor") or "").split())
+        href = link.get("href") or ""
+        if not anchor or not anchor[0].isalpha():
+            continue  # coordinates, footnote numbers
+        target = resolve(href)
+        if target is not None:
+            entity_id, entity_type = target
+            if entity_id in seen or entity_id == own_id:
+                continue
+            seen.add(entity_id)
+            kind = entity_type if entity_type in ("person", "place") else "entity"
+            out.append(attribute(key, anchor, kind, entity_id=entity_id, source=source, doc_id=doc_id))
+        elif page_host and host_of(href) == page_host and anchor not in seen and not anchor[0].islower():
+            # a page of the same site the corpus does not hold: still a name, typed by the key
+            seen.add(anchor)
+            kind = "entity" if hint == "person" and _ORGANIZATION_NAME.search(anchor) else hint or "entity"
+            out.append(attribute(key, anchor, kind, source=source, doc_id=doc_id))
+        else:
+            continue
+        linked_kinds.add(out[-1]["kind"])
+    found = parse_value(key, value)
+    if found is not None:
+        out.append(_scalar(key, value, found, source, doc_id))
+    if hint and hint not in linked_kinds:
+        # "3 March 1891, Varkholm, Estavia" without links: the words after the date name the place
+        rest = strip_parentheticals(value)
+        for date in find_dates(rest)[:1]:
+            rest = (rest[: date.start] + rest[date.end:]).strip(" ,;")
+        if found is not None and found.kind in ("number", "quantity"):
+            rest = ""
+        if rest and rest[0].isalpha() and len(rest.split()) <= 8 and (found is not None or not linked_kinds):
+            out.append(attribute(key, rest, hint, source=source, doc_id=doc_id))
+            return out
+    if not out:
+        out.append(attribute(key, value, "text", source=source, doc_id=doc_id))
+    return out
+
+
+def infobox_attributes(entries: list[dict], resolve: Resolver, *, doc_id: str, page_url: str | None,
+                       own_id: str | None = None) -> list[dict]:
+    out: list[dict] = []
+    for entry in entries or []:
+        key = normalize_key(entry.get("key") or "")
+        value = " ".join((entry.get("value") or "").split())
+        if not key or not value:
+            continue
+        out.extend(value_attributes(key, value, list(entry.get("links") or []), resolve, source="infobox",
+                                    doc_id=doc_id, page_url=page_url, own_id=own_id))
+    return out
+
+
+def lead_attributes(sentence: str, *, doc_id: str) -> list[dict]:
+    """Birth and death dates from a person's lead sentence: "X ( died 11 November 875) was ..."."""
+    return [
+        attribute(key, found.normalized, found.kind, normalized=found.normalized, source="text", doc_id=doc_id)
+        for key, found in life_dates(sentence).items()
+    ]
+
+
+# --- data tables ---------------------------------------------------------------------------------
+
+
+def row_context(header: list[str], row: list[str]) -> str:
+    """The context the extractor gives a table link: "Year: 1922; Title: ...", mirroring
+    synth.corpus.html_structure, so that a link finds its row."""
+    if header:
+        return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, row, strict=False) if c)
+    return " | ".join(c for c in row if c)
+
+
+def _cell_of(row: list[str], anchor: str) -> int | None:
+    """The column whose cell is the anchor, else the first that contains it."""
+    folded = anchor.casefold()
+    for i, cell in enumerate(row):
+        if cell.casefold() == folded:
+            return i
+    for i, cell in enumerate(row):
+        if folded and folded in cell.casefold():
+            return i
+    return None
+
+
+def table_cells(table: dict, links: list[dict]) -> list[tuple[list[str], dict[int, list[dict]]]]:
+    """Each row of a table with its links by column: [(cells, {column: [link, ...]})]."""
+    header = list(table.get("header") or [])
+    by_context: dict[str, list[dict]] = {}
+    for link in links:
+        if link.get("kind") == "table":
+            by_context.setdefault(link.get("context") or "", []).append(link)
+    rows = []
+    for cells in table.get("rows") or []:
+        cells = list(cells)
+        placed: dict[int, list[dict]] = {}
+        for link in by_context.get(row_context(header, cells), []):
+            col = _cell_of(cells, link.get("anchor") or "")
+            if col is not None:
+                placed.setdefault(col, []).append(link)
+        rows.append((cells, placed))
+    return rows
+
+
+def _name_column(rows: list[tuple[list[str], dict]], votes: dict[int, int]) -> int | None:
+    """The leftmost column of link cells whose values tell rows apart (a city repeated down a list
+    of buildings is not what the rows are about)."""
+    for col in sorted(votes):
+        values = [cells[col].casefold() for cells, _ in rows if col < len(cells) and cells[col]]
+        if values and len(set(values)) >= 0.8 * len(values):
+            return col
+    return None
+
+
+def table_attributes(
+    table: dict, links: list[dict], resolve: Resolver, *, doc_id: str, page_url: str | None, own_id: str | None,
+) -> list[tuple[str, dict]]:
+    """(entity id, attribute) for the rows of a data table whose name column links to an entity: the
+    other cells of the row are that entity's attributes, keyed by their column header."""
+    header = [normalize_key(h) for h in table.get("header") or []]
+    if not header:
+        return []
+    rows = table_cells(table, links)
+    # candidates for the name column: columns whose cells are exactly a link to an entity
+    votes: dict[int, int] = {}
+    targets: list[dict[int, tuple[str, str]]] = []
+    for cells, placed in rows:
+        row_targets: dict[int, tuple[str, str]] = {}
+        for col, col_links in placed.items():
+            for link in col_links:
+                target = resolve(link.get("href") or "")
+                if target is not None:
+                    row_targets.setdefault(col, target)
+                    if (link.get("anchor") or "").casefold() == cells[col].casefold():
+                        votes[col] = votes.get(col, 0) + 1
+        targets.append(row_targets)
+    name_col = _name_column(rows, votes)
+    if name_col is None:
+        return []
+    out: list[tuple[str, dict]] = []
+    for (cells, placed), row_targets in zip(rows, targets, strict=True):
+        target = row_targets.get(name_col)
+        if target is None or target[0] == own_id:
+            continue
+        for col, cell in enumerate(cells):
+            if col == name_col or col >= len(header) or not header[col] or not cell:
+                continue
+            for attr in value_attributes(header[col], cell, placed.get(col, []), resolve, source="table",
+                                         doc_id=doc_id, page_url=page_url, own_id=target[0]):
+                out.append((target[0], attr))
+    return out
+
+
+def table_relation(table: dict, link: dict) -> str | None:
+    """The column header of the cell a table link sits in, when the cell can be found."""
+    header = list(table.get("header") or [])
+    if not header:
+        return None
+    context = link.get("context") or ""
+    for cells in table.get("rows") or []:
+        if row_context(header, list(cells)) == context:
+            col = _cell_of(list(cells), link.get("anchor") or "")
+            if col is not None and col < len(header) and header[col]:
+                return normalize_key(header[col])
+    return None

@@ -1,0 +1,463 @@
+"""Stage one of the graph: every committed document resolved into one node per real-world entity.
+
+Three streaming passes over `documents`, never holding texts or link lists, only compact per-document
+summaries and the resolution index:
+
+1. URLs, titles and lead sentences: the union-find over normalized URLs (`url`, `page_url`,
+   `canonical_url`, the `redirects` hops, chains included; text-corpus records by corpus and folded
+   title) makes the entities, and each document's type and entity-or-not signals are read.
+2. Links and tables (hyperlinked corpora only): the anchor texts that point at each entity (alias
+   candidates) and the table rows that describe other entities (their attributes).
+3. Infoboxes: each entity's row is written when its primary document passes by.
+
+A graph is a version: `content_id("graph", document ids, redirect ids, settings, format)`, so a
+rebuild over the same documents writes rows with the same ids (nothing is added) and a rebuild over
+more documents is a new, complete graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pyarrow as pa
+
+from storage.ids import content_id
+from storage.store import Store
+from synth.corpus.records import quarantine_record
+from synth.corpus.stage_output import StageOutput
+from synth.graph import documents as dm
+from synth.graph.attributes import infobox_attributes, lead_attributes, table_attributes
+from synth.graph.config import GraphConfig
+from synth.graph.types import entity_type
+from synth.graph.unionfind import UnionFind
+from synth.graph.urls import alias_from_url, fold, is_site_root, normalize_url, text_record_key, url_key
+
+GRAPH_FORMAT_VERSION = "drsynth-graph/1"
+STAGE = "graph"
+# documents per record batch while scanning: texts are read a few hundred at a time
+SCAN_ROWS = 256
+MAX_ANCHOR_ALIASES = 10
+ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "entity_id", "source", "doc_id")
+MAX_ANCHORS_TRACKED = 64  # distinct anchor texts counted per entity; later ones are ignored
+# link texts that say where to click, not what is there
+GENERIC_ANCHORS = frozenset({
+    "here", "click", "click here", "this", "link", "more", "read more", "full article", "see more", "see also",
+    "source", "website", "official website", "homepage", "home", "next", "previous", "back", "top", "download",
+    "pdf", "view", "edit", "details", "continue", "learn more", "this article", "article", "page", "main page",
+    "index", "contents", "external link", "permalink", "archive", "archived", "original", "original article",
+})
+
+
+@lru_cache(maxsize=8192)
+def anchor_candidate(anchor: str, max_words: int) -> tuple[str, str] | None:
+    """(name, folded name) when a link text can name the page it points at: not generic ("here"),
+    not a number, not a phrase starting in lower case ("a bay"), not a URL, not too long."""
+    cleaned = dm.clean_term(anchor.rstrip("…").rstrip("."))
+    folded = fold(cleaned)
+    if len(cleaned) < 2 or folded in GENERIC_ANCHORS or len(cleaned.split()) > max_words:
+        return None
+    first = next((c for c in cleaned if c.isalpha()), "")
+    if not first or first.islower() or folded.startswith(("http", "www.")):
+        return None
+    return cleaned, folded
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The committed shards a build reads: fixed once, so that a commit landing mid-build (an ingest
+    still running) changes neither the version nor what the three passes see."""
+
+    documents: tuple[str, ...]
+    redirects: tuple[str, ...]
+
+    @classmethod
+    def of(cls, store: Store) -> Snapshot:
+        has_redirects = "redirects" in store.datasets()
+        return cls(tuple(store.files("documents")), tuple(store.files("redirects")) if has_redirects else ())
+
+
+def graph_version(store: Store, config: GraphConfig, snapshot: Snapshot | None = None) -> str:
+    """The version of the graph over the committed documents and redirects, with these settings."""
+    snapshot = snapshot or Snapshot.of(store)
+    doc_ids = sorted(_column(store, "documents", "id", snapshot.documents))
+    redirect_ids = sorted(_column(store, "redirects", "id", snapshot.redirects))
+    return content_id("graph", doc_ids, redirect_ids, config.version_settings(), GRAPH_FORMAT_VERSION)
+
+
+def _column(store: Store, dataset: str, column: str, files: tuple[str, ...]) -> Iterator:
+    for batch in store.scan(dataset, [column], files=files):
+        yield from batch.column(column).to_pylist()
+
+
+def _list_field(column: pa.Array, name: str) -> list[list]:
+    """Per row, one field of a list<struct> column, without building a dict per struct."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    values = column.values.field(name).to_pylist()
+    offsets = column.offsets.to_pylist()
+    valid = column.is_valid().to_pylist()
+    return [values[offsets[i]: offsets[i + 1]] if valid[i] else [] for i in range(len(column))]
+
+
+@dataclass(slots=True)
+class _Doc:
+    """What pass 1 keeps of a document (no text, no links): a few hundred bytes."""
+
+    id: str
+    node: int  # its URL's node (or its text record's); the node's key is the entity key it would give
+    title: str
+    description: str
+    type: str
+    bold: tuple[str, ...]
+    digest: bytes
+    rank: int  # lower is a better primary document: self-canonical, no query, short URL
+    signals: tuple[str, ...]
+    life: tuple[tuple[str, str, str], ...] = ()  # (key, kind, normalized) from the lead sentence
+
+
+@dataclass(slots=True)
+class _Entity:
+    id: str
+    key: str
+    primary: int  # index into docs
+    docs: list[int]
+    type: str
+    urls: list[str] = field(default_factory=list)
+    redirect_aliases: list[str] = field(default_factory=list)
+
+
+class EntityBuilder:
+    """The three passes, for one graph version."""
+
+    def __init__(self, store: Store, run_id: str, config: GraphConfig, snapshot: Snapshot | None = None) -> None:
+        self.store = store
+        self.snapshot = snapshot or Snapshot.of(store)
+        self.run_id = run_id
+        self.config = config
+        self.counts: Counter[str] = Counter()
+        self.uf = UnionFind()
+        self.key_node: dict[str, int] = {}
+        self.node_key: list[str] = []
+        self.node_url: list[str | None] = []
+        self.docs: list[_Doc] = []
+        self.doc_index: dict[str, int] = {}
+        self.redirect_alias: dict[int, str] = {}
+        self.entities: list[_Entity] = []
+        self.root_entity: dict[int, int] = {}
+        self.doc_entity: dict[int, int] = {}
+        self.anchors: dict[int, Counter[str]] = {}
+        self.table_attrs: dict[int, list[tuple]] = {}
+        self.name_owner: dict[str, int] = {}
+        self.any_links = False
+        self.unaddressed: list[str] = []  # documents without a usable URL: quarantined, never dropped
+
+    # -- resolution -------------------------------------------------------------------------------
+
+    def _node(self, key: str, url: str | None) -> int:
+        node = self.key_node.get(key)
+        if node is None:
+            node = self.key_node[key] = self.uf.add()
+            self.node_key.append(key)
+            self.node_url.append(url)
+        return node
+
+    def _url_node(self, url: str | None) -> int | None:
+        key = url_key(url)
+        if key is None:
+            return None
+        return self._node(key, normalize_url(url))
+
+    def entity_of_href(self, href: str) -> int | None:
+        key = url_key(href)
+        node = self.key_node.get(key) if key else None
+        if node is None:
+            return None
+        return self.root_entity.get(self.uf.find(node))
+
+    def resolve(self, href: str) -> tuple[str, str] | None:
+        e = self.entity_of_href(href)
+        if e is None:
+            return None
+        entity = self.entities[e]
+        return entity.id, entity.type
+
+    # -- pass 1: documents and redirects into the union-find -----------------------------------------
+
+    def read_documents(self) -> None:
+        columns = ["id", "url", "page_url", "canonical_url", "title", "description", "text", "bold_terms",
+                   "word_count", "infobox", "links"]
+        for batch in self.store.scan("documents", columns, batch_size=SCAN_ROWS, files=self.snapshot.documents):
+            infobox_keys = _list_field(batch.column("infobox"), "key")
+            link_kinds = _list_field(batch.column("links"), "kind")
+            rows = batch.select([c for c in columns if c not in ("infobox", "links")]).to_pylist()
+            for row, keys, kinds in zip(rows, infobox_keys, link_kinds, strict=True):
+                self._read_document(row, keys, kinds)
+
+    def _rows(self, columns: list[str], wanted: set[str]) -> Iterator[dict]:
+        """Rows of the wanted documents, a record batch at a time (filtered on a set lookup per row:
+        pyarrow's is_in would rebuild a hash table of every wanted id for every batch)."""
+        for batch in self.store.scan("documents", columns, batch_size=SCAN_ROWS, files=self.snapshot.documents):
+            mask = [doc_id in wanted for doc_id in batch.column("id").to_pylist()]
+            if any(mask):
+                yield from batch.filter(pa.array(mask, pa.bool_())).to_pylist()
+
+    def _read_document(self, row: dict, infobox_keys: list[str], link_kinds: list[str]) -> None:
+        self.counts["documents.seen"] += 1
+        url = row["url"] or row["page_url"] or ""
+        text = row["text"] or ""
+        record_key = text_record_key(url, row["title"])
+        title = " ".join((row["title"] or "").split()) or alias_from_url(url) or url
+        bold = tuple(dict.fromkeys(t for t in (dm.clean_term(b) for b in row["bold_terms"] or []) if t))
+        lead = dm.first_sentence(dm.lead_paragraph(text, title))
+        names = [dm.label_of(title), *bold]
+        if record_key is not None:
+            node = self._node(record_key, None)
+            signals: tuple[str, ...] = ()
+            self.counts["documents.text_records"] += 1
+        else:
+            node = self._url_node(url)
+            if node is None:
+                self.counts["documents.no_url"] += 1
+                self.unaddressed.append(row["id"])
+                return
+            for other in (row["page_url"], self._usable_canonical(url, row["canonical_url"])):
+                other_node = self._url_node(other)
+                if other_node is not None:
+                    self.uf.union(node, other_node)
+            signals = tuple(dm.non_entity_signals(
+                url=url, title=title, lead_sentence=lead, word_count=row["word_count"] or len(text.split()),
+                text_links=sum(1 for k in link_kinds if k == "text"), has_infobox=bool(infobox_keys),
+                bold_terms=list(bold),
+            ))
+        self.any_links = self.any_links or bool(link_kinds)
+        kind = entity_type(infobox_keys, lead)
+        life: tuple = ()
+        if kind == "person" and not any(k.lower() in ("born", "died") for k in infobox_keys):
+            life = tuple((a["key"], a["kind"], a["normalized"]) for a in lead_attributes(lead, doc_id=row["id"]))
+        canonical = url_key(row["canonical_url"]) if row["canonical_url"] else None
+        own = self.node_key[node]
+        rank = (0 if canonical == own or record_key else 2 if canonical is None else 4) + ("?" in url)
+        self.doc_index[row["id"]] = len(self.docs)
+        self.docs.append(_Doc(
+            id=row["id"], node=node, title=title, description=dm.description(lead, row["description"], names),
+            type=kind, bold=bold, digest=hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest(),
+            rank=rank * 100_000 + min(len(url), 99_999), signals=signals, life=life,
+        ))
+
+    @staticmethod
+    def _usable_canonical(url: str, canonical: str | None) -> str | None:
+        """A canonical URL that points at a site's home page from a deeper page is a misconfiguration
+        (every page would become one entity): ignored."""
+        if not canonical:
+            return None
+        if is_site_root(canonical) and not is_site_root(url):
+            return None
+        return canonical
+
+    def read_redirects(self) -> None:
+        for batch in self.store.scan("redirects", ["url", "target"], files=self.snapshot.redirects):
+            for row in batch.to_pylist():
+                self._read_redirect(row)
+
+    def _read_redirect(self, row: dict) -> None:
+        self.counts["redirects.seen"] += 1
+        source, target = self._url_node(row["url"]), self._url_node(row["target"])
+        if source is None or target is None:
+            return
+        self.uf.union(source, target)  # chains (a -> b -> c) meet through b
+        alias = alias_from_url(row["url"])
+        if alias:
+            self.redirect_alias[source] = alias
+
+    def make_entities(self, graph: str) -> list[int]:
+        """Components with at least one entity document become entities; returns the documents that
+        are not entities (their component has none)."""
+        by_root: dict[int, list[int]] = {}
+        for i, doc in enumerate(self.docs):
+            by_root.setdefault(self.uf.find(doc.node), []).append(i)
+        non_entities: list[int] = []
+        for root, members in by_root.items():
+            if all(self.docs[i].signals for i in members):
+                non_entities.extend(members)
+                continue
+            members.sort(key=lambda i: (self.docs[i].rank, self.docs[i].id))
+            primary = self.docs[members[0]]
+            key = self.node_key[primary.node]
+            e = len(self.entities)
+            self.entities.append(_Entity(id=content_id("entity", graph, key), key=key, primary=members[0],
+                                         docs=members, type=primary.type))
+            self.root_entity[root] = e
+            for i in members:
+                self.doc_entity[i] = e
+        for node, url in enumerate(self.node_url):
+            if url is None:
+                continue
+            e = self.root_entity.get(self.uf.find(node))
+            if e is not None:
+                self.entities[e].urls.append(url)
+                if node in self.redirect_alias:
+                    self.entities[e].redirect_aliases.append(self.redirect_alias[node])
+        for e, entity in enumerate(self.entities):
+            self.name_owner.setdefault(fold(self.docs[entity.primary].title), e)
+            self.counts[f"entities.type.{entity.type}"] += 1
+        return non_entities
+
+    def link_docs(self, entity: _Entity) -> list[int]:
+        """The entity's documents with distinct texts (the primary first): copies add no edges."""
+        seen: set[bytes] = set()
+        out = []
+        for i in entity.docs:
+            if self.docs[i].digest not in seen:
+                seen.add(self.docs[i].digest)
+                out.append(i)
+        return out
+
+    # -- pass 2: anchors and tables -------------------------------------------------------------
+
+    def read_links(self) -> None:
+        if not self.any_links:
+            return
+        sources = {self.docs[i].id for entity in self.entities for i in self.link_docs(entity)}
+        ids = {entity.id: e for e, entity in enumerate(self.entities)}
+        for row in self._rows(["id", "url", "links", "tables"], sources):
+            own = self.doc_entity[self.doc_index[row["id"]]]
+            links = row["links"] or []
+            for link in links:
+                target = self.entity_of_href(link["href"] or "")
+                if target is not None and target != own:
+                    self._count_anchor(target, link["anchor"] or "")
+            for table in row["tables"] or []:
+                found = table_attributes(table, links, self.resolve, doc_id=row["id"], page_url=row["url"],
+                                         own_id=self.entities[own].id)
+                for entity_id, attr in found:
+                    # a tuple, not a dict: these wait in memory until their entity is written
+                    self.table_attrs.setdefault(ids[entity_id], []).append(tuple(attr[f] for f in ATTRIBUTE_FIELDS))
+                    self.counts["attributes.table"] += 1
+
+    def _count_anchor(self, target: int, anchor: str) -> None:
+        """Count an anchor text that could be an alias of `target` (most just repeat its title)."""
+        if anchor == self.docs[self.entities[target].primary].title:
+            return
+        candidate = anchor_candidate(anchor, self.config.max_alias_words)
+        if candidate is None:
+            return
+        cleaned, folded = candidate
+        owner = self.name_owner.get(folded)
+        if owner is not None and owner != target:
+            return  # another entity's name: a link to a part or a namesake, not an alias
+        counter = self.anchors.get(target)
+        if counter is None:
+            counter = self.anchors[target] = Counter()
+        if cleaned in counter or len(counter) < MAX_ANCHORS_TRACKED:
+            counter[cleaned] += 1
+
+    # -- pass 3: entity rows ----------------------------------------------------------------------
+
+    def aliases(self, e: int) -> list[str]:
+        """Label, bold lead terms, redirect names, then the most frequent anchor texts."""
+        entity = self.entities[e]
+        name = self.docs[entity.primary].title
+        candidates: list[str] = [dm.label_of(name)]
+        for i in entity.docs:
+            candidates.extend(self.docs[i].bold)
+        candidates.extend(sorted(entity.redirect_aliases))
+        anchors = sorted(self.anchors.get(e, Counter()).items(), key=lambda kv: (-kv[1], kv[0]))
+        candidates.extend(anchor for anchor, _ in anchors[:MAX_ANCHOR_ALIASES])
+        seen = {fold(name)}
+        out: list[str] = []
+        for alias in candidates:
+            alias = dm.clean_term(alias)
+            folded = fold(alias)
+            if alias and folded not in seen and len(alias.split()) <= self.config.max_alias_words:
+                seen.add(folded)
+                out.append(alias)
+        return out
+
+    def write_entities(self, out: StageOutput, graph: str) -> None:
+        primaries = {entity.primary: e for e, entity in enumerate(self.entities)}
+        wanted = {self.docs[i].id for i in primaries}
+        for row in self._rows(["id", "url", "infobox"], wanted):
+            e = primaries[self.doc_index[row["id"]]]
+            self._write_entity(out, graph, e, row)
+
+    def _write_entity(self, out: StageOutput, graph: str, e: int, row: dict) -> None:
+        entity = self.entities[e]
+        primary = self.docs[entity.primary]
+        attributes = infobox_attributes(row["infobox"] or [], self.resolve, doc_id=primary.id, page_url=row["url"],
+                                        own_id=entity.id)
+        attributes += [
+            {"key": k, "value": n, "kind": kind, "normalized": n, "unit": None, "entity_id": None,
+             "source": "text", "doc_id": primary.id}
+            for k, kind, n in primary.life
+        ]
+        table = [dict(zip(ATTRIBUTE_FIELDS, t, strict=True)) for t in self.table_attrs.pop(e, [])]
+        attributes += self._dedupe(table, attributes)
+        doc_ids = [self.docs[i].id for i in entity.docs]
+        self.counts["attributes.infobox"] += sum(1 for a in attributes if a["source"] == "infobox")
+        written = out.write("entities", {
+            "id": entity.id,
+            "parents": sorted(doc_ids),
+            "name": primary.title,
+            "label": dm.label_of(primary.title),
+            "aliases": self.aliases(e),
+            "description": primary.description,
+            "type": entity.type,
+            "attributes": attributes,
+            "key": entity.key,
+            "urls": sorted(set(entity.urls)),
+            "doc_ids": doc_ids,
+            "link_doc_ids": [self.docs[i].id for i in self.link_docs(entity)],
+            "graph": graph,
+        })
+        self.counts["entities.added" if written else "entities.already_present"] += 1
+
+    @staticmethod
+    def _dedupe(extra: list[dict], have: list[dict]) -> list[dict]:
+        seen = {(a["key"], a["kind"], a["normalized"] or a["value"], a["entity_id"]) for a in have}
+        out = []
+        for attr in extra:
+            mark = (attr["key"], attr["kind"], attr["normalized"] or attr["value"], attr["entity_id"])
+            if mark not in seen:
+                seen.add(mark)
+                out.append(attr)
+        return out
+
+    def quarantine(self, out: StageOutput, non_entities: list[int]) -> None:
+        for i in non_entities:
+            doc = self.docs[i]
+            written = out.write("quarantine", quarantine_record(
+                stage=STAGE, reason="not_an_entity", source=self.node_url[doc.node] or doc.title, parents=[doc.id],
+                detail=f"{doc.title!r} is not about one real-world entity: {'; '.join(doc.signals)}",
+            ))
+            self.counts["quarantine.graph.not_an_entity"] += 1
+            self.counts["quarantine.added"] += int(written)
+        for doc_id in self.unaddressed:
+            written = out.write("quarantine", quarantine_record(
+                stage=STAGE, reason="no_url", source=doc_id, parents=[doc_id],
+                detail="the document has neither a URL nor a requested URL, so nothing can link to it",
+            ))
+            self.counts["quarantine.graph.no_url"] += 1
+            self.counts["quarantine.added"] += int(written)
+
+
+def build_entities(store: Store, run_id: str, config: GraphConfig) -> tuple[str, Counter[str]]:
+    """Resolve every committed document into `entities` (and `quarantine`); returns (graph version, counts)."""
+    snapshot = Snapshot.of(store)
+    graph = graph_version(store, config, snapshot)
+    builder = EntityBuilder(store, run_id, config, snapshot)
+    builder.read_documents()
+    builder.read_redirects()
+    non_entities = builder.make_entities(graph)
+    builder.read_links()
+    meta = {"stage": STAGE, "graph": graph}
+    with StageOutput(store, run_id, "entities", stage=STAGE, meta=meta) as out:
+        builder.write_entities(out, graph)
+        builder.quarantine(out, non_entities)
+    counts = builder.counts
+    counts["entities"] = len(builder.entities)
+    counts["documents.not_entities"] = len(non_entities)
+    return graph, counts

@@ -1,0 +1,151 @@
+"""What a graph version looks like: sizes, relations, degrees, components and hubs, as a dict and as
+Markdown (the flow publishes it as a Prefect artifact).
+
+Computed from the committed rows of the version in one streaming pass over `edges` (src, dst, kind,
+relation) and one over `entities` (id, name, type): memory holds a degree per entity and the
+union-find of the components, never the edges themselves.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pyarrow.compute as pc
+
+from storage.store import Store
+from synth.graph.unionfind import UnionFind
+
+TOP_RELATIONS = 15
+TOP_HUBS = 10
+PERCENTILES = (50, 90, 99)
+
+
+def _scan(store: Store, dataset: str, columns: list[str], graph: str):
+    if dataset not in store.datasets():
+        return
+    for batch in store.scan(dataset, [*columns, "graph"]):
+        chosen = batch.filter(pc.equal(batch.column("graph"), graph))
+        if chosen.num_rows:
+            yield chosen
+
+
+def _bucket(n: int) -> str:
+    """Power-of-two histogram buckets: "0", "1", "2-3", "4-7", ..."""
+    if n <= 1:
+        return str(n)
+    low = 1 << (n.bit_length() - 1)
+    return f"{low}-{2 * low - 1}"
+
+
+def _histogram(values: list[int]) -> dict[str, int]:
+    counts = Counter(_bucket(v) for v in values)
+    return {k: counts[k] for k in sorted(counts, key=lambda b: int(b.split("-")[0]))}
+
+
+def _percentile(ordered: list[int], p: float) -> int:
+    """Nearest-rank percentile of a sorted list."""
+    if not ordered:
+        return 0
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def graph_report(store: Store, graph: str) -> dict:
+    names: dict[str, str] = {}
+    types: Counter[str] = Counter()
+    index: dict[str, int] = {}
+    for batch in _scan(store, "entities", ["id", "name", "type"], graph):
+        for entity_id, name, kind in zip(*(batch.column(c).to_pylist() for c in ("id", "name", "type")), strict=True):
+            if entity_id not in index:
+                index[entity_id] = len(index)
+                names[entity_id] = name
+                types[kind or "thing"] += 1
+    degree = [0] * len(index)
+    uf = UnionFind(len(index))
+    kinds: Counter[str] = Counter()
+    relations: Counter[str] = Counter()
+    edges = dangling = 0
+    for batch in _scan(store, "edges", ["src", "dst", "kind", "relation"], graph):
+        columns = (batch.column(c).to_pylist() for c in ("src", "dst", "kind", "relation"))
+        for src, dst, kind, relation in zip(*columns, strict=True):
+            a, b = index.get(src), index.get(dst)
+            if a is None or b is None:
+                dangling += 1
+                continue
+            edges += 1
+            degree[a] += 1
+            degree[b] += 1
+            uf.union(a, b)
+            kinds[kind] += 1
+            relations[relation] += 1
+    sizes = Counter(uf.find(i) for i in range(len(index)))
+    component_sizes = sorted(sizes.values(), reverse=True)
+    ordered = sorted(degree)
+    ids = list(index)
+    hubs = sorted(range(len(ids)), key=lambda i: (-degree[i], names[ids[i]] or ""))[:TOP_HUBS]
+    return {
+        "graph": graph,
+        "entities": len(index),
+        "entities_by_type": dict(types.most_common()),
+        "edges": edges,
+        "edges_by_kind": dict(kinds.most_common()),
+        "relations": len(relations),
+        "top_relations": [{"relation": r, "edges": n} for r, n in relations.most_common(TOP_RELATIONS)],
+        "dangling_edges": dangling,
+        "degree": {
+            "sum": sum(degree),
+            "mean": round(sum(degree) / len(degree), 3) if degree else 0.0,
+            "max": ordered[-1] if ordered else 0,
+            "isolated": sum(1 for d in degree if d == 0),
+            "percentiles": {f"p{p}": _percentile(ordered, p) for p in PERCENTILES},
+            "histogram": _histogram(degree),
+        },
+        "components": {
+            "count": len(component_sizes),
+            "largest": component_sizes[0] if component_sizes else 0,
+            "largest_share": round(component_sizes[0] / len(index), 4) if component_sizes else 0.0,
+            "size_histogram": _histogram(component_sizes),
+        },
+        "top_hubs": [{"id": ids[i], "name": names[ids[i]], "degree": degree[i]} for i in hubs],
+    }
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return lines
+
+
+def report_markdown(report: dict) -> str:
+    degree, components = report["degree"], report["components"]
+    lines = [
+        f"# Knowledge graph `{report['graph']}`",
+        "",
+        f"**{report['entities']:,} entities**, **{report['edges']:,} edges**, {report['relations']:,} relations; "
+        f"{components['count']:,} connected components, the largest with {components['largest']:,} entities "
+        f"({components['largest_share']:.1%}).",
+        "",
+        "## Entities by type",
+        *_table(["type", "entities"], [[t, f"{n:,}"] for t, n in report["entities_by_type"].items()]),
+        "",
+        "## Edges by kind",
+        *_table(["kind", "edges"], [[k, f"{n:,}"] for k, n in report["edges_by_kind"].items()]),
+        "",
+        "## Top relations",
+        *_table(["relation", "edges"], [[r["relation"], f"{r['edges']:,}"] for r in report["top_relations"]]),
+        "",
+        "## Degree",
+        f"mean {degree['mean']}, max {degree['max']}, isolated {degree['isolated']:,}; "
+        + ", ".join(f"{k} {v}" for k, v in degree["percentiles"].items()),
+        "",
+        *_table(["degree", "entities"], [[b, f"{n:,}"] for b, n in degree["histogram"].items()]),
+        "",
+        "## Component sizes",
+        *_table(["size", "components"], [[b, f"{n:,}"] for b, n in components["size_histogram"].items()]),
+        "",
+        "## Top hubs",
+        *_table(["entity", "degree"], [[h["name"], h["degree"]] for h in report["top_hubs"]]),
+    ]
+    if report.get("dangling_edges"):
+        lines += ["", f"{report['dangling_edges']:,} edges name an entity missing from this version."]
+    return "\n".join(lines) + "\n"

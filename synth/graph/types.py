@@ -1,0 +1,186 @@
+"""What kind of thing an entity is: person, place, organization, work, event or thing.
+
+Infobox keys decide first (a "Born" row makes a person, "Population" a place, "Founded" an
+organization, "Directed by" a work, "Date" with "Location" an event); the defining sentence of the
+lead ("X was an Estavian composer") decides when there is no infobox or it says nothing. These are
+generic cues of encyclopedic writing, not lists of known titles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+TYPES = ("person", "place", "organization", "work", "event", "thing")
+
+# infobox key (lower-cased, exact or as a prefix word) -> (type, weight)
+_KEY_CUES: dict[str, tuple[str, float]] = {
+    # people
+    "born": ("person", 3), "died": ("person", 2), "date of birth": ("person", 3), "birth date": ("person", 3),
+    "place of birth": ("person", 3), "birth place": ("person", 3), "date of death": ("person", 2),
+    "spouse": ("person", 2), "spouses": ("person", 2), "spouse(s)": ("person", 2), "children": ("person", 2),
+    "parents": ("person", 2), "parent": ("person", 2), "parent(s)": ("person", 2), "relatives": ("person", 2),
+    "nationality": ("person", 2), "citizenship": ("person", 2), "occupation": ("person", 2),
+    "occupations": ("person", 2), "alma mater": ("person", 1), "education": ("person", 1),
+    "resting place": ("person", 2), "years active": ("person", 1), "other names": ("person", 1),
+    "instrument": ("person", 1), "instruments": ("person", 1), "fields": ("person", 1),
+    "doctoral advisor": ("person", 2), "height": ("person", 0.5), "political party": ("person", 1),
+    "in office": ("person", 1), "assumed office": ("person", 2), "preceded by": ("person", 0.5),
+    "succeeded by": ("person", 0.5), "awards": ("person", 0.5), "employer": ("person", 1),
+    "movement": ("person", 0.5), "notable works": ("person", 1), "known for": ("person", 0.5),
+    # places
+    "population": ("place", 2), "coordinates": ("place", 3), "elevation": ("place", 2), "area": ("place", 1),
+    "capital": ("place", 2), "largest city": ("place", 2), "capital and largest city": ("place", 3),
+    "time zone": ("place", 2), "mayor": ("place", 2), "province": ("place", 1), "state": ("place", 0.5),
+    "country": ("place", 1), "continent": ("place", 2), "highest point": ("place", 2),
+    "official language": ("place", 2), "official languages": ("place", 2), "currency": ("place", 1),
+    "postal code": ("place", 2), "area code": ("place", 2), "demonym": ("place", 2), "demonym(s)": ("place", 2),
+    "mouth": ("place", 2), "source": ("place", 1), "basin size": ("place", 2), "discharge": ("place", 2),
+    "inflow": ("place", 2), "outflow": ("place", 2), "max. depth": ("place", 1.5), "surface elevation": ("place", 2),
+    "settlements": ("place", 1.5), "islands": ("place", 1), "towns": ("place", 1), "first ascent": ("place", 2),
+    "prominence": ("place", 2), "geology": ("place", 1), "ocean": ("place", 1), "countries": ("place", 1),
+    "town charter": ("place", 2), "first recorded": ("place", 1), "lighthouse": ("place", 0.5),
+    "spire height": ("place", 1.5), "construction": ("place", 1), "restored": ("place", 1),
+    "architectural style": ("place", 1.5), "style": ("place", 0.5), "opened": ("place", 0.5),
+    # organizations
+    "founded": ("organization", 2), "founder": ("organization", 2), "founders": ("organization", 2),
+    "founded by": ("organization", 1), "headquarters": ("organization", 3), "industry": ("organization", 3),
+    "key people": ("organization", 3), "employees": ("organization", 2), "products": ("organization", 2),
+    "revenue": ("organization", 2), "defunct": ("organization", 2), "subsidiaries": ("organization", 2),
+    "parent organisation": ("organization", 2), "parent organization": ("organization", 2),
+    "divisions": ("organization", 2), "established": ("organization", 2), "students": ("organization", 2),
+    "members": ("organization", 1), "circulation": ("organization", 2), "principal conductor": ("organization", 2),
+    "concert hall": ("organization", 2), "former name": ("organization", 1), "later name": ("organization", 1),
+    "website": ("organization", 0.5), "owner": ("organization", 1), "publisher": ("work", 1),
+    "affiliated institutions": ("organization", 1), "collection size": ("organization", 2),
+    "visitors": ("organization", 1), "main telescope": ("organization", 1), "network": ("organization", 1),
+    "type": ("organization", 0.25),
+    # works
+    "author": ("work", 3), "authors": ("work", 3), "director": ("work", 2), "directed by": ("work", 3),
+    "composer": ("work", 3), "composed": ("work", 2), "published": ("work", 2), "release date": ("work", 3),
+    "released": ("work", 2), "written by": ("work", 3), "starring": ("work", 3), "produced by": ("work", 2),
+    "music by": ("work", 2), "based on": ("work", 2), "running time": ("work", 3), "premiere": ("work", 2),
+    "isbn": ("work", 3), "pages": ("work", 2), "genre": ("work", 1), "artist": ("work", 2), "medium": ("work", 2),
+    "dimensions": ("work", 1.5), "librettist": ("work", 3), "lyrics": ("work", 2), "music": ("work", 1),
+    "movements": ("work", 1), "dedication": ("work", 1), "label": ("work", 1), "recorded": ("work", 2),
+    "length": ("work", 0.25), "production company": ("work", 2), "cinematography": ("work", 2),
+    "adopted": ("work", 1), "volumes": ("work", 1), "subject": ("work", 1), "acquired": ("work", 1),
+    "scoring": ("work", 2), "occasion": ("work", 1), "stanzas": ("work", 2), "acts": ("work", 2),
+    "key": ("work", 1), "soloist": ("work", 2), "setting": ("work", 1), "signatories": ("work", 2),
+    "signed": ("work", 1.5), "parties": ("work", 1),
+    # events
+    "casualties": ("event", 3), "deaths": ("event", 2), "injuries": ("event", 3), "outcome": ("event", 2),
+    "result": ("event", 2), "belligerents": ("event", 3), "participants": ("event", 2), "cause": ("event", 2),
+    "dates": ("event", 1.5), "attendance": ("event", 1), "leader": ("event", 0.5), "homes destroyed": ("event", 2),
+    "peak water level": ("event", 2), "farthest north": ("event", 2), "crew": ("event", 0.5),
+    "sponsor": ("event", 1), "operator": ("event", 0.5),
+}
+
+# head nouns of a defining sentence ("... was an Estavian composer and teacher")
+_NOUNS = {
+    "person": "person man woman composer painter writer author poet novelist playwright politician "
+              "statesman actor actress singer musician violinist pianist conductor songwriter rapper "
+              "footballer player athlete cricketer boxer wrestler coach scientist physicist chemist "
+              "astronomer mathematician engineer architect geologist explorer lawyer judge bishop priest "
+              "pope monk nun saint king queen prince princess emperor empress duke duchess count countess "
+              "earl lord lady margrave baron knight sultan pharaoh general officer soldier admiral "
+              "businessman businesswoman entrepreneur banker merchant economist philosopher historian "
+              "journalist editor publisher photographer director producer screenwriter dancer "
+              "choreographer designer model teacher professor physician surgeon nurse inventor "
+              "diplomat president minister governor mayor senator activist artist sculptor "
+              "illustrator cartoonist comedian presenter broadcaster chef missionary theologian "
+              "linguist sociologist psychologist biologist botanist zoologist astronaut pilot "
+              "sailor navigator spy criminal daughter son wife husband consort heir regent mistress",
+    "place": "city town village hamlet municipality commune county district province region state "
+             "country nation republic kingdom island archipelago river lake sea ocean bay gulf strait "
+             "mountain peak hill volcano valley glacier desert forest park reserve capital suburb "
+             "neighbourhood neighborhood borough parish settlement port harbour harbor street road "
+             "square bridge cathedral church temple mosque castle palace fortress tower building "
+             "stadium airport station canal dam peninsula cape coast beach waterfall cave plateau "
+             "territory prefecture voivodeship gmina oblast canton department locality "
+             "census-designated inlet fjord lagoon marsh",
+    "organization": "company corporation firm business organisation organization association society "
+                    "institution institute university college school academy conservatory orchestra "
+                    "band ensemble choir club team party agency ministry department council committee "
+                    "union federation league foundation charity museum gallery library newspaper "
+                    "magazine publisher label studio studios brand manufacturer bank airline railway "
+                    "railways network broadcaster channel station observatory hospital order army "
+                    "navy regiment group conglomerate cooperative enterprise shipyard shipyards "
+                    "publishing house",
+    "work": "film movie novel book novella story poem play opera symphony concerto sonata song single "
+            "album ep anthem painting sculpture series episode show programme program sitcom "
+            "documentary game video work composition requiem mass cantata ballet musical comic manga "
+            "magazine article essay treatise treaty anthology soundtrack score libretto track record "
+            "drama thriller comedy biography memoir",
+    "event": "battle war siege revolution uprising rebellion election referendum disaster flood "
+             "earthquake eruption fire famine epidemic pandemic storm hurricane cyclone massacre "
+             "attack bombing crash accident expedition voyage festival tournament championship "
+             "cup olympics games season race match conference summit strike protest coup treaty "
+             "ceremony",
+}
+_NOUN_TYPE: dict[str, str] = {}
+for _type, _words in _NOUNS.items():
+    for _word in _words.split():
+        _NOUN_TYPE.setdefault(_word, _type)
+_MULTIWORD = {"publishing house": "organization", "record label": "organization", "sports team": "organization",
+              "television series": "work", "video game": "work", "census-designated place": "place"}
+_COPULA = re.compile(r"\b(?:is|was|are|were)\s+(?:(?:an?|the|one of the)\s+)?(?P<phrase>[^.;:()]{0,120})",
+                     re.IGNORECASE)
+_PHRASE_END = re.compile(r"\b(?:of|in|from|by|who|that|which|whose|for|with|at|on|near|to|between|than|and|or|"
+                         r"located|based|founded|written|directed|produced|published|released|built|made|"
+                         r"created|established|developed|designed|owned|operated|named|set|held|composed|"
+                         r"painted|situated|known|born|starring|featuring|consisting|best|where|when)\b|[,\u2013\u2014]")
+_LIFE_PARENS = re.compile(r"\([^()]*\b(?:born|died|b\.|d\.)\s", re.IGNORECASE)
+
+
+def _key_cue(key: str) -> tuple[str, float] | None:
+    folded = " ".join(key.lower().replace(":", " ").split())
+    if folded in _KEY_CUES:
+        return _KEY_CUES[folded]
+    head = folded.split(" – ")[0].split(" (")[0]
+    return _KEY_CUES.get(head)
+
+
+def type_from_infobox(keys: Iterable[str]) -> str | None:
+    scores: dict[str, float] = {}
+    folded = {" ".join(k.lower().split()) for k in keys}
+    for key in folded:
+        cue = _key_cue(key)
+        if cue:
+            scores[cue[0]] = scores.get(cue[0], 0.0) + cue[1]
+    if {"date", "location"} <= folded or ("date" in folded and scores.get("event")):
+        scores["event"] = scores.get("event", 0.0) + 4
+    if not scores:
+        return None
+    best = max(scores.values())
+    if best < 1:
+        return None
+    return next(t for t in TYPES if scores.get(t) == best)
+
+
+def type_from_sentence(sentence: str) -> str | None:
+    """The type a defining sentence names: the head noun of "is/was a ..." up to its first
+    preposition or clause; a "(born ...)"/"(died ...)" parenthetical marks a person."""
+    if not sentence:
+        return None
+    match = _COPULA.search(sentence)
+    if match:
+        phrase = match.group("phrase")
+        cut = _PHRASE_END.search(phrase)
+        phrase = (phrase[: cut.start()] if cut else phrase).lower()
+        for words, kind in _MULTIWORD.items():
+            if words in phrase:
+                return kind
+        words = re.findall(r"[a-z][a-z-]*", phrase)
+        if words:
+            head = words[-1]
+            head = head if head in _NOUN_TYPE else head.rstrip("s")  # "a series of films" is cut above
+            if head in _NOUN_TYPE:
+                return _NOUN_TYPE[head]
+    if _LIFE_PARENS.search(sentence[:200]):
+        return "person"
+    return None
+
+
+def entity_type(infobox_keys: Iterable[str], sentence: str | None) -> str:
+    return type_from_infobox(infobox_keys) or type_from_sentence(sentence or "") or "thing"

@@ -1,0 +1,110 @@
+"""One graph version in memory, for the stages that read it (task synthesis, reports, tests).
+
+Entities and edges are plain dataclasses in dicts keyed by id, with an undirected adjacency index:
+`neighbors(e)` lists every edge that touches `e` with the entity at its other end, whichever way
+the edge points. Loading reads only the rows of the requested `graph` version.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pyarrow.compute as pc
+
+from storage.store import Store
+
+ENTITY_COLUMNS = ["id", "name", "label", "type", "aliases", "description", "attributes", "doc_ids", "urls",
+                  "graph"]
+EDGE_COLUMNS = ["id", "src", "dst", "relation", "evidence", "kind", "doc_id", "anchor", "graph"]
+
+
+@dataclass
+class Entity:
+    id: str
+    name: str
+    label: str
+    type: str
+    aliases: list[str]
+    description: str
+    attributes: list[dict]
+    doc_ids: list[str]
+    urls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Edge:
+    id: str
+    src: str
+    dst: str
+    relation: str
+    evidence: str
+    kind: str
+    doc_id: str
+    anchor: str = ""  # the link text or the matched mention
+
+
+class GraphView:
+    def __init__(self, entities: dict[str, Entity], edges: dict[str, Edge]) -> None:
+        self.entities = entities
+        self.edges = edges
+        self._adjacent: dict[str, list[tuple[Edge, str]]] = defaultdict(list)
+        for edge in edges.values():
+            self._adjacent[edge.src].append((edge, edge.dst))
+            if edge.dst != edge.src:
+                self._adjacent[edge.dst].append((edge, edge.src))
+
+    def neighbors(self, entity_id: str) -> list[tuple[Edge, str]]:
+        """(edge, the entity at its other end) for every edge touching `entity_id`, both directions."""
+        return list(self._adjacent.get(entity_id, ()))
+
+    def degree(self, entity_id: str) -> int:
+        return len(self._adjacent.get(entity_id, ()))
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    def __repr__(self) -> str:
+        return f"GraphView({len(self.entities)} entities, {len(self.edges)} edges)"
+
+    @classmethod
+    def from_rows(cls, entities: Iterable[dict], edges: Iterable[dict]) -> GraphView:
+        """From `entities`/`edges` rows (or hand-made dicts with at least the Entity/Edge fields)."""
+        nodes = {row["id"]: _entity(row) for row in entities}
+        links = {row["id"]: _edge(row) for row in edges if row["src"] in nodes and row["dst"] in nodes}
+        return cls(nodes, links)
+
+    @classmethod
+    def load(cls, store: Store, graph: str) -> GraphView:
+        """The committed entities and edges of one graph version."""
+        return cls.from_rows(_rows(store, "entities", ENTITY_COLUMNS, graph),
+                             _rows(store, "edges", EDGE_COLUMNS, graph))
+
+
+def _rows(store: Store, dataset: str, columns: list[str], graph: str) -> Iterable[dict]:
+    for batch in store.scan(dataset, columns):
+        chosen = batch.filter(pc.equal(batch.column("graph"), graph))
+        if chosen.num_rows:
+            yield from chosen.to_pylist()
+
+
+def _entity(row: dict) -> Entity:
+    return Entity(
+        id=row["id"], name=row.get("name") or "", label=row.get("label") or row.get("name") or "",
+        type=row.get("type") or "thing", aliases=list(row.get("aliases") or []),
+        description=row.get("description") or "", attributes=list(row.get("attributes") or []),
+        doc_ids=list(row.get("doc_ids") or []), urls=list(row.get("urls") or []),
+    )
+
+
+def _edge(row: dict) -> Edge:
+    return Edge(
+        id=row["id"], src=row["src"], dst=row["dst"], relation=row.get("relation") or "links_to",
+        evidence=row.get("evidence") or "", kind=row.get("kind") or "text", doc_id=row.get("doc_id") or "",
+        anchor=row.get("anchor") or "",
+    )
+
+
+def load_graph(store: Store, graph: str) -> GraphView:
+    return GraphView.load(store, graph)

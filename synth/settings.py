@@ -1,0 +1,38 @@
+"""The whole TOML settings file, split into each stage's section and checked before any flow starts.
+
+Sections: [crawl], [extract] and `commit_rows` (ingest), [graph], [tasks] (with [tasks.teacher]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from synth.corpus.config import IngestConfig
+from synth.graph import GraphConfig
+from synth.tasks import TaskConfig
+
+INGEST_KEYS = ("crawl", "extract", "commit_rows")
+SECTIONS = (*INGEST_KEYS, "graph", "tasks")
+
+
+@dataclass(frozen=True)
+class Settings:
+    ingest: IngestConfig
+    graph: GraphConfig
+    tasks: TaskConfig
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Settings:
+        data = dict(data or {})
+        unknown = set(data) - set(SECTIONS)
+        if unknown:
+            raise ValueError(f"unknown config section(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+        for section in ("graph", "tasks"):
+            if not isinstance(data.get(section, {}), dict):
+                raise ValueError(f"[{section}] must be a table of settings, got {data[section]!r}")
+        return cls(
+            ingest=IngestConfig.from_dict({k: data[k] for k in INGEST_KEYS if k in data}),
+            graph=GraphConfig.from_dict(data.get("graph")),
+            tasks=TaskConfig.from_dict(data.get("tasks")),
+        )

@@ -1,0 +1,24 @@
+"""Task synthesis (DESIGN §7): subgraph sampling, question planning with uncertainty operations,
+template and teacher question writers, mechanical checks."""
+
+from synth.tasks.checks import check_task, hops_of, level_from
+from synth.tasks.config import TaskConfig, TeacherSettings
+from synth.tasks.draft import TaskDraft
+from synth.tasks.formal import Triple, solve
+from synth.tasks.sample import sample_subgraphs
+from synth.tasks.shape import wl_hash
+from synth.tasks.synthesize import SubgraphBatch, subgraph_batches, write_tasks
+from synth.tasks.writers import (
+    QuestionWriter,
+    TeacherWriter,
+    TemplateWriter,
+    WriterError,
+    WrittenQuestion,
+    make_writer,
+)
+
+__all__ = [
+    "QuestionWriter", "SubgraphBatch", "TaskConfig", "TaskDraft", "TeacherSettings", "TeacherWriter",
+    "TemplateWriter", "Triple", "WriterError", "WrittenQuestion", "check_task", "hops_of", "level_from",
+    "make_writer", "sample_subgraphs", "solve", "subgraph_batches", "wl_hash", "write_tasks",
+]

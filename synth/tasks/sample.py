@@ -1,0 +1,208 @@
+"""Subgraph sampling: random walks with jumps back, low-degree seeds, one subgraph per walk.
+
+A walk starts at a seed drawn with probability ∝ (degree + 1) ** -bias (answers should not be famous
+hubs), then adds edges one at a time until an edge budget drawn from min..max is met. Before each
+step it may jump back to an earlier visited node, and an edge may close a cycle onto a visited node,
+so subgraphs come out as trees with branches and cycles rather than chains. Steps prefer labelled
+relations whose evidence names the entity at the other end, and lean away from hubs.
+
+Every walk draws from its own generator seeded by (seed, graph version, walk number): the same graph
+and settings give the same subgraphs, hence the same ids, and a rerun adds nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from storage.ids import content_id
+from storage.store import Store
+from synth.corpus.stage_output import StageOutput
+from synth.graph.view import Edge, Entity, GraphView
+from synth.tasks.config import TaskConfig
+from synth.tasks.phrases import askable
+from synth.tasks.shape import LINK_RELATIONS, wl_hash
+from synth.tasks.text import attribute_answer, contains_phrase
+
+# attribute kinds a question can ask for (an entity-valued attribute is asked through its edge instead)
+ANSWER_KINDS = frozenset({"date", "year", "number", "quantity"})
+ATTRIBUTE_TARGET_SHARE = 0.4  # of seeds that have an askable attribute
+
+
+@dataclass(frozen=True)
+class Walk:
+    seed: str
+    nodes: tuple[str, ...]  # in visiting order, the seed first
+    edges: tuple[Edge, ...]  # in adding order
+
+
+def askable_attributes(entity: Entity) -> list[dict]:
+    """Attributes a question may ask for: typed, with a value, and unique under their key."""
+    keys = Counter(a.get("key") for a in entity.attributes if a.get("kind") in ANSWER_KINDS)
+    return [a for a in entity.attributes
+            if a.get("kind") in ANSWER_KINDS and a.get("key") and attribute_answer(a) and keys[a.get("key")] == 1
+            and askable(str(a.get("key")), str(a.get("kind")))]
+
+
+class Sampler:
+    """Random walks over one graph version (neighbour lists sorted once, so walks are reproducible)."""
+
+    def __init__(self, view: GraphView, graph: str, config: TaskConfig) -> None:
+        self.view = view
+        self.graph = graph
+        self.config = config
+        self._neighbors: dict[str, list[tuple[Edge, str, float]]] = {}
+        seeds = sorted(e for e in view.entities if view.degree(e) > 0)
+        weights = [(view.degree(e) + 1) ** -config.low_degree_bias for e in seeds]
+        self.seeds = seeds
+        self._cumulative = list(itertools.accumulate(weights))
+
+    def neighbors(self, node: str) -> list[tuple[Edge, str, float]]:
+        cached = self._neighbors.get(node)
+        if cached is None:
+            cached = sorted(((edge, other, self._step_weight(edge, other)) for edge, other in self.view.neighbors(node)
+                             if other != node), key=lambda item: item[0].id)
+            self._neighbors[node] = cached
+        return cached
+
+    def _step_weight(self, edge: Edge, other: str) -> float:
+        weight = (0.5 if edge.relation == "mentions" else 1.0 if edge.relation in LINK_RELATIONS
+                  or edge.kind == "table" else 4.0)
+        if edge.evidence and self._names_an_end(edge):
+            weight *= 2.0
+        return weight * (self.view.degree(other) + 1) ** (-self.config.low_degree_bias / 2)
+
+    def _names_an_end(self, edge: Edge) -> bool:
+        for end in (edge.dst, edge.src):
+            entity = self.view.entities.get(end)
+            if entity and any(contains_phrase(edge.evidence, n) for n in (entity.label, entity.name, *entity.aliases)):
+                return True
+        return False
+
+    def pick_seed(self, rng: random.Random) -> str:
+        point = rng.random() * self._cumulative[-1]
+        return self.seeds[min(bisect.bisect_right(self._cumulative, point), len(self.seeds) - 1)]
+
+    def walk(self, index: int) -> Walk | None:
+        if not self.seeds:
+            return None
+        rng = random.Random(content_id("walk", self.config.seed, self.graph, index))
+        seed = self.pick_seed(rng)
+        budget = rng.randint(self.config.min_edges, self.config.max_edges)
+        visited = [seed]
+        chosen: list[Edge] = []
+        pairs: set[frozenset[str]] = set()
+        current = seed
+        for _ in range(budget * 8):
+            if len(chosen) >= budget:
+                break
+            if len(visited) > 1 and rng.random() < self.config.jump_back:
+                current = rng.choice(visited[:-1])
+            options = self._open_steps(current, pairs)
+            if not options:
+                open_nodes = [v for v in visited if self._open_steps(v, pairs)]
+                if not open_nodes:
+                    break
+                current = rng.choice(open_nodes)
+                continue
+            edge, other = _weighted_choice(rng, options)
+            chosen.append(edge)
+            pairs.add(frozenset((edge.src, edge.dst)))
+            if other not in visited:
+                visited.append(other)
+            current = other
+        return Walk(seed, tuple(visited), tuple(chosen))
+
+    def _open_steps(self, node: str, pairs: set[frozenset[str]]) -> list[tuple[Edge, str, float]]:
+        """Edges from `node` to an entity it is not yet joined to (the best edge per neighbour)."""
+        best: dict[str, tuple[Edge, str, float]] = {}
+        for edge, other, weight in self.neighbors(node):
+            if frozenset((node, other)) in pairs:
+                continue
+            if other not in best or weight > best[other][2]:
+                best[other] = (edge, other, weight)
+        return [best[o] for o in sorted(best)]
+
+    def target(self, walk: Walk, index: int) -> tuple[str, dict | None]:
+        rng = random.Random(content_id("target", self.config.seed, self.graph, index))
+        entity = self.view.entities[walk.seed]
+        attributes = askable_attributes(entity)
+        if attributes and rng.random() < ATTRIBUTE_TARGET_SHARE:
+            return walk.seed, rng.choice(sorted(attributes, key=lambda a: (a["key"], attribute_answer(a))))
+        return walk.seed, None
+
+
+def _weighted_choice(rng: random.Random, options: list[tuple[Edge, str, float]]) -> tuple[Edge, str]:
+    total = sum(w for _, _, w in options)
+    point = rng.random() * total
+    for edge, other, weight in options:
+        point -= weight
+        if point <= 0:
+            return edge, other
+    return options[-1][0], options[-1][1]
+
+
+def subgraph_row(view: GraphView, graph: str, walk: Walk, target: str, attribute: dict | None) -> dict:
+    entity = view.entities[target]
+    edges = sorted(walk.edges, key=lambda e: e.id)
+    shape = wl_hash(walk.nodes, [(e.src, e.dst, e.relation) for e in edges], target,
+                    attribute_target=attribute is not None)
+    node_ids = sorted(walk.nodes)
+    key = attribute["key"] if attribute else None
+    return {
+        "id": content_id("subgraph", graph, target, key, node_ids, [e.id for e in edges]),
+        "parents": [*node_ids, *(e.id for e in edges)],
+        "nodes": [{"id": n, "name": view.entities[n].name, "type": view.entities[n].type} for n in walk.nodes],
+        "edges": [{"id": e.id, "src": e.src, "dst": e.dst, "relation": e.relation, "evidence": e.evidence,
+                   "doc_id": e.doc_id} for e in edges],
+        "target": {"entity_id": target, "name": entity.name, "attribute": key,
+                   "value": attribute_answer(attribute) if attribute else entity.name},
+        "shape": shape,
+        "seed_degree": view.degree(walk.seed),
+        "graph": graph,
+    }
+
+
+def sample(view: GraphView, graph: str, config: TaskConfig) -> Iterator[tuple[str, dict | None]]:
+    """("subgraph", row) for each kept walk, else (reason, None): too_small | duplicate | duplicate_shape."""
+    sampler = Sampler(view, graph, config)
+    per_shape: Counter[str] = Counter()
+    seen: set[str] = set()
+    for index in range(config.subgraphs):
+        walk = sampler.walk(index)
+        if walk is None or len(walk.edges) < config.min_edges:
+            yield "too_small", None
+            continue
+        target, attribute = sampler.target(walk, index)
+        row = subgraph_row(view, graph, walk, target, attribute)
+        if row["id"] in seen:
+            yield "duplicate", None
+            continue
+        if per_shape[row["shape"]] >= config.max_per_shape:
+            yield "duplicate_shape", None
+            continue
+        seen.add(row["id"])
+        per_shape[row["shape"]] += 1
+        yield "subgraph", row
+
+
+def sample_subgraphs(store: Store, run_id: str, graph: str, config: TaskConfig,
+                     view: GraphView | None = None) -> Counter[str]:
+    """Writes `subgraphs` for graph version `graph` (one commit)."""
+    view = view if view is not None else GraphView.load(store, graph)
+    counts: Counter[str] = Counter()
+    meta = {"stage": "subgraphs", "graph": graph, "seed": config.seed}
+    with StageOutput(store, run_id, "subgraphs", stage="subgraphs", meta=meta) as out:
+        for outcome, row in sample(view, graph, config):
+            counts["subgraphs.sampled"] += 1
+            if row is None:
+                counts[f"subgraphs.{outcome}"] += 1
+            elif out.write("subgraphs", row):
+                counts["subgraphs.added"] += 1
+            else:
+                counts["subgraphs.already_present"] += 1
+    return counts

@@ -1,0 +1,182 @@
+"""Question writers: the offline template writer, and a teacher model behind an OpenAI-compatible API.
+
+A writer words a planned draft and nothing else: the answer, level, formalization and evidence stay the
+planner's. A teacher reply that fails (`writer_error`) or cannot be read (`writer_malformed`) comes back
+as a WriterError for the stage to quarantine. The API key is read from the environment variable the
+settings name, handed to the client, and kept out of every message, log line and row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from synth.tasks import render
+from synth.tasks.config import TaskConfig, TeacherSettings
+from synth.tasks.draft import TaskDraft
+
+MAX_QUESTION_CHARS = 600
+EVIDENCE_CHARS = 400  # of each evidence text in a teacher prompt
+
+SYSTEM_PROMPT = (
+    "You write questions for training research agents. You are given the facts of a puzzle: entities "
+    "named outright, entities that must only be described, constraints already made vague, the answer, and "
+    "the evidence. Write ONE fluent English question whose single correct answer is the given answer. State "
+    "every constraint exactly as given (keep vague constraints vague; never make them more precise), never "
+    "name a described entity, and never mention the answer or any of its aliases. Reply with a JSON object "
+    'and nothing else: {"question": "..."}'
+)
+
+
+@dataclass(frozen=True)
+class WrittenQuestion:
+    question: str
+    writer: str  # "template" | "teacher:<model>"
+
+
+class WriterError(Exception):
+    """A question that could not be written; `reason` is the quarantine reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class QuestionWriter(ABC):
+    name: str
+
+    @abstractmethod
+    def write(self, draft: TaskDraft) -> WrittenQuestion:
+        """The question for one draft; raises WriterError."""
+
+    def write_many(self, drafts: Sequence[TaskDraft]) -> list[WrittenQuestion | WriterError]:
+        out: list[WrittenQuestion | WriterError] = []
+        for draft in drafts:
+            try:
+                out.append(self.write(draft))
+            except WriterError as error:
+                out.append(error)
+        return out
+
+    def close(self) -> None:  # noqa: B027 - optional hook; most writers hold nothing
+        pass
+
+
+class TemplateWriter(QuestionWriter):
+    name = "template"
+
+    def write(self, draft: TaskDraft) -> WrittenQuestion:
+        return WrittenQuestion(render.question(draft), self.name)
+
+
+def teacher_prompt(draft: TaskDraft) -> str:
+    """The user message: the draft as JSON (facts, what to obfuscate, the answer, the evidence)."""
+    entities = {}
+    for mention in draft.root.walk():
+        key = mention.var or mention.display
+        entities[key] = ({"named": True, "name": mention.display, "is_a": mention.noun} if mention.var is None
+                         else {"named": False, "is_a": mention.noun})
+    payload = {
+        "answer": draft.answer,
+        "answer_aliases": draft.aliases,
+        "answer_type": draft.answer_type,
+        "asks_for": (f"the {draft.attribute['key']} of {draft.root.var or draft.root.display}"
+                     if draft.attribute else "?answer"),
+        "level": draft.level,
+        "entities": entities,
+        "constraints": draft.facts(),
+        "operations": [o.row() for o in draft.operations],
+        "evidence": [{"doc_id": e["doc_id"], "text": e["text"][:EVIDENCE_CHARS]} for e in draft.evidence],
+        "draft_question": render.question(draft),
+        "instructions": "Rewrite draft_question as a natural question with exactly the same constraints.",
+    }
+    return json.dumps(payload, ensure_ascii=False, indent=1)
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+
+
+def parse_reply(content: str | None) -> str:
+    """The question in a model's reply, read defensively; WriterError("writer_malformed") otherwise."""
+    text = _FENCE.sub("", (content or "").strip()).strip()
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        raise WriterError("writer_malformed", f"no JSON object in the reply: {text[:200]!r}")
+    try:
+        data = json.loads(text[start:end + 1])
+    except json.JSONDecodeError as error:
+        raise WriterError("writer_malformed", f"invalid JSON ({error.msg}): {text[:200]!r}") from None
+    question = data.get("question") if isinstance(data, dict) else None
+    if not isinstance(question, str) or not question.strip():
+        raise WriterError("writer_malformed", f"no 'question' string in the reply: {text[:200]!r}")
+    question = " ".join(question.split())
+    if len(question) > MAX_QUESTION_CHARS:
+        raise WriterError("writer_malformed", f"question of {len(question)} characters (max {MAX_QUESTION_CHARS})")
+    if not question.endswith("?"):
+        question = question.rstrip(".") + "?"
+    return question
+
+
+class TeacherWriter(QuestionWriter):
+    """Wording by a teacher model through the `openai` SDK (any OpenAI-compatible server: vLLM, ...)."""
+
+    def __init__(self, settings: TeacherSettings) -> None:
+        import openai  # the SDK is a dependency; imported here so template-only runs never load it
+
+        self.settings = settings
+        self.name = f"teacher:{settings.model}"
+        self._key = os.environ.get(settings.api_key_env) or "EMPTY"
+        self._client = openai.OpenAI(base_url=settings.base_url, api_key=self._key, timeout=settings.timeout_s,
+                                     max_retries=settings.max_retries)
+        self._errors: tuple[type[BaseException], ...] = (openai.OpenAIError,)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
+
+    def write(self, draft: TaskDraft) -> WrittenQuestion:
+        try:
+            reply = self._client.chat.completions.create(
+                model=self.settings.model, temperature=self.settings.temperature,
+                messages=[{"role": "system", "content": SYSTEM_PROMPT},
+                          {"role": "user", "content": teacher_prompt(draft)}],
+            )
+        except self._errors as error:
+            raise WriterError("writer_error", self._scrub(f"{type(error).__name__}: {error}")[:500]) from None
+        try:
+            content = reply.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            raise WriterError("writer_malformed", "the reply has no message content") from None
+        try:
+            return WrittenQuestion(parse_reply(content), self.name)
+        except WriterError as error:
+            error.detail = self._scrub(error.detail)
+            raise
+
+    def write_many(self, drafts: Sequence[TaskDraft]) -> list[WrittenQuestion | WriterError]:
+        def one(draft: TaskDraft) -> WrittenQuestion | WriterError:
+            try:
+                return self.write(draft)
+            except WriterError as error:
+                return error
+            except Exception as error:  # a reply the SDK could not even parse is one task's problem
+                return WriterError("writer_error", self._scrub(f"{type(error).__name__}: {error}")[:500])
+
+        if len(drafts) <= 1 or self.settings.concurrency == 1:
+            return [one(d) for d in drafts]
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
+            return list(pool.map(one, drafts))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def make_writer(config: TaskConfig) -> QuestionWriter:
+    if config.writer == "teacher":
+        return TeacherWriter(config.teacher)
+    return TemplateWriter()

@@ -1,0 +1,865 @@
+"""Task synthesis (synth.tasks): sampling, shapes, uncertainty operations, solving, writers, checks."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import shutil
+import socket
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from storage.store import Store
+from synth.graph import GraphConfig, GraphView, build_entities, document_batches, link_batch
+from synth.tasks import (
+    QuestionWriter,
+    TaskConfig,
+    TaskDraft,
+    TemplateWriter,
+    WrittenQuestion,
+    check_task,
+    hops_of,
+    level_from,
+    make_writer,
+    sample_subgraphs,
+    solve,
+    subgraph_batches,
+    wl_hash,
+    write_tasks,
+)
+from synth.tasks.checks import expected_answer, leaked_alias, named_next_to_answer
+from synth.tasks.formal import Triple
+from synth.tasks.operations import in_number_range, mask_name, number_range, vague_date
+from synth.tasks.phrases import (
+    attribute_question,
+    base_form,
+    date_clause,
+    number_clause,
+    relation_phrase,
+    type_noun,
+)
+from synth.tasks.sample import sample
+from synth.tasks.synthesize import SUBGRAPH_COLUMNS
+from synth.tasks.writers import WriterError, parse_reply
+from tests.openai_server import OpenAIServer
+
+# --- a hand-built graph ------------------------------------------------------------------------------
+
+
+def _attr(key: str, value: str, kind: str, normalized: str | None = None, unit: str | None = None,
+          entity_id: str | None = None, doc: str = "") -> dict:
+    return {"key": key, "value": value, "kind": kind, "normalized": normalized, "unit": unit,
+            "entity_id": entity_id, "source": "infobox", "doc_id": doc}
+
+
+def _entity(eid: str, name: str, etype: str, description: str, attributes: list[dict], aliases=()) -> dict:
+    return {"id": eid, "name": name, "label": name.split(" (")[0], "type": etype, "aliases": list(aliases),
+            "description": description, "attributes": attributes, "doc_ids": [f"doc-{eid}"], "urls": []}
+
+
+def _edge(eid: str, src: str, dst: str, relation: str, evidence: str, kind: str = "infobox") -> dict:
+    return {"id": eid, "src": src, "dst": dst, "relation": relation, "evidence": evidence, "kind": kind,
+            "doc_id": f"doc-{src}"}
+
+
+@pytest.fixture(scope="module")
+def toy() -> GraphView:
+    entities = [
+        _entity("anna", "Anna Berg", "person", "Anna Berg (1 May 1891 – 2 June 1950) was a composer and teacher.",
+                [_attr("born", "1 May 1891, Oldtown", "date", "1891-05-01", doc="doc-anna"),
+                 _attr("born", "Oldtown", "place", entity_id="old", doc="doc-anna"),
+                 _attr("died", "2 June 1950", "date", "1950-06-02", doc="doc-anna")], aliases=["A. Berg"]),
+        _entity("carl", "Carl Dahl", "person", "Carl Dahl (3 April 1893 – 1960) was a violinist.",
+                [_attr("born", "3 April 1893", "date", "1893-04-03", doc="doc-carl")]),
+        _entity("opera", "Sea Opera", "work", "Sea Opera is an opera in three acts by Anna Berg.",
+                [_attr("premiere", "2 March 1931", "date", "1931-03-02", doc="doc-opera"),
+                 _attr("acts", "3", "number", "3", doc="doc-opera")]),
+        _entity("song", "Night Song", "work", "Night Song is a song by Anna Berg.",
+                [_attr("premiere", "1925", "year", "1925", doc="doc-song")]),
+        _entity("old", "Oldtown", "place", "Oldtown is a port city with 2,350 inhabitants.",
+                [_attr("population", "2,350", "number", "2350", doc="doc-old"),
+                 _attr("elevation", "2,317 m", "quantity", "2317", unit="m", doc="doc-old")]),
+        _entity("new", "Newtown", "place", "Newtown is a town on the coast.",
+                [_attr("population", "40,100", "number", "40100", doc="doc-new")]),
+    ]
+    edges = [
+        _edge("e1", "opera", "anna", "composer", "Composer: Anna Berg"),
+        _edge("e2", "song", "anna", "composer", "Composer: Anna Berg"),
+        _edge("e3", "anna", "carl", "spouse", "Spouse: Carl Dahl (m. 1919)"),
+        _edge("e4", "anna", "old", "born", "Born: 1 May 1891, Oldtown"),
+        _edge("e5", "carl", "old", "born", "Born: 3 April 1893, Oldtown"),
+        _edge("e6", "opera", "new", "links_to", "Sea Opera was first staged in Newtown.", kind="text"),
+        _edge("e7", "opera", "new", "premiere", "Premiere: 2 March 1931, Newtown"),
+    ]
+    return GraphView.from_rows(entities, edges)
+
+
+def T(subject: str, predicate: str, obj: str, kind: str) -> dict:
+    return {"subject": subject, "predicate": predicate, "object": obj, "object_kind": kind}
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+def test_config_from_dict_checks_keys_and_ranges() -> None:
+    config = TaskConfig.from_dict({"subgraphs": 10, "jump_back": 0.5, "teacher": {"model": "m", "timeout_s": 5}})
+    assert config.subgraphs == 10 and config.teacher.model == "m" and config.teacher.timeout_s == 5.0
+    assert config.teacher.api_key_env == "DRSYNTH_TEACHER_API_KEY"
+    for bad in ({"subgraph": 3}, {"min_edges": 4, "max_edges": 3}, {"jump_back": 1.5}, {"writer": "llm"},
+                {"teacher": {"temperature": 9}}, {"teacher": {"api_key": "secret"}}, {"subgraphs": "many"},
+                {"max_per_shape": 0}, {"teacher": "x"}):
+        with pytest.raises(ValueError):
+            TaskConfig.from_dict(bad)
+
+
+# --- uncertainty operations ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "granularity", "phrase", "span"), [
+    ("1891-03-03", "decade_part", "the early 1890s", "1890..1893"),
+    ("1895", "decade_part", "the mid-1890s", "1894..1896"),
+    ("1898-12-01", "decade_part", "the late 1890s", "1897..1899"),
+    ("1923", "decade", "the 1920s", "1920..1929"),
+    ("1812-06-01", "century", "the early 19th century", "1800..1832"),
+    ("1850", "century", "the mid 19th century", "1833..1866"),
+    ("1891", "century", "the late 19th century", "1867..1899"),
+    ("2001", "century", "the early 21st century", "2000..2032"),
+])
+def test_vague_date(value: str, granularity: str, phrase: str, span: str) -> None:
+    vague = vague_date(value, granularity, "born")
+    assert vague is not None
+    assert (vague.phrase, vague.object, vague.object_kind) == (phrase, span, "year_range")
+
+
+def test_vague_date_needs_a_year() -> None:
+    assert vague_date("spring", "decade") is None
+    with pytest.raises(ValueError):
+        vague_date("1900", "millennium")
+
+
+def test_number_range() -> None:
+    between = number_range("2317", "m")
+    assert between is not None and between.phrase == "between 2,000 and 2,500 metres"
+    assert between.object == "2000..2500" and in_number_range(2317, between.object)
+    more = number_range("47", None, "more_than")
+    assert more is not None and more.phrase == "more than 40" and more.object == ">40"
+    assert in_number_range(47, ">40") and not in_number_range(40, ">40")
+    small = number_range("3", None)
+    assert small is not None and small.phrase == "between 2 and 4" and in_number_range(3, small.object)
+    people = number_range("12400", "people")
+    assert people is not None and people.phrase == "between 10,000 and 15,000"
+    assert number_range("0", None) is None and number_range("n/a", None) is None
+    assert in_number_range(5, "..10") and in_number_range(5, "5..") and not in_number_range(11, "..10")
+
+
+def test_mask_name() -> None:
+    surname = mask_name("Aurel Fennick", person=True)
+    assert surname is not None and surname.phrase == "whose surname begins with F"
+    assert (surname.predicate, surname.object, surname.object_kind) == ("surname", "F", "prefix")
+    initials = mask_name("Aurel Fennick", person=True, mode="initials")
+    assert initials is not None and initials.phrase == "whose initials are A. F." and initials.object == "A. F."
+    place = mask_name("The Salt Orchard", person=False)
+    assert place is not None and place.phrase == "whose name begins with S"
+
+
+# --- shapes ----------------------------------------------------------------------------------------
+
+
+def test_wl_hash_isomorphic_relabelled_graphs_hash_equal() -> None:
+    nodes = ["a", "b", "c", "d", "e"]
+    edges = [("a", "b", "spouse"), ("b", "c", "born"), ("c", "a", "links_to"), ("c", "d", "country"),
+             ("e", "c", "mentions")]
+    base = wl_hash(nodes, edges, "a")
+    rng = random.Random(7)
+    for _ in range(5):
+        names = dict(zip(nodes, rng.sample([f"n{i}" for i in range(9)], len(nodes)), strict=True))
+        relabelled = [(names[s], names[d], {"spouse": "composer", "born": "author"}.get(r, r)) for s, d, r in edges]
+        rng.shuffle(relabelled)
+        assert wl_hash(list(names.values()), relabelled, names["a"]) == base
+
+
+def test_wl_hash_non_isomorphic_graphs_differ() -> None:
+    chain = wl_hash("abcd", [("a", "b", "r"), ("b", "c", "r"), ("c", "d", "r")], "a")
+    star = wl_hash("abcd", [("a", "b", "r"), ("a", "c", "r"), ("a", "d", "r")], "a")
+    chain_target_inside = wl_hash("abcd", [("a", "b", "r"), ("b", "c", "r"), ("c", "d", "r")], "b")
+    reversed_edge = wl_hash("abcd", [("b", "a", "r"), ("b", "c", "r"), ("c", "d", "r")], "a")
+    link_edge = wl_hash("abcd", [("a", "b", "links_to"), ("b", "c", "r"), ("c", "d", "r")], "a")
+    attribute_target = wl_hash("abcd", [("a", "b", "r"), ("b", "c", "r"), ("c", "d", "r")], "a",
+                               attribute_target=True)
+    hashes = [chain, star, chain_target_inside, reversed_edge, link_edge, attribute_target]
+    assert len(set(hashes)) == len(hashes)
+
+
+# --- phrases ---------------------------------------------------------------------------------------
+
+
+def test_type_nouns_from_descriptions() -> None:
+    cases = {
+        "Aurel Fennick (3 March 1891 – 1957) was an Estavian composer and teacher, widely regarded": "composer",
+        "Paris is the capital and largest city of France.": "capital",
+        "Comet Osterling is a long-period comet discovered by Clara Osterling.": "long-period comet",
+        "SS Northern Lantern was a wooden, ice-strengthened steam barque built by the yard.": "steam barque",
+        "The Great Flood of 1894 was the worst recorded flood of the Selva.": "flood",
+        "Vera Castell was an Estavian stage and film actress.": "film actress",
+        "Fog over the Selva is an oil painting by Eda Kallas.": "oil painting",
+        "The Beatles were an English rock band formed in Liverpool in 1960.": "rock band",
+    }
+    for description, noun in cases.items():
+        assert type_noun("", "", description, "thing") == noun, description
+    assert type_noun("X", "X", "X ended the monarchy.", "event") == "event"
+    assert type_noun("X", "X", "", "person") == "person"
+
+
+def test_relation_phrases_are_english() -> None:
+    assert relation_phrase("spouse").noun == "spouse"
+    assert relation_phrase("capital").out == "whose capital is {o}"
+    assert relation_phrase("capital").into == "{who} is the capital of {s}"
+    assert relation_phrase("notable works").out == "whose notable works include {o}"
+    assert relation_phrase("directed by").out == "directed by {o}"
+    assert relation_phrase("flows into").into == "{whom} {s} flows into"
+    assert relation_phrase("restored", "person").out == "restored by {o}"
+    assert relation_phrase("restored", "place").out == "restored in {o}"
+    assert "links_to" not in relation_phrase("links_to").out
+    assert attribute_question("born", "date", "Aurel Fennick") == "When was Aurel Fennick born?"
+    assert attribute_question("founded", "year", "the company") == "In what year was the company founded?"
+    assert attribute_question("acts", "number", "the opera") == "How many acts does the opera have?"
+    assert attribute_question("homes destroyed", "number", "the flood") == "How many homes were destroyed in the flood?"
+
+
+def test_verb_keys_take_their_own_auxiliary() -> None:
+    # "assumed office" is something the subject did: "did ... assume", never "was ... assumed office"
+    assert attribute_question("assumed office", "date", "Greta Holm") == "When did Greta Holm assume office?"
+    assert attribute_question("took office", "year", "the mayor") == "In what year did the mayor take office?"
+    assert date_clause("assumed office", "in the 2010s", True) == "who assumed office in the 2010s"
+    assert attribute_question("premiered", "date", "the film") == "When did the film premiere?"
+    assert date_clause("premiered", "in 1931", False) == "that premiered in 1931"
+    # passive participles keep "was"; a leading "date"/"year" is only a label
+    assert attribute_question("established", "year", "the academy") == "In what year was the academy established?"
+    assert attribute_question("date founded", "date", "the club") == "When was the club founded?"
+    assert attribute_question("first performed", "date", "the opera") == "When was the opera first performed?"
+    # a noun and a participle: the noun is the thing the verb happened to
+    assert attribute_question("republic proclaimed", "date", "Estavia") == "When was the republic of Estavia proclaimed?"
+    assert date_clause("republic proclaimed", "in the 1920s", False) == "whose republic was proclaimed in the 1920s"
+    assert attribute_question("construction began", "year", "the bridge") == (
+        "In what year did the construction of the bridge begin?")
+    assert [base_form(w) for w in ("assumed", "took", "retired", "married", "stopped", "joined", "debuted")] == [
+        "assume", "take", "retire", "marry", "stop", "join", "debut"]
+
+
+def test_attribute_questions_do_not_repeat_the_verb() -> None:
+    assert attribute_question("born", "date", "the historian born in Estavia") == (
+        "What is the birth date of the historian born in Estavia?")
+    assert attribute_question("founded", "year", "the studio founded by Nils Farrand") == (
+        "What is the founding year of the studio founded by Nils Farrand?")
+    assert attribute_question("died", "date", "the painter who died in Varkholm") == (
+        "What is the death date of the painter who died in Varkholm?")
+    assert attribute_question("born", "date", "the painter who died in Varkholm") == (
+        "When was the painter who died in Varkholm born?")
+
+
+def test_relation_keys_that_name_a_class_or_an_event() -> None:
+    # "Building: 1889, by Edvard Lune" on a school's page: Lune is not "the building" of anything
+    building = relation_phrase("building", "person", "organization")
+    assert building.noun == "" and "is the building" not in building.into
+    assert building.into == "involved in the building of {s}" and building.out == "whose building involved {o}"
+    instrument = relation_phrase("instrument", "person", "person")
+    assert instrument.noun == "" and instrument.into == "{who} is associated with the instrument of {s}"
+    assert relation_phrase("composer", "person", "work").noun == "composer"  # agent nouns still read as roles
+    assert relation_phrase("head of state", "person", "place").noun == "head of state"
+    # a person's infobox listing works by their class: one of several
+    listed = relation_phrase("building", "organization", "person")
+    assert listed.out == "whose buildings include {o}" and listed.into == "{who} is among the buildings of {s}"
+    assert listed.noun == ""
+    assert relation_phrase("notable works", "work", "person").into == "{who} is among the notable works of {s}"
+    # "Republic proclaimed: ... (September Revolution)": never "the republic proclaimed of Estavia"
+    proclaimed = relation_phrase("republic proclaimed", "event", "place")
+    assert proclaimed.into == "in which the republic of {s} was proclaimed" and proclaimed.noun == ""
+    assert proclaimed.out == "whose republic was proclaimed in {o}"
+    assert relation_phrase("republic proclaimed", "person", "place").into == "by {whom} the republic of {s} was proclaimed"
+    # events take place; things are located
+    assert relation_phrase("location", "place", "event").out == "that took place in {o}"
+    assert relation_phrase("location", "place", "organization").out == "located in {o}"
+    assert number_clause("deaths", "between 3 and 5 dead", False) == "in which between 3 and 5 people died"
+
+
+def _mention(name: str, noun: str, etype: str, var: str | None = None, clauses=()) -> object:
+    from synth.tasks.draft import Mention
+
+    return Mention(entity_id=name, var=var, name=name, display=name, noun=noun, person=etype == "person",
+                   keyword=True, type=etype, past=etype in ("person", "event"), clauses=list(clauses))
+
+
+def _edge_clause(relation: str, other, outgoing: bool) -> object:
+    from synth.tasks.draft import Clause
+
+    return Clause(kind="edge", relation=relation, outgoing=outgoing, other=other)
+
+
+def _question(root) -> str:
+    from synth.tasks import render
+    from synth.tasks.draft import TaskDraft as Draft
+
+    draft = Draft(subgraph_id="s", graph="g", level=1, root=root, answer="x", aliases=[], answer_type="entity",
+                  expected="x", target_entity_id=root.entity_id, attribute=None)
+    return render.question(draft)
+
+
+def test_rendered_reverse_readings() -> None:
+    from synth.tasks.draft import Clause
+
+    school = _mention("the Varkholm Conservatory", "national school", "organization")
+    architect = _mention("Edvard Lune", "architect", "person", "?answer", [_edge_clause("building", school, False)])
+    assert _question(architect) == "Who was the architect involved in the building of the Varkholm Conservatory?"
+    # the edge's object (a person) picks the verb's voice: "who restored", not "where ... was restored"
+    church = _mention("the Cathedral of Saint Orla", "cathedral", "place")
+    restorer = _mention("Edvard Lune", "architect", "person", "?answer", [_edge_clause("restored", church, False)])
+    assert _question(restorer) == "Who was the architect who restored the Cathedral of Saint Orla?"
+    estavia = _mention("Estavia", "island country", "place")
+    uprising = _mention("September Revolution", "peaceful uprising", "event", "?answer",
+                        [_edge_clause("republic proclaimed", estavia, False)])
+    assert _question(uprising) == "What was the peaceful uprising in which the republic of Estavia was proclaimed?"
+    # "where the museum where X is located is located": a long description goes last
+    painting = _mention("Fog over the Selva", "oil painting", "work")
+    museum = _mention("National Gallery", "art museum", "organization", "?x1", [
+        _edge_clause("location", painting, False),
+        Clause(kind="attribute", relation="visitors", text="with more than 600,000 visitors")])
+    country = _mention("Estavia", "island country", "place", "?answer", [_edge_clause("location", museum, False)])
+    assert _question(country) == ("What is the island country that is home to the art museum with more than "
+                                  "600,000 visitors and where Fog over the Selva is located?")
+    # one verb said once; a relative clause after a named entity is joined with "and"
+    flood = _mention("Great Flood", "flood", "event", "?answer", [
+        Clause(kind="attribute", relation="date", text="that took place in the 1890s"),
+        _edge_clause("location", _mention("Varkholm", "capital", "place"), True),
+        Clause(kind="name", relation="name", text="whose name begins with G")])
+    assert _question(flood) == ("What was the flood whose name begins with G and that took place in Varkholm and "
+                                "in the 1890s?")
+    festival = _mention("Selva Music Festival", "music festival", "event", "?answer", [
+        _edge_clause("links_to", _mention("Selva Film Studios", "studio", "organization"), True),
+        Clause(kind="name", relation="name", text="whose name begins with S")])
+    assert _question(festival) == ("What was the music festival associated with Selva Film Studios and whose name "
+                                   "begins with S?")
+
+
+def test_paths_avoid_leaving_a_node_twice_by_one_relation() -> None:
+    from synth.graph.view import Edge
+    from synth.tasks.plan import _repeats
+
+    def edge(src: str, dst: str, relation: str) -> Edge:
+        return Edge(id=f"{src}-{dst}", src=src, dst=dst, relation=relation, evidence="", kind="infobox", doc_id="")
+
+    # town <-born- geologist -born-> province: "where the geologist born in a place was born"
+    assert _repeats([(edge("geo", "town", "born"), "geo"), (edge("geo", "prov", "born"), "prov")], "town") == 1
+    assert _repeats([(edge("geo", "town", "born"), "geo"), (edge("geo", "x", "died"), "x")], "town") == 0
+    assert _repeats([(edge("a", "town", "born"), "a"), (edge("b", "a", "born"), "b")], "town") == 0
+
+
+# --- the solver and levels -------------------------------------------------------------------------
+
+
+def test_solve_edges_attributes_and_constraints(toy: GraphView) -> None:
+    assert solve([T("Anna Berg", "spouse", "?answer", "var")], toy) == {"carl"}
+    assert solve([T("?answer", "composer", "Anna Berg", "entity")], toy) == {"opera", "song"}
+    assert solve([T("?answer", "composer", "Anna Berg", "entity"),
+                  T("?answer", "premiere", "1930..1939", "year_range")], toy) == {"opera"}
+    # a described spouse: the person born in the early 1890s whose spouse is the answer
+    assert solve([T("?x1", "spouse", "?answer", "var"), T("?x1", "born", "1890..1893", "year_range"),
+                  T("?x1", "type", "person", "type")], toy) == {"carl"}
+    assert solve([T("Anna Berg", "born", "?answer", "value")], toy) == {"1891-05-01"}
+    assert solve([T("?answer", "surname", "D", "prefix"), T("?answer", "type", "person", "type")], toy) == {"carl"}
+    assert solve([T("?answer", "initials", "A. B.", "initials")], toy) == {"anna"}
+    assert solve([T("?answer", "population", "2000..2500", "number_range")], toy) == {"old"}
+    assert solve([T("?answer", "population", ">40000", "number_range")], toy) == {"new"}
+    assert solve([T("?answer", "description", "opera", "keyword")], toy) == {"opera"}
+    assert solve([T("?answer", "acts", "3", "literal")], toy) == {"opera"}
+    # "associated with": any edge, either way
+    assert solve([T("?answer", "links_to", "Newtown", "entity")], toy) == {"opera"}
+    assert solve([T("Newtown", "links_to", "?answer", "var")], toy) == {"opera"}
+    # shared attribute: born in the same city as Anna Berg, someone other than her
+    shared = [T("?answer", "born", "?s1", "var"), T("Anna Berg", "born", "?s1", "var"),
+              T("?answer", "different_from", "Anna Berg", "distinct")]
+    assert solve(shared, toy) == {"carl"}
+    assert solve(shared[:2], toy) == {"anna", "carl"}
+    assert solve([T("Nobody", "spouse", "?answer", "var")], toy) == set()
+    with pytest.raises(ValueError):
+        solve([T("?answer", "x", "y", "telepathy")], toy)
+
+
+def _brute_force(formalization: list[dict], view: GraphView) -> set[str]:
+    """Every assignment of every variable, checked triple by triple: slow, obviously right."""
+    from itertools import product
+
+    from synth.tasks.formal import attribute_values, holds
+
+    triples = [Triple.of(t) for t in formalization]
+    values = {t.object for t in triples if t.object_kind == "value"}
+    variables = sorted({x for t in triples for x in (t.subject, t.object)
+                        if x.startswith("?") and x not in values and (x == t.subject or t.object_kind in ("var", "distinct"))})
+    by_name = {e.name: e.id for e in view.entities.values()}
+    linked = {(e.src, e.dst, e.relation) for e in view.edges.values()}
+    pairs = {(e.src, e.dst) for e in view.edges.values()} | {(e.dst, e.src) for e in view.edges.values()}
+    found: set[str] = set()
+    for choice in product(sorted(view.entities), repeat=len(variables)):
+        bound = dict(zip(variables, choice, strict=True))
+
+        def term(x: str, bound: dict = bound) -> str | None:
+            return bound.get(x) if x.startswith("?") else by_name.get(x)
+
+        ok, collected = True, {}
+        for t in triples:
+            s = term(t.subject)
+            if t.object_kind in ("var", "entity"):
+                o = term(t.object)
+                ok = (s, o) in pairs if t.predicate in ("links_to", "mentions") else (s, o, t.predicate) in linked
+            elif t.object_kind == "distinct":
+                ok = s != term(t.object)
+            elif t.object_kind == "value":
+                got = attribute_values(view.entities[s], t.predicate)
+                collected[t.object] = got if t.object not in collected else collected[t.object] & got
+                ok = bool(collected[t.object])
+            else:
+                ok = s is not None and holds(view.entities[s], t)
+            if not ok:
+                break
+        if ok:
+            found |= collected.get("?answer", {bound.get("?answer")} - {None})
+    return found
+
+
+def test_solve_agrees_with_brute_force(toy: GraphView) -> None:
+    cases = [
+        [T("?x1", "spouse", "?answer", "var"), T("?x2", "composer", "?x1", "var")],
+        [T("?answer", "born", "?s", "var"), T("?x1", "born", "?s", "var"), T("?x1", "composer", "?x1", "var")],
+        [T("?answer", "born", "?s", "var"), T("?x1", "born", "?s", "var"),
+         T("?answer", "different_from", "?x1", "distinct")],
+        [T("?x1", "links_to", "?answer", "var"), T("?x1", "type", "work", "type")],
+        [T("?x1", "composer", "?x2", "var"), T("?x2", "born", "?answer", "value")],
+        [T("?x1", "composer", "?x2", "var"), T("?x1", "premiere", "?answer", "value"),
+         T("?x2", "spouse", "Carl Dahl", "entity")],
+        [T("?answer", "population", ">1000", "number_range"), T("?x1", "born", "?answer", "var"),
+         T("?x1", "died", "1940..1960", "year_range")],
+        [T("?answer", "composer", "?x1", "var"), T("?x1", "spouse", "?x2", "var"), T("?x2", "born", "?x3", "var"),
+         T("?x1", "born", "?x3", "var")],
+    ]
+    for formalization in cases:
+        assert solve(formalization, toy) == _brute_force(formalization, toy), formalization
+
+
+def test_hops_and_levels() -> None:
+    one = [T("Anna Berg", "spouse", "?answer", "var")]
+    assert hops_of(one) == 1 and level_from(one, []) == 1
+    assert level_from(one, ["vague_date"]) == 0
+    attribute = [T("Anna Berg", "born", "?answer", "value")]
+    assert hops_of(attribute) == 1 and level_from(attribute, []) == 1
+    two = [T("?x1", "spouse", "?answer", "var"), T("Sea Opera", "composer", "?x1", "var")]
+    assert hops_of(two) == 2 and level_from(two, []) == 2 and level_from(two, ["mask_name"]) == 2
+    assert level_from(two, ["shared_attribute"]) == 0  # not a light operation
+    assert level_from(two, ["vague_date", "mask_name"]) == 3
+    attribute_two = [T("?x1", "born", "?answer", "value"), T("Sea Opera", "composer", "?x1", "var")]
+    assert hops_of(attribute_two) == 2 and level_from(attribute_two, []) == 2
+    # level 3 may not name anything next to the answer's entity
+    assert level_from(attribute_two, ["vague_date", "mask_name"]) == 0
+    unnamed = [T("?x1", "spouse", "?answer", "var"), T("?x2", "composer", "?x1", "var"),
+               T("?x2", "premiere", "1930..1939", "year_range"), T("?x1", "surname", "B", "prefix")]
+    assert hops_of(unnamed) == 2 and level_from(unnamed, ["vague_date", "mask_name"]) == 3
+
+
+def _toy_task(**changes) -> dict:
+    task = {
+        "question": "Who is the spouse of Anna Berg?", "answer": "Carl Dahl", "aliases": [],
+        "answer_type": "entity", "level": 1, "hops": 1, "operations": [],
+        "formalization": [T("Anna Berg", "spouse", "?answer", "var"), T("?answer", "type", "person", "type")],
+        "evidence_doc_ids": ["doc-anna"],
+        "evidence": [{"doc_id": "doc-anna", "url": "", "text": "Spouse: Carl Dahl (m. 1919)"}],
+        "target_entity_id": "carl",
+    }
+    task.update(changes)
+    return task
+
+
+def test_checks_name_every_failure(toy: GraphView) -> None:
+    docs = {"doc-anna", "doc-carl"}
+    assert check_task(_toy_task(), toy, docs) == []
+
+    def reasons(**changes) -> set[str]:
+        return {reason for reason, _ in check_task(_toy_task(**changes), toy, docs)}
+
+    assert reasons(question="Is it Carl Dahl, the spouse of Anna Berg?") == {"answer_leak"}
+    assert reasons(question="Who married Anna Berg, CARL DAHL?") == {"answer_leak"}  # folded
+    assert reasons(aliases=["Carl"], question="Who is the spouse of Anna Berg, Carlsson's rival?") == set()
+    assert reasons(evidence=[{"doc_id": "doc-anna", "url": "", "text": "Spouse: unknown"}]) == {"answer_unsupported"}
+    assert reasons(evidence_doc_ids=["doc-gone"]) == {"missing_evidence"}
+    assert reasons(level=2) == {"level_mismatch"}
+    assert reasons(hops=3) == {"level_mismatch"}
+    assert reasons(target_entity_id="anna") == {"formalization_mismatch"}
+    composer = [T("?answer", "composer", "Anna Berg", "entity")]
+    assert reasons(formalization=composer, target_entity_id="opera", answer="Sea Opera",
+                   evidence=[{"doc_id": "doc-anna", "url": "", "text": "Sea Opera"}]) == {"ambiguous"}
+    level3 = _toy_task(level=3, hops=2, operations=[{"op": "vague_date"}, {"op": "mask_name"}],
+                       formalization=[T("?answer", "born", "?s1", "var"), T("?x1", "born", "?s1", "var"),
+                                      T("?x1", "spouse", "Carl Dahl", "entity")])
+    assert named_next_to_answer({**level3, "target_entity_id": "anna"}, toy) == ["Carl Dahl"]
+
+
+def _toy_subgraph(toy: GraphView, target: str, edge_ids: list[str], attribute: str | None = None) -> dict:
+    edges = [toy.edges[e] for e in edge_ids]
+    nodes = sorted({n for e in edges for n in (e.src, e.dst)})
+    value = None
+    if attribute:
+        value = next(a["normalized"] for a in toy.entities[target].attributes if a["key"] == attribute)
+    return {"id": f"sg-{target}-{attribute}", "graph": "toy", "nodes": [{"id": n} for n in nodes],
+            "edges": [{"id": e.id} for e in edges],
+            "target": {"entity_id": target, "attribute": attribute, "value": value}}
+
+
+def test_planner_levels_on_a_toy_graph(toy: GraphView) -> None:
+    from synth.tasks.plan import Planner
+
+    planner = Planner(toy, {"doc-anna": "http://x/anna"})
+    row = _toy_subgraph(toy, "carl", ["e3", "e1", "e4", "e5"])
+    one = planner.plan(row, 1).draft
+    assert one is not None and TemplateWriter().write(one).question == "Who is the spouse of Anna Berg?"
+    assert one.answer == "Carl Dahl" and one.evidence_doc_ids[0] == "doc-carl" and one.hops == 1
+    assert {"doc_id": "doc-anna", "url": "http://x/anna", "text": "Spouse: Carl Dahl (m. 1919)"} in one.evidence
+    two = planner.plan(row, 2).draft
+    assert two is not None and two.hops >= 2 and len(two.operations) <= 1
+    assert solve(two.formalization, toy) == {"carl"}
+    dated = planner.plan(_toy_subgraph(toy, "anna", ["e3", "e4"], "born"), 1).draft
+    assert dated is not None and TemplateWriter().write(dated).question == "When was Anna Berg born?"
+    assert dated.answer == "1 May 1891" and {"May 1, 1891", "1891-05-01"} <= set(dated.aliases)
+
+
+def test_shared_attribute_operation(toy: GraphView) -> None:
+    from synth.tasks.draft import TaskDraft as Draft
+    from synth.tasks.plan import Planner, _Context
+
+    planner = Planner(toy)
+    row = _toy_subgraph(toy, "carl", ["e3", "e4", "e5"])
+    ctx = planner.context(row, 3)
+    assert isinstance(ctx, _Context)
+    root = planner.mention("carl", "?answer")
+    draft = Draft(subgraph_id=row["id"], graph="toy", level=3, root=root, answer="Carl Dahl", aliases=[],
+                  answer_type="entity", expected="carl", target_entity_id="carl", attribute=None)
+    additions = planner.shared_clauses(ctx, root, {"carl"})
+    assert additions and additions[0](draft)
+    planner.finalize(draft)
+    question = TemplateWriter().write(draft).question
+    assert question == "Who is the violinist born in the same port city as Anna Berg?"
+    ops = [o.row() for o in draft.operations]
+    assert ops == [{"op": "shared_attribute", "slot": "?s1", "original": "Oldtown",
+                    "obfuscated": "born in the same port city as Anna Berg"}]
+    assert solve(draft.formalization, toy) == {"carl"}  # Anna herself is excluded by "distinct"
+    assert {"Born: 1 May 1891, Oldtown", "Born: 3 April 1893, Oldtown"} <= {e["text"] for e in draft.evidence}
+
+
+# --- writers ---------------------------------------------------------------------------------------
+
+
+def test_parse_reply_is_defensive() -> None:
+    assert parse_reply('{"question": "Who wrote it?"}') == "Who wrote it?"
+    assert parse_reply('```json\n{"question": "Who  wrote\\nit"}\n```') == "Who wrote it?"
+    assert parse_reply('Sure! Here it is: {"question": "Which one?"} Hope it helps.') == "Which one?"
+    for bad in (None, "", "no json here", '{"question": ""}', '{"q": "x"}', "{broken", '["question"]',
+                json.dumps({"question": "x" * 700})):
+        with pytest.raises(WriterError) as error:
+            parse_reply(bad)
+        assert error.value.reason == "writer_malformed"
+
+
+# --- the demo corpus, end to end -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_graph(demo_documents: str, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The demo graph and its subgraphs, built once; tests copy `root` before writing to it."""
+    root = os.fspath(tmp_path_factory.mktemp("tasks-graph") / "data")
+    shutil.copytree(demo_documents, root)
+    store = Store(root)
+    graph, _ = build_entities(store, "graph-run", GraphConfig())
+    for batch in document_batches(store, 1024):
+        link_batch(store, "graph-run", graph, batch, GraphConfig())
+    config = TaskConfig()
+    counts = sample_subgraphs(store, "tasks-run", graph, config)
+    return SimpleNamespace(root=root, graph=graph, config=config, sample_counts=counts,
+                           view=GraphView.load(store, graph))
+
+
+def _copy(demo_graph: SimpleNamespace, tmp_path: Path) -> Store:
+    root = os.fspath(tmp_path / "copy")
+    shutil.copytree(demo_graph.root, root)
+    return Store(root)
+
+
+@pytest.fixture(scope="module")
+def demo_tasks(demo_graph: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    root = os.fspath(tmp_path_factory.mktemp("tasks-written") / "data")
+    shutil.copytree(demo_graph.root, root)
+    store = Store(root)
+    counts: Counter[str] = Counter()
+    for batch in subgraph_batches(store, demo_graph.graph, demo_graph.config.subgraphs_per_task):
+        counts += write_tasks(store, "tasks-run", demo_graph.graph, batch, demo_graph.config)
+    return SimpleNamespace(store=store, counts=counts, tasks=list(store.rows("tasks")),
+                           subgraphs=list(store.rows("subgraphs")), quarantine=list(store.rows("quarantine")))
+
+
+def test_subgraphs_are_dense_low_degree_and_deduplicated(demo_graph: SimpleNamespace, demo_tasks) -> None:
+    subgraphs = demo_tasks.subgraphs
+    assert demo_graph.sample_counts["subgraphs.sampled"] == demo_graph.config.subgraphs
+    assert len(subgraphs) == demo_graph.sample_counts["subgraphs.added"] >= 100
+    config = demo_graph.config
+    assert all(config.min_edges <= len(s["edges"]) <= config.max_edges for s in subgraphs)
+    # not all chains: some node touches three or more of its subgraph's edges
+    branching = [s for s in subgraphs if max(Counter(n for e in s["edges"] for n in (e["src"], e["dst"])).values()) >= 3]
+    assert len(branching) >= len(subgraphs) // 4
+    cyclic = [s for s in subgraphs if len(s["edges"]) >= len(s["nodes"])]
+    assert cyclic, "jumps back should close some cycles"
+    assert max(Counter(s["shape"] for s in subgraphs).values()) <= config.max_per_shape
+    assert all(e["evidence"] and e["doc_id"] for s in subgraphs for e in s["edges"])
+    labelled = sum(e["relation"] != "links_to" for s in subgraphs for e in s["edges"])
+    all_edges = sum(len(s["edges"]) for s in subgraphs)
+    graph_labelled = sum(e.relation != "links_to" for e in demo_graph.view.edges.values()) / len(demo_graph.view.edges)
+    assert labelled / all_edges > graph_labelled, "walks should prefer labelled relations"
+    # seeds lean to low degree: the median seed degree is below the graph's median degree
+    seed_degrees = sorted(s["seed_degree"] for s in subgraphs)
+    degrees = sorted(demo_graph.view.degree(e) for e in demo_graph.view.entities)
+    assert seed_degrees[len(seed_degrees) // 2] < degrees[len(degrees) // 2]
+    assert all(set(s["parents"]) == {n["id"] for n in s["nodes"]} | {e["id"] for e in s["edges"]} for s in subgraphs)
+    targets = Counter(s["target"]["attribute"] is None for s in subgraphs)
+    assert targets[True] and targets[False], "both entity and attribute targets"
+
+
+def test_shape_cap_is_enforced(demo_graph: SimpleNamespace) -> None:
+    config = TaskConfig(subgraphs=120, max_per_shape=1, min_edges=2, max_edges=2)
+    outcomes = Counter(outcome for outcome, _ in sample(demo_graph.view, demo_graph.graph, config))
+    assert outcomes["duplicate_shape"] > 0
+    shapes = Counter(row["shape"] for outcome, row in sample(demo_graph.view, demo_graph.graph, config) if row)
+    assert set(shapes.values()) == {1}
+
+
+def test_sampling_is_deterministic(demo_graph: SimpleNamespace) -> None:
+    first = [row["id"] for _, row in sample(demo_graph.view, demo_graph.graph, demo_graph.config) if row]
+    again = [row["id"] for _, row in sample(demo_graph.view, demo_graph.graph, demo_graph.config) if row]
+    other_seed = TaskConfig(seed=1)
+    other = [row["id"] for _, row in sample(demo_graph.view, demo_graph.graph, other_seed) if row]
+    assert first == again and first != other
+
+
+def test_every_level_produced_with_checked_tasks(demo_graph: SimpleNamespace, demo_tasks) -> None:
+    tasks = demo_tasks.tasks
+    levels = Counter(t["level"] for t in tasks)
+    assert levels[1] >= 50 and levels[2] >= 50 and levels[3] >= 50, levels
+    assert demo_tasks.counts["tasks.added"] == len(tasks)
+    document_ids, _ = demo_tasks.store.committed_ids("documents")
+    for task in tasks:
+        assert leaked_alias(task["question"], task) is None, task["question"]
+        assert task["evidence_doc_ids"] and set(task["evidence_doc_ids"]) <= document_ids
+        assert {e["doc_id"] for e in task["evidence"]} == set(task["evidence_doc_ids"])
+        assert all(e["url"].startswith("http://") for e in task["evidence"])
+        solutions = solve(task["formalization"], demo_graph.view)
+        assert len(solutions) == 1 and expected_answer(task, solutions), task
+        assert check_task(task, demo_graph.view, document_ids) == []
+        assert task["parents"] == [task["subgraph_id"]] and task["writer"] == "template"
+        assert task["graph"] == demo_graph.graph
+    for task in tasks:
+        ops = [o["op"] for o in task["operations"]]
+        if task["level"] == 1:
+            assert task["hops"] == 1 and not ops
+        elif task["level"] == 2:
+            assert task["hops"] >= 2 and len(ops) <= 1
+        else:
+            assert task["hops"] >= 2 and len(ops) >= 2
+    all_ops = Counter(o["op"] for t in tasks for o in t["operations"])
+    assert {"vague_date", "mask_name", "number_range", "describe_by_attributes"} <= set(all_ops)
+    answer_types = Counter(t["answer_type"] for t in tasks)
+    assert {"entity", "date", "year", "number"} <= set(answer_types)
+    # every subgraph is accounted for: a task or a tasks-stage quarantine row names it
+    named = {t["subgraph_id"] for t in tasks} | {p for q in demo_tasks.quarantine if q["stage"] == "tasks"
+                                                for p in q["parents"]}
+    assert named == {s["id"] for s in demo_tasks.subgraphs}
+
+
+def test_date_answers_have_other_spellings(demo_tasks) -> None:
+    dated = [t for t in demo_tasks.tasks if t["answer_type"] == "date"]
+    assert dated
+    for task in dated:
+        spellings = [task["answer"], *task["aliases"]]
+        assert any(s[:4].isdigit() and s[4] == "-" for s in spellings), spellings  # ISO
+        assert any(s.split()[0].isdigit() for s in spellings) and any(s.split()[0].isalpha() for s in spellings)
+    entity_tasks = [t for t in demo_tasks.tasks if t["answer_type"] == "entity"]
+    fennick = [t for t in entity_tasks if t["answer"] == "Aurel Fennick"]
+    assert all("Aurelius Anton Fennick" in t["aliases"] for t in fennick)
+
+
+def test_template_questions_read_as_english(demo_tasks) -> None:
+    for task in demo_tasks.tasks:
+        question = task["question"]
+        assert question[0].isupper() and question.endswith("?") and "  " not in question
+        assert "_" not in question and "links_to" not in question and "mentions" not in question
+        assert "{" not in question and "?x" not in question and "entity whose" not in question
+        words = question.lower().split()
+        assert not any(a == b and a in ("a", "the", "of", "in") for a, b in itertools.pairwise(words)), question
+
+
+def test_rerun_adds_nothing(demo_graph: SimpleNamespace, demo_tasks) -> None:
+    store = demo_tasks.store
+    again = sample_subgraphs(store, "rerun", demo_graph.graph, demo_graph.config)
+    assert again["subgraphs.added"] == 0 and again["subgraphs.already_present"] > 0
+    assert subgraph_batches(store, demo_graph.graph, 64) == []
+    before = (store.count("tasks"), store.count("quarantine"))
+    # an explicit rerun of a finished batch writes the same ids, hence nothing
+    rows = list(store.rows("subgraphs", ["id"]))
+    file = store.files("subgraphs")[0]
+    groups = tuple(range(len(list(store.row_group_ids(file)))))
+    from synth.tasks.synthesize import SubgraphBatch
+    counts = write_tasks(store, "rerun", demo_graph.graph, SubgraphBatch(file, groups, tuple(r["id"] for r in rows)),
+                         demo_graph.config)
+    assert counts["tasks.added"] == 0 and counts["tasks.already_present"] == len(demo_tasks.tasks)
+    assert (store.count("tasks"), store.count("quarantine")) == before
+
+
+def test_batches_resume_where_a_run_stopped(demo_graph: SimpleNamespace, tmp_path: Path) -> None:
+    store = _copy(demo_graph, tmp_path)
+    batches = subgraph_batches(store, demo_graph.graph, 10)
+    assert sum(len(b.ids) for b in batches) == store.count("subgraphs") and all(len(b.ids) <= 10 for b in batches)
+    write_tasks(store, "part", demo_graph.graph, batches[0], demo_graph.config)
+    left = subgraph_batches(store, demo_graph.graph, 10)
+    assert {i for b in left for i in b.ids} == {i for b in batches[1:] for i in b.ids}
+    assert subgraph_batches(store, "another-graph", 10) == []
+
+
+class _PlantingWriter(QuestionWriter):
+    """Writes the template question, then breaks one thing per draft so that a check must catch it."""
+
+    name = "template"
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.template = TemplateWriter()
+
+    def write(self, draft: TaskDraft) -> WrittenQuestion:
+        self.count += 1
+        question = self.template.write(draft).question
+        if self.count % 3 == 1:
+            return WrittenQuestion(f"{question[:-1]}, that is {draft.answer}?", self.name)
+        if self.count % 3 == 2:
+            draft.evidence = [{**e, "text": "nothing to see"} for e in draft.evidence]
+            return WrittenQuestion(question, self.name)
+        draft.evidence = [{**e, "doc_id": "no-such-document"} for e in draft.evidence]
+        return WrittenQuestion(question, self.name)
+
+
+def test_check_failures_become_quarantine_rows(demo_graph: SimpleNamespace, tmp_path: Path) -> None:
+    store = _copy(demo_graph, tmp_path)
+    batch = subgraph_batches(store, demo_graph.graph, 12)[0]
+    writer = _PlantingWriter()
+    counts = write_tasks(store, "planted", demo_graph.graph, batch, demo_graph.config, writer=writer)
+    assert counts["tasks.added"] == 0
+    rows = [q for q in store.rows("quarantine") if q["stage"] == "tasks"]
+    reasons = Counter(q["reason"] for q in rows)
+    assert reasons["answer_leak"] and reasons["answer_unsupported"] and reasons["missing_evidence"]
+    assert sum(reasons[r] for r in ("answer_leak", "answer_unsupported", "missing_evidence")) == writer.count
+    for row in rows:
+        assert row["parents"] and row["parents"][0] in batch.ids and row["detail"]
+        if row["reason"] in ("answer_leak", "answer_unsupported", "missing_evidence"):
+            planted = json.loads(row["input"])
+            assert planted["subgraph_id"] == row["parents"][0] and planted["question"].endswith("?")
+
+
+def test_stale_subgraph_is_quarantined(demo_graph: SimpleNamespace, tmp_path: Path) -> None:
+    store = _copy(demo_graph, tmp_path)
+    row = next(store.rows("subgraphs", SUBGRAPH_COLUMNS))
+    stale = {**row, "id": "stale-subgraph", "parents": [],
+             "edges": [{**row["edges"][0], "id": "edge-of-another-graph"}, *row["edges"][1:]]}
+    with store.writer("subgraphs", "planted") as writer:
+        writer.write(stale)
+    batch = next(b for b in subgraph_batches(store, demo_graph.graph, 1000) if "stale-subgraph" in b.ids)
+    counts = write_tasks(store, "stale", demo_graph.graph, batch, demo_graph.config)
+    assert counts["quarantine.tasks.stale_subgraph"] == 1 and counts["tasks.added"] == 0
+    quarantined = [q for q in store.rows("quarantine") if q["parents"] == ["stale-subgraph"]]
+    assert {q["reason"] for q in quarantined} == {"stale_subgraph"}
+    assert "stale-subgraph" not in {i for b in subgraph_batches(store, demo_graph.graph, 1000) for i in b.ids}
+
+
+# --- the teacher writer through the real openai SDK --------------------------------------------------
+
+
+def _teacher_config(base_url: str, **teacher) -> TaskConfig:
+    settings = {"base_url": base_url, "model": "tiny-teacher", "timeout_s": 10, "max_retries": 0,
+                "concurrency": 2, **teacher}
+    return TaskConfig.from_dict({"writer": "teacher", "teacher": settings})
+
+
+def test_teacher_writer_through_the_openai_sdk(demo_graph: SimpleNamespace, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-test-4f1d9c0e7b"
+    monkeypatch.setenv("DRSYNTH_TEACHER_API_KEY", secret)
+
+    def responder(request: dict) -> str:
+        prompt = json.loads(request["messages"][-1]["content"])
+        assert prompt["answer"] and prompt["constraints"] and prompt["evidence"]
+        question = prompt["draft_question"]
+        return json.dumps({"question": "In this puzzle: " + question[0].lower() + question[1:]})
+
+    store = _copy(demo_graph, tmp_path)
+    batch = subgraph_batches(store, demo_graph.graph, 5)[0]
+    with OpenAIServer(responder) as server:
+        config = _teacher_config(server.base_url)
+        writer = make_writer(config)
+        assert writer.name == "teacher:tiny-teacher"
+        counts = write_tasks(store, "teacher-run", demo_graph.graph, batch, config, writer=writer)
+        writer.close()
+        chats = server.chat_requests()
+    assert chats and all(r.headers["authorization"] == f"Bearer {secret}" for r in chats)
+    assert all(r.body["model"] == "tiny-teacher" and r.body["messages"][0]["role"] == "system" for r in chats)
+    tasks = list(store.rows("tasks"))
+    assert tasks and counts["tasks.added"] == len(tasks) == len(chats) - sum(
+        v for k, v in counts.items() if k.startswith("quarantine.tasks.writer"))
+    assert all(t["writer"] == "teacher:tiny-teacher" and t["question"].startswith("In this puzzle: ") for t in tasks)
+    # the key went over the wire and nowhere else: no row, commit or shard under the root holds it
+    for path in Path(store.root.path).rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    for dataset in store.datasets():
+        for row in store.rows(dataset):
+            assert secret not in json.dumps(row, default=str)
+
+
+def test_teacher_failures_become_quarantine_rows(demo_graph: SimpleNamespace, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRSYNTH_TEACHER_API_KEY", "sk-another-secret")
+    store = _copy(demo_graph, tmp_path)
+    batches = subgraph_batches(store, demo_graph.graph, 3)
+    replies = iter(["this is not json", '{"answer": "no question key"}', '{"question": ""}'] * 20)
+    with OpenAIServer(lambda request: next(replies)) as server:
+        counts = write_tasks(store, "bad-teacher", demo_graph.graph, batches[0], _teacher_config(server.base_url))
+    assert counts["tasks.added"] == 0 and counts["quarantine.tasks.writer_malformed"] > 0
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    counts = write_tasks(store, "dead-teacher", demo_graph.graph, batches[1], _teacher_config(dead, timeout_s=2))
+    assert counts["tasks.added"] == 0 and counts["quarantine.tasks.writer_error"] > 0
+    rows = [q for q in store.rows("quarantine") if q["reason"] in ("writer_error", "writer_malformed")]
+    assert rows and all(q["stage"] == "tasks" and q["parents"] for q in rows)
+    assert all("sk-another-secret" not in (q["detail"] + q["input"].decode()) for q in rows)
+    done = {i for b in batches[:2] for i in b.ids}
+    assert not done & {i for b in subgraph_batches(store, demo_graph.graph, 3) for i in b.ids}
+
+
+def test_openai_server_serves_models_and_records_requests() -> None:
+    import openai
+
+    with OpenAIServer(lambda request: {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                                       "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                                    "finish_reason": "stop"}]}, model="m") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        assert [m.id for m in client.models.list()] == ["m"]
+        reply = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hello"}])
+        assert reply.choices[0].message.content == "hi"
+        client.close()
+    assert [r.path for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
+    assert server.requests[1].body["messages"][0]["content"] == "hello"
