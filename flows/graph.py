@@ -58,6 +58,8 @@ def run_build_graph(out: str, config: dict, run_id: str, counts: Counter[str]) -
         counts.update(link_documents(out, run_id, version, batch, config, f"{i + 1}/{len(batches)}"))
     report = report_graph(out, version)
     counts["graph.components"] = int(report.get("components", {}).get("count", 0))
+    # recorded in `runs` once every batch is linked: how a later run finds the newest complete graph
+    counts["graph"] = version  # type: ignore[assignment]
     return version
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from prefect import flow, get_run_logger, task
@@ -47,12 +48,11 @@ def run_synthesize_tasks(out: str, version: str, config: dict, run_id: str, coun
 
 
 def newest_graph(store: Store) -> str | None:
-    """The graph version of the newest `entities` commit."""
-    commits = [c for c in store.commits("entities") if c.rows]
-    if not commits:
-        return None
-    newest = store.read_shard(store.files("entities", commits[-1:])[0], columns=["graph"])
-    return newest.column("graph")[0].as_py()
+    """The graph of the newest completed run that built one (a rebuild of an older graph counts)."""
+    built = [(row["updated_at"], json.loads(row["counts"] or "{}").get("graph"))
+             for row in store.rows("runs", ["status", "counts", "updated_at"]) if row["status"] == "completed"]
+    built = [b for b in built if isinstance(b[1], str)]
+    return max(built)[1] if built else None
 
 
 @flow(name="synthesize_tasks", task_runner=ThreadPoolTaskRunner(max_workers=4))

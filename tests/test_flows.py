@@ -134,7 +134,14 @@ def test_interrupted_extraction_resumes_with_the_pending_pages(tmp_path: Path) -
 def test_cli_reports_user_mistakes_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("crawl = 3\n")
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[graph]\nmention_linkin = 'never'\n[tasks]\nsubgraphs = 10\n")
     cases = [
+        (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(typo)],
+         "unknown [graph] key(s) ['mention_linkin']"),
+        (["demo", "--out", str(tmp_path / "o"), "--teacher-url", "http://127.0.0.1:9/v1"],
+         "--teacher-url and --teacher-model go together"),
+        (["graph", "--out", str(tmp_path)], "has no knowledge graph yet"),
         (["sql", "--out", str(tmp_path / "never-written"), "SELECT 1"], "does not exist"),
         (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(bad)], "[crawl] must be a table"),
         (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(tmp_path / "none.toml")],
@@ -177,3 +184,49 @@ def test_graph_and_task_flows_run_one_task_per_batch(demo_store: str) -> None:
     con = duckdb.connect(str(Path(demo_store) / "catalog.duckdb"), read_only=True)
     assert [r[0] for r in con.execute("SELECT flow FROM runs ORDER BY started_at").fetchall()] == \
         ["build_graph", "synthesize_tasks"]
+
+
+def test_drsynth_run_with_a_teacher_writer_over_http(tmp_path: Path) -> None:
+    """`--teacher-url/--teacher-model`: the questions come from an OpenAI-compatible server, the key from
+    the environment, and the key lands in no file."""
+    from tests.openai_server import OpenAIServer
+
+    def responder(request: dict) -> str:
+        draft = json.loads(request["messages"][-1]["content"])["draft_question"]
+        return json.dumps({"question": "Teacher asks: " + draft[0].lower() + draft[1:]})
+
+    secret = "sk-cli-3b9e21d"
+    out = tmp_path / "out"
+    config = tmp_path / "drsynth.toml"
+    config.write_text("[tasks]\nsubgraphs = 12\n")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "DRSYNTH_TEACHER_API_KEY": secret}
+    env.pop("PREFECT_API_URL", None)
+    with OpenAIServer(responder) as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "run", "--source", str(SITE_DIR / "wiki"), "--out", str(out),
+             "--config", str(config), "--teacher-url", server.base_url, "--teacher-model", "tiny-teacher"],
+            env=env, capture_output=True, text=True, timeout=600, check=False)
+        chats = server.chat_requests()
+    assert result.returncode == 0, result.stderr[-4000:]
+    con = duckdb.connect(str(out / "catalog.duckdb"), read_only=True)
+    rows = con.execute("SELECT writer, question FROM tasks").fetchall()
+    assert rows and {w for w, _ in rows} == {"teacher:tiny-teacher"}
+    assert all(q.startswith("Teacher asks: ") for _, q in rows) and len(chats) >= len(rows)
+    assert all(r.headers["authorization"] == f"Bearer {secret}" for r in chats)
+    assert not [p for p in out.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert secret not in result.stdout + result.stderr
+
+
+def test_newest_graph_is_the_last_completed_build(store_root: str) -> None:
+    from flows.synthesize_tasks import newest_graph
+    from storage.runs import RunLog
+
+    store = Store(store_root)
+    assert newest_graph(store) is None
+    RunLog(store, "build_graph", {}).start().finish({"graph": "g-old"})
+    RunLog(store, "pipeline", {}).start().finish({"graph": "g-new", "documents": 3})
+    RunLog(store, "build_graph", {}).start().finish({"graph": "g-broken"}, error="boom")  # failed: not complete
+    RunLog(store, "ingest", {}).start().finish({"documents": 5})  # built no graph
+    assert newest_graph(store) == "g-new"
+    RunLog(store, "build_graph", {}).start().finish({"graph": "g-old"})  # a rebuild that added no rows
+    assert newest_graph(store) == "g-old"

@@ -555,3 +555,256 @@ def test_document_batches_cover_every_document(demo_documents: str) -> None:
     ids = [i for b in batches for i in b.ids]
     assert len(ids) == len(set(ids)) == store.count("documents")
     assert all(0 < len(b.ids) <= 7 for b in batches)
+
+
+# --- review fixes: malformed fields, redirects, folding, order, tables, index, versioned reads -----------
+
+SITE = "https://ex.org/wiki/"
+
+
+def _write_docs(root: str, *groups: list[dict], redirects: list[dict] | None = None) -> Store:
+    """Documents committed in the given groups (one commit each, in that order), then the redirects."""
+    store = Store(root)
+    for group in groups:
+        with StageOutput(store, "ingest", "documents", stage="extract", meta={}) as out:
+            for doc in group:
+                out.write("documents", {**doc, "tables": doc.get("tables", [])})
+    if redirects:
+        with StageOutput(store, "ingest", "redirects", stage="crawl", meta={}) as out:
+            for row in redirects:
+                out.write("redirects", row)
+    return store
+
+
+def _redirect(url: str, target: str, status: int | None) -> dict:
+    from synth.corpus.records import redirect_record
+
+    return {**redirect_record(url=url, target=target, status=0, source="t"), "status": status}
+
+
+def _quarantined(store: Store, reason: str) -> list[dict]:
+    return [r for r in store.rows("quarantine") if r["stage"] == "graph" and r["reason"] == reason]
+
+
+def test_null_fields_the_schema_allows_do_not_crash(tmp_path: Path) -> None:
+    alpha = _doc("d1", f"{SITE}Alpha", "Alpha", "Alpha was a person born long ago and known for many things.",
+                 [{"href": f"{SITE}Beta", "anchor": None, "context": None, "kind": "infobox"},
+                  {"href": f"{SITE}Beta", "anchor": "Beta", "context": "Name: Beta; Year: 1999", "kind": "table"},
+                  {"href": None, "anchor": "x", "context": "x", "kind": None}],
+                 infobox=[{"key": None, "value": None, "links": None}, {"key": "born", "value": None, "links": None},
+                          {"key": "spouse", "value": "Beta", "links": None}],
+                 bold_terms=[None, "Alpha", None])
+    alpha["tables"] = [{"caption": None, "header": ["Name", None, "Year"],
+                        "rows": [["Beta", None, "1999"], None, [None, "x"]]}]
+    beta = _doc("d2", f"{SITE}Beta", "Beta", "Beta was a person married to Alpha and known for other things.",
+                [{"href": f"{SITE}Alpha", "anchor": "Alpha", "context": "Beta married Alpha.", "kind": "text"}])
+    store = _write_docs(os.fspath(tmp_path / "data"), [alpha, beta])
+    graph, _ = build(store.uri)
+    view = G.load_graph(store, graph)
+    a, b = by_name(view, "Alpha"), by_name(view, "Beta")
+    assert a.type == "person" and attrs(a, "spouse")
+    assert [x["value"] for x in attrs(b, "year")] == ["1999"]  # from Alpha's table, null cells skipped
+    assert {e.relation for e in edges_between(view, a, b)} == {"links_to", "name"}
+    assert not _quarantined(store, "malformed_document")
+
+
+def test_a_document_that_breaks_a_pass_is_quarantined_and_the_build_goes_on(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import synth.graph.entities as entities_module
+    import synth.graph.links as links_module
+
+    real_type, real_relation = entities_module.entity_type, links_module._relation
+
+    def entity_type(keys, sentence):
+        if sentence and sentence.startswith("Gamma"):
+            raise ValueError("odd field")
+        return real_type(keys, sentence)
+
+    def relation(link, tables):
+        if link.get("kind") == "table":
+            raise KeyError("bad table")
+        return real_relation(link, tables)
+
+    monkeypatch.setattr(entities_module, "entity_type", entity_type)
+    monkeypatch.setattr(links_module, "_relation", relation)
+    docs = [
+        _doc("a", f"{SITE}Alpha", "Alpha", "Alpha is a town on the coast of the northern sea, near Beta.",
+             [{"href": f"{SITE}Beta", "anchor": "Beta", "context": "Name: Beta", "kind": "table"}]),
+        _doc("b", f"{SITE}Beta", "Beta", "Beta is a town on the coast of the northern sea, near Alpha.",
+             [{"href": f"{SITE}Alpha", "anchor": "Alpha", "context": "Beta is near Alpha.", "kind": "text"}]),
+        _doc("g", f"{SITE}Gamma", "Gamma", "Gamma is a town that a pass of the graph cannot read at all."),
+    ]
+    docs[0]["tables"] = [{"caption": None, "header": ["Name"], "rows": [["Beta"]]}]
+    store = _write_docs(os.fspath(tmp_path / "data"), docs)
+    graph, counts = build(store.uri)
+    view = G.load_graph(store, graph)
+    assert {e.name for e in view.entities.values()} == {"Alpha", "Beta"}
+    assert [e.kind for e in view.edges.values()] == ["text"]  # Beta -> Alpha; Alpha's table link quarantined
+    rows = {r["parents"][0]: r for r in _quarantined(store, "malformed_document")}
+    assert set(rows) == {"g", "a"}
+    assert rows["g"]["detail"] == "ValueError: odd field" and rows["a"]["detail"].startswith("KeyError")
+    assert counts["quarantine.graph.malformed_document"] == 2
+
+
+def test_only_permanent_redirects_merge_and_name(tmp_path: Path) -> None:
+    cleo = _doc("c", f"{SITE}Cleo_Varn", "Cleo Varn", "Cleo Varn was a painter of the northern coast of Ostmark.")
+    harbour = {**_doc("h", f"{SITE}Harbour", "Harbour", "Harbour is a port town on the northern coast of Ostmark.",
+                      [{"href": f"{SITE}Special:Random", "anchor": "Random article", "context": "Random article",
+                        "kind": "text"}]),
+               "page_url": f"{SITE}Special:Random"}  # the crawler reached it through a 302
+    redirects = [
+        _redirect(f"{SITE}Special:Random", f"{SITE}Harbour", 302),
+        _redirect(f"{SITE}Cleo", f"{SITE}Cleo_Varn", 307),
+        *(_redirect(url, f"{SITE}Cleo_Varn", 301) for url in (
+            f"{SITE}Special:Export", "https://ex.org/index.php?curid=5", "https://ex.org/s/x7Qz",
+            "https://ex.org/p/12345", "https://ex.org/wiki/index")),
+        _redirect(f"{SITE}C._Varn", f"{SITE}Cleo_Varn", 308),
+        _redirect(f"{SITE}Varn_(painter)", f"{SITE}Cleo_Varn", None),  # another producer's alias list
+    ]
+    store = _write_docs(os.fspath(tmp_path / "data"), [cleo, harbour], redirects=redirects)
+    graph, _ = build(store.uri)
+    view = G.load_graph(store, graph)
+    c, h = by_name(view, "Cleo Varn"), by_name(view, "Harbour")
+    assert c.aliases == ["C. Varn", "Varn (painter)"]
+    assert f"{SITE}Cleo" not in c.urls and f"{SITE}C._Varn" in c.urls and "https://ex.org/s/x7Qz" in c.urls
+    assert h.urls == [f"{SITE}Harbour"] and h.aliases == []
+    assert not edges_between(view, h, c)  # the random-article link is no edge to a random article
+    from synth.graph.entities import redirect_alias
+
+    demo = json.loads((Path(G.__file__).parents[1] / "corpus/demo/site/_redirects.json").read_text())
+    assert all(redirect_alias(f"https://h.test{path}", 8) for path in demo)
+    assert redirect_alias(f"{SITE}Star_Wars:_Episode_IV", 8) == "Star Wars: Episode IV"
+    assert redirect_alias(f"{SITE}User_talk:Ada", 8) is None and redirect_alias(f"{SITE}X7_Q9", 8) is None
+
+
+def test_mention_folding_is_the_same_for_names_and_text() -> None:
+    hindi = MentionMatcher([("delhi", ["नई दिल्ली"])])
+    assert [(m.surface, m.entity_id) for m in hindi.find("राजधानी नई दिल्ली है")] == [("नई दिल्ली", "delhi")]
+    pointed, plain = "יְרוּשָׁלַיִם", "ירושלים"
+    for form in (pointed, plain):
+        matcher = MentionMatcher([("jlm", [form])])
+        for text in (f"העיר {pointed} היא", f"העיר {plain} היא"):
+            assert [m.entity_id for m in matcher.find(text)] == ["jlm"], (form, text)
+
+
+def test_entity_content_does_not_depend_on_document_order(tmp_path: Path) -> None:
+    target = _doc("t", f"{SITE}Tarn", "Tarn", "Tarn is a mountain lake in the northern hills of Ostmark.")
+    rare = [_doc(f"r{i:02d}", f"{SITE}Page_{i}", f"Page {i}", f"Page {i} is a village in the hills of Ostmark.",
+                 [{"href": f"{SITE}Tarn", "anchor": f"Lake Variant {i}", "context": "x", "kind": "text"}])
+            for i in range(70)]
+    common = [_doc(f"c{i}", f"{SITE}Spot_{i}", f"Spot {i}", f"Spot {i} is a hamlet in the hills of Ostmark.",
+                   [{"href": f"{SITE}Tarn", "anchor": "Tarn Lake", "context": "x", "kind": "text"}])
+              for i in range(3)]
+    # two pages describe Tarn in their tables, and two pages share a title
+    lister = [_doc(f"l{i}", f"{SITE}List_{i}", f"List {i}", f"List {i} is a survey of the lakes of Ostmark.",
+                   [{"href": f"{SITE}Tarn", "anchor": "Tarn", "context": f"Lake: Tarn; Depth: {d} m", "kind": "table"}])
+              for i, d in ((1, 40), (2, 41))]
+    for doc, d in zip(lister, (40, 41), strict=True):
+        doc["tables"] = [{"caption": None, "header": ["Lake", "Depth"], "rows": [["Tarn", f"{d} m"]]}]
+    twins = [_doc(f"m{i}", f"{SITE}Mercury_{i}", "Mercury", f"Mercury is a thing of kind {i} in the hills.")
+             for i in (1, 2)]
+    first = [*rare, lister[0], twins[0]]
+    second = [*common, lister[1], twins[1]]
+    built = []
+    for name, groups in (("ab", ([target, *first], second)), ("ba", ([target, *second], first))):
+        store = _write_docs(os.fspath(tmp_path / name), *groups)
+        builder = G.entities.EntityBuilder(store, "r", G.GraphConfig())
+        builder.read_documents()
+        builder.read_redirects()
+        builder.make_entities("g")
+        owner = builder.entities[builder.name_owner[fold("Mercury")]].key
+        graph, _ = build(store.uri)
+        tarn = by_name(G.load_graph(store, graph), "Tarn")
+        built.append((owner, tarn.aliases, [(a["key"], a["value"], a["doc_id"]) for a in tarn.attributes]))
+    assert built[0] == built[1]
+    assert "Tarn Lake" in built[0][1]
+    assert [v for k, v, _ in built[0][2] if k == "depth"] == ["40 m", "41 m"]
+
+
+def test_table_links_index_the_rows_once_per_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import synth.graph.attributes as attributes_module
+
+    rows = [[f"Lake {i}", f"{i} m"] for i in range(300)]
+    links = [{"href": f"{SITE}Lake_{i}", "anchor": f"Lake {i}", "context": f"Lake: Lake {i}; Depth: {i} m",
+              "kind": "table"} for i in range(0, 300, 10)]
+    lister = _doc("l", f"{SITE}Lakes", "Lakes", "Lakes is a survey of all the lakes of the northern region.", links)
+    lister["tables"] = [{"caption": None, "header": ["Lake", "Depth"], "rows": rows}]
+    lakes = [_doc(f"k{i}", f"{SITE}Lake_{i}", f"Lake {i}", f"Lake {i} is a lake in the northern region.")
+             for i in range(0, 300, 10)]
+    store = _write_docs(os.fspath(tmp_path / "data"), [lister, *lakes])
+    config = G.GraphConfig(mention_linking="never")
+    graph, _ = G.build_entities(store, "r", config)
+    calls = Counter()
+    real = attributes_module.row_context
+
+    def row_context(header, row):
+        calls["row_context"] += 1
+        return real(header, row)
+
+    monkeypatch.setattr(attributes_module, "row_context", row_context)
+    for batch in G.document_batches(store, 100):
+        G.link_batch(store, "r", graph, batch, config)
+    assert calls["row_context"] == len(rows)  # once per row of the document, not once per row per link
+    edges = G.load_graph(store, graph).edges.values()
+    assert len(edges) == len(links) and {e.relation for e in edges} == {"lake"}
+
+
+def test_an_empty_resolution_index_leaves_no_lock_and_is_not_rescanned(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import synth.graph.index as index_module
+
+    store = Store(os.fspath(tmp_path / "data"))
+    loads = Counter()
+    real = index_module.ResolutionIndex.load
+
+    def load(cls, store, graph):
+        loads[graph] += 1
+        return real(store, graph)
+
+    monkeypatch.setattr(index_module.ResolutionIndex, "load", classmethod(load))
+    assert len(resolution_index(store, "g-empty")) == 0
+    assert len(resolution_index(store, "g-empty")) == 0
+    assert loads["g-empty"] == 1 and (store.uri, "g-empty") not in index_module._load_locks
+    # once entities are committed, the index is read again
+    with StageOutput(store, "r", "entities", stage="graph", meta={"stage": "graph", "graph": "g-empty"}) as out:
+        out.write("entities", {"id": "e1", "parents": [], "name": "Ada", "label": "Ada", "aliases": [],
+                               "description": "", "type": "person", "attributes": [], "key": "k", "urls": [f"{SITE}Ada"],
+                               "doc_ids": ["d1"], "link_doc_ids": ["d1"], "graph": "g-empty"})
+    assert resolution_index(store, "g-empty").resolve(f"{SITE}Ada") == "e1" and loads["g-empty"] == 2
+    index_module.clear_cache()
+
+
+def test_reads_of_a_graph_version_skip_other_versions_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth.graph.index import ResolutionIndex
+
+    def graph_files(store: Store, dataset: str, graph: str) -> list[str]:
+        return store.files(dataset, [c for c in store.commits(dataset) if c.meta.get("graph", graph) == graph])
+
+    store = _small_corpus(os.fspath(tmp_path / "data"))
+    old, _ = build(store.uri)
+    with StageOutput(store, "ingest", "documents", stage="extract", meta={}) as out:
+        out.write("documents", _doc("d5", f"{SITE}Paris", "Paris", "Paris is the capital city of France, on the Seine."))
+    new, _ = build(store.uri)
+    assert old != new
+    # a commit from another producer that names no graph in its meta: read, and filtered on the column
+    with StageOutput(store, "r", "entities", stage="other", meta={}) as out:
+        out.write("entities", {"id": "e-old", "parents": [], "name": "Rome", "label": "Rome", "aliases": [],
+                               "description": "", "type": "place", "attributes": [], "key": "rome", "urls": [],
+                               "doc_ids": ["d9"], "link_doc_ids": [], "graph": old})
+    scanned: list[str] = []
+    real_scan = Store.scan
+
+    def scan(self, dataset, columns=None, **kwargs):
+        scanned.extend(kwargs.get("files") or [f"ALL {dataset}"])
+        return real_scan(self, dataset, columns, **kwargs)
+
+    monkeypatch.setattr(Store, "scan", scan)
+    view = G.load_graph(store, old)
+    report = G.graph_report(store, old)
+    index = ResolutionIndex.load(store, old)
+    allowed = set(graph_files(store, "entities", old)) | set(graph_files(store, "edges", old))
+    assert scanned and set(scanned) <= allowed
+    new_files = {f for f in graph_files(store, "entities", new) if f not in graph_files(store, "entities", old)}
+    assert new_files and not new_files & set(scanned)
+    assert "Paris" not in {e.name for e in view.entities.values()} and "Rome" in {e.name for e in view.entities.values()}
+    assert report["entities"] == len(view) == len(index) == 4

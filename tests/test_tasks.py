@@ -863,3 +863,234 @@ def test_openai_server_serves_models_and_records_requests() -> None:
         client.close()
     assert [r.path for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
     assert server.requests[1].body["messages"][0]["content"] == "hello"
+
+
+# --- review fixes: bad data never fails a batch --------------------------------------------------------
+
+
+@pytest.mark.parametrize("relation", ["{{{birth_place}}}", "founded {}", "{o} by", "{s}ed", "{when}", "}{"])
+@pytest.mark.parametrize("other_type", ["", "person", "place"])
+def test_braces_in_a_relation_are_text_not_placeholders(relation: str, other_type: str) -> None:
+    from synth.tasks.phrases import fill
+
+    phrase = relation_phrase(relation, other_type, "person")
+    out = fill(phrase.out, person=True, o="Xavier")
+    into = fill(phrase.into, person=False, s="Yarrow")
+    assert "Xavier" in out and "Yarrow" in into
+    key = " ".join(relation.replace("_", " ").split())
+    assert any(key in text or key.split()[0] in text for text in (out, into)), (out, into)
+    assert fill(phrase.out, o="X").count("{") == relation.count("{")  # nothing eaten, nothing added
+
+
+def test_braces_in_date_keys_and_values() -> None:
+    assert date_clause("{x} founded", "in 1900", True) == "whose {x} was founded in 1900"
+    assert date_clause("founded", "in {o} 1900", False) == "founded in {o} 1900"
+    assert attribute_question("{np} proclaimed", "date", "Zed") == "When was the {np} of Zed proclaimed?"
+    assert attribute_question("founded {}", "date", "Zed") == "When did Zed found {}?"
+
+
+def test_a_brace_relation_plans_and_words_a_question() -> None:
+    from synth.tasks.plan import Planner
+
+    view = GraphView.from_rows(
+        [_entity("alpha", "Alpha Person", "person", "Alpha Person was a painter.", []),
+         _entity("beta", "Betatown", "place", "Betatown is a town on the coast.", [])],
+        [_edge("b1", "alpha", "beta", "{{{birth_place}}}", "{{{birth_place}}}: Betatown")])
+    row = {"id": "sg-brace", "graph": "toy", "nodes": [{"id": "alpha"}, {"id": "beta"}], "edges": [{"id": "b1"}],
+           "target": {"entity_id": "alpha", "attribute": None, "value": None}}
+    draft = Planner(view).plan(row, 1).draft
+    assert draft is not None
+    question = TemplateWriter().write(draft).question
+    assert "whose {{{birth place}}} is Betatown" in question, question
+
+
+def _entity_named_like_a_variable() -> GraphView:
+    return GraphView.from_rows(
+        [_entity("q", "?answer", "person", "?answer is a band leader.", []),
+         _entity("oryx", "?Oryx", "person", "?Oryx is a singer.", []),
+         _entity("carl", "Carl Dahl", "person", "Carl Dahl was a violinist.", []),
+         _entity("dora", "Dora Eck", "person", "Dora Eck was a cellist.", [])],
+        [_edge("s1", "q", "carl", "spouse", "Spouse: Carl Dahl"),
+         _edge("s2", "oryx", "dora", "spouse", "Spouse: Dora Eck")])
+
+
+def test_entity_names_that_look_like_variables_are_constants() -> None:
+    from synth.tasks.formal import constant, is_var, name_of
+    from synth.tasks.plan import Planner
+
+    assert is_var("?answer") and is_var("?x1") and is_var("?s2")
+    assert not is_var("?Oryx") and not is_var("?") and not is_var("? x") and not is_var("\\?answer")
+    for name in ("?answer", "?x1", "\\?answer", "\\", "?Oryx", "Carl Dahl"):
+        assert name_of(constant(name)) == name and not is_var(constant(name))
+    assert constant("?answer") == "\\?answer" and constant("?Oryx") == "?Oryx"
+    view = _entity_named_like_a_variable()
+    assert solve([T(constant("?answer"), "spouse", "?answer", "var")], view) == {"carl"}
+    assert solve([T("?Oryx", "spouse", "?answer", "var")], view) == {"dora"}
+    assert solve([T("?answer", "spouse", constant("?answer"), "entity")], view) == set()
+    assert hops_of([T(constant("?answer"), "spouse", "?answer", "var")]) == 1
+    planner = Planner(view)
+    for target, edge, anchor in (("carl", "s1", "\\?answer"), ("dora", "s2", "?Oryx")):
+        row = {"id": f"sg-{target}", "graph": "toy", "nodes": [], "edges": [{"id": edge}],
+               "target": {"entity_id": target, "attribute": None, "value": None}}
+        draft = planner.plan(row, 1).draft
+        assert draft is not None and solve(draft.formalization, view) == {target}
+        assert anchor in {t.subject for t in draft.formalization}
+        task = {**_toy_task(), "formalization": [t.row() for t in draft.formalization], "answer": draft.answer,
+                "target_entity_id": target, "evidence": draft.evidence, "evidence_doc_ids": draft.evidence_doc_ids,
+                "question": TemplateWriter().write(draft).question}
+        assert check_task(task, view, set(draft.evidence_doc_ids)) == []
+
+
+def test_a_planner_exception_quarantines_one_subgraph_and_the_batch_goes_on(
+        demo_graph: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth.tasks.plan import Planner
+
+    store = _copy(demo_graph, tmp_path)
+    batch = subgraph_batches(store, demo_graph.graph, 12)[0]
+    bad = batch.ids[0]
+    plan = Planner.plan
+
+    def flaky(self, row: dict, level: int):
+        if row["id"] == bad and level != 1:
+            raise KeyError("planted")
+        return plan(self, row, level)
+
+    monkeypatch.setattr(Planner, "plan", flaky)
+    counts = write_tasks(store, "flaky", demo_graph.graph, batch, demo_graph.config)
+    assert counts["quarantine.tasks.planner_error"] == 2 and counts["tasks.added"] > 0
+    errors = [q for q in store.rows("quarantine") if q["reason"] == "planner_error"]
+    assert {q["parents"][0] for q in errors} == {bad} and len({q["id"] for q in errors}) == 2
+    assert all("KeyError: 'planted'" in q["detail"] and "test_tasks.py" in q["detail"] for q in errors)
+    assert {t["subgraph_id"] for t in store.rows("tasks")} - {bad}  # the other subgraphs got their tasks
+    left = {i for b in subgraph_batches(store, demo_graph.graph, 1000) for i in b.ids}
+    assert not left & set(batch.ids)
+
+
+class _BrokenWriter(TemplateWriter):
+    """Raises (not a WriterError) on the drafts of one subgraph."""
+
+    def __init__(self, bad: str) -> None:
+        self.bad = bad
+
+    def write(self, draft: TaskDraft) -> WrittenQuestion:
+        if draft.subgraph_id == self.bad:
+            raise IndexError("planted")
+        return super().write(draft)
+
+
+def test_a_writer_or_check_exception_is_one_subgraphs_problem(
+        demo_graph: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth.tasks import synthesize
+
+    store = _copy(demo_graph, tmp_path)
+    batch = subgraph_batches(store, demo_graph.graph, 12)[0]
+    check = synthesize.check_task
+
+    def flaky_check(row: dict, view: GraphView, document_ids: set[str]) -> list:
+        if row["subgraph_id"] == batch.ids[1]:
+            raise RuntimeError("planted check")
+        return check(row, view, document_ids)
+
+    monkeypatch.setattr(synthesize, "check_task", flaky_check)
+    counts = write_tasks(store, "flaky", demo_graph.graph, batch, demo_graph.config, writer=_BrokenWriter(batch.ids[0]))
+    assert counts["tasks.added"] > 0 and counts["quarantine.tasks.planner_error"] >= 2
+    errors = [q for q in store.rows("quarantine") if q["reason"] == "planner_error"]
+    assert {q["parents"][0] for q in errors} == set(batch.ids[:2])
+    assert any("IndexError: 'planted'" in q["detail"] or "IndexError: planted" in q["detail"] for q in errors)
+    assert any("RuntimeError: planted check" in q["detail"] for q in errors)
+
+
+def test_a_task_row_the_schema_refuses_names_its_subgraph(
+        demo_graph: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth.tasks import synthesize
+
+    store = _copy(demo_graph, tmp_path)
+    batch = subgraph_batches(store, demo_graph.graph, 12)[0]
+    bad = batch.ids[0]
+    make_row = synthesize.task_row
+
+    def broken_row(draft: TaskDraft, written: WrittenQuestion) -> dict:
+        row = make_row(draft, written)
+        if row["subgraph_id"] == bad:
+            row["writer"] = 12345  # not a string: the tasks schema refuses it
+        return row
+
+    monkeypatch.setattr(synthesize, "task_row", broken_row)
+    counts = write_tasks(store, "invalid", demo_graph.graph, batch, demo_graph.config)
+    assert counts["quarantine.tasks.invalid_row"] >= 1 and counts["tasks.already_present"] == 0
+    invalid = [q for q in store.rows("quarantine") if q["reason"] == "invalid_row"]
+    assert invalid and all(q["parents"] == [bad] and q["stage"] == "tasks" for q in invalid)
+    assert bad not in {t["subgraph_id"] for t in store.rows("tasks")}
+    assert bad not in {i for b in subgraph_batches(store, demo_graph.graph, 1000) for i in b.ids}
+    assert counts["tasks.added"] == store.count("tasks")
+
+
+# --- review fixes: scale and memory ---------------------------------------------------------------------
+
+
+class _CountingDict(dict):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.scans = 0
+
+    def values(self):
+        self.scans += 1
+        return super().values()
+
+
+def test_named_next_to_answer_indexes_names_once_and_is_order_free() -> None:
+    twins = [_entity("t-near", "Twin", "person", "Twin is a twin.", []),
+             _entity("t-far", "Twin", "person", "Twin is a twin.", [])]
+    rest = [_entity("ans", "Answer Person", "person", "Answer Person is a person.", []),
+            _entity("mid", "Middle Person", "person", "Middle Person is a person.", [])]
+    edges = [_edge("n1", "ans", "t-near", "spouse", "Spouse: Twin"), _edge("n2", "mid", "t-far", "spouse", "x"),
+             _edge("n3", "ans", "mid", "teacher", "Teacher: Middle Person")]
+    task = {"target_entity_id": "ans", "formalization": [T("?x1", "spouse", "Twin", "entity")]}
+    for order in (twins, twins[::-1]):
+        view = GraphView.from_rows([*rest, *order], edges)
+        assert named_next_to_answer(task, view) == ["Twin"]
+    view = GraphView.from_rows([*rest, *twins], edges)
+    view.entities = _CountingDict(view.entities)
+    for _ in range(5):
+        named_next_to_answer(task, view)
+    assert view.entities.scans <= 1
+
+
+def test_planner_counts_labels_once_per_view(toy: GraphView) -> None:
+    from synth.tasks.plan import Planner
+
+    assert Planner(toy)._labels is Planner(toy, seed=3)._labels
+
+
+def test_evidence_urls_are_looked_up_for_the_cited_documents_only(
+        demo_graph: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth.tasks.synthesize import evidence_documents
+
+    store = _copy(demo_graph, tmp_path)
+    documents = {r["id"]: r["url"] for r in store.rows("documents", ["id", "url"])}
+    some = sorted(documents)[:3]
+    assert evidence_documents(store, [*some, "no-such-document", ""]) == {d: documents[d] for d in some}
+    scans: list[tuple] = []
+    scan = Store.scan
+
+    def spy(self, dataset, columns=None, **kwargs):
+        scans.append((dataset, columns, kwargs.get("ids")))
+        return scan(self, dataset, columns, **kwargs)
+
+    committed_ids = Store.committed_ids
+
+    def no_full_id_set(self, dataset: str):
+        assert dataset != "documents", "every document id read into a set"
+        return committed_ids(self, dataset)
+
+    monkeypatch.setattr(Store, "scan", spy)
+    monkeypatch.setattr(Store, "committed_ids", no_full_id_set)
+    batch = subgraph_batches(store, demo_graph.graph, 12)[0]
+    counts = write_tasks(store, "urls", demo_graph.graph, batch, demo_graph.config)
+    assert counts["tasks.added"] > 0
+    document_scans = [s for s in scans if s[0] == "documents"]
+    assert document_scans and all(cols == ["id", "url"] and ids for _, cols, ids in document_scans)
+    cited = {d for t in store.rows("tasks") for d in t["evidence_doc_ids"]}
+    assert set().union(*(set(ids) for *_, ids in document_scans)) >= cited
+    for task in store.rows("tasks"):
+        assert all(e["url"] == documents[e["doc_id"]] for e in task["evidence"])

@@ -143,28 +143,37 @@ def row_context(header: list[str], row: list[str]) -> str:
     return " | ".join(c for c in row if c)
 
 
+def _cells(values: list | None) -> list[str]:
+    """A header or row with null cells as empty ones (the schema allows nulls)."""
+    return ["" if v is None else str(v) for v in values or []]
+
+
+def table_rows(table: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a table, null cells empty and null rows skipped."""
+    return _cells(table.get("header")), [_cells(row) for row in table.get("rows") or [] if row is not None]
+
+
 def _cell_of(row: list[str], anchor: str) -> int | None:
     """The column whose cell is the anchor, else the first that contains it."""
     folded = anchor.casefold()
     for i, cell in enumerate(row):
-        if cell.casefold() == folded:
+        if (cell or "").casefold() == folded:
             return i
     for i, cell in enumerate(row):
-        if folded and folded in cell.casefold():
+        if folded and folded in (cell or "").casefold():
             return i
     return None
 
 
 def table_cells(table: dict, links: list[dict]) -> list[tuple[list[str], dict[int, list[dict]]]]:
     """Each row of a table with its links by column: [(cells, {column: [link, ...]})]."""
-    header = list(table.get("header") or [])
+    header, table_rows_ = table_rows(table)
     by_context: dict[str, list[dict]] = {}
     for link in links:
         if link.get("kind") == "table":
             by_context.setdefault(link.get("context") or "", []).append(link)
     rows = []
-    for cells in table.get("rows") or []:
-        cells = list(cells)
+    for cells in table_rows_:
         placed: dict[int, list[dict]] = {}
         for link in by_context.get(row_context(header, cells), []):
             col = _cell_of(cells, link.get("anchor") or "")
@@ -189,7 +198,7 @@ def table_attributes(
 ) -> list[tuple[str, dict]]:
     """(entity id, attribute) for the rows of a data table whose name column links to an entity: the
     other cells of the row are that entity's attributes, keyed by their column header."""
-    header = [normalize_key(h) for h in table.get("header") or []]
+    header = [normalize_key(h) for h in table_rows(table)[0]]
     if not header:
         return []
     rows = table_cells(table, links)
@@ -223,15 +232,31 @@ def table_attributes(
     return out
 
 
-def table_relation(table: dict, link: dict) -> str | None:
-    """The column header of the cell a table link sits in, when the cell can be found."""
-    header = list(table.get("header") or [])
-    if not header:
-        return None
-    context = link.get("context") or ""
-    for cells in table.get("rows") or []:
-        if row_context(header, list(cells)) == context:
-            col = _cell_of(list(cells), link.get("anchor") or "")
+class TableRelations:
+    """The column header a table link sits under, for every table of one document: the rows are
+    indexed by their context once, so each link is one lookup (not a scan of every row)."""
+
+    def __init__(self, tables: list[dict] | None) -> None:
+        # context -> [(header, cells)] in table and row order: the first row whose cell holds the link wins
+        self._rows: dict[str, list[tuple[list[str], list[str]]]] = {}
+        for table in tables or []:
+            if not table:
+                continue
+            header, rows = table_rows(table)
+            if not header:
+                continue
+            for cells in rows:
+                self._rows.setdefault(row_context(header, cells), []).append((header, cells))
+
+    def relation(self, link: dict) -> str | None:
+        for header, cells in self._rows.get(link.get("context") or "", ()):
+            col = _cell_of(cells, link.get("anchor") or "")
             if col is not None and col < len(header) and header[col]:
                 return normalize_key(header[col])
-    return None
+        return None
+
+
+def table_relation(table: dict, link: dict) -> str | None:
+    """The column header of the cell a table link sits in, when the cell can be found (one table;
+    `TableRelations` answers for all of a document's tables at once)."""
+    return TableRelations([table]).relation(link)

@@ -30,9 +30,9 @@ def label_of(title: str) -> str:
     return label or title.strip()
 
 
-def clean_term(term: str) -> str:
+def clean_term(term: str | None) -> str:
     """A bold term or anchor as a name: enclosing quotes and stray punctuation stripped."""
-    term = " ".join(term.split()).strip(" ,;:")
+    term = " ".join((term or "").split()).strip(" ,;:")
     while len(term) > 1 and term[0] in _QUOTES and term[-1] in _QUOTES:
         term = term[1:-1].strip(" ,;:")
     return term

@@ -18,10 +18,12 @@ more documents is a new, complete graph.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -36,13 +38,19 @@ from synth.graph.types import entity_type
 from synth.graph.unionfind import UnionFind
 from synth.graph.urls import alias_from_url, fold, is_site_root, normalize_url, text_record_key, url_key
 
-GRAPH_FORMAT_VERSION = "drsynth-graph/1"
+GRAPH_FORMAT_VERSION = "drsynth-graph/2"
 STAGE = "graph"
 # documents per record batch while scanning: texts are read a few hundred at a time
 SCAN_ROWS = 256
 MAX_ANCHOR_ALIASES = 10
 ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "entity_id", "source", "doc_id")
-MAX_ANCHORS_TRACKED = 64  # distinct anchor texts counted per entity; later ones are ignored
+# distinct anchor texts counted per entity: a bound on memory far above the aliases kept, so that the
+# top ones by (count, text) do not depend on the order documents are read in (only an entity linked
+# under more distinct texts than this could see a difference)
+MAX_ANCHORS_TRACKED = 1024
+# redirects that say the source URL names the target for good; 302/303/307 are temporary (a
+# "random article" link, a login bounce) and neither merge URLs nor give aliases
+PERMANENT_REDIRECTS = frozenset({301, 308})
 # link texts that say where to click, not what is there
 GENERIC_ANCHORS = frozenset({
     "here", "click", "click here", "this", "link", "more", "read more", "full article", "see more", "see also",
@@ -64,6 +72,41 @@ def anchor_candidate(anchor: str, max_words: int) -> tuple[str, str] | None:
     if not first or first.islower() or folded.startswith(("http", "www.")):
         return None
     return cleaned, folded
+
+
+_NAMESPACE = re.compile(r"^[^:\s][^:]*:(?!\s)")  # "Special:Random", "User talk:Ada"; not "Star Wars: Episode I"
+_OPAQUE_WORD = re.compile(r"^[^\W\d_]+(?:[-'.][^\W\d_]+)*\.?$")  # one word of letters: "Fennick", "ENR"
+
+
+def redirect_alias(url: str | None, max_words: int) -> str | None:
+    """The name a redirect's source URL spells, when it spells one: a query-less path whose last
+    segment reads as a name (the anchor filter), with no namespace ("Special:Random") and not an id
+    ("x7Qz", "12345", "index.php?curid=5")."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.query:
+        return None
+    alias = alias_from_url(url)
+    if not alias or _NAMESPACE.match(alias) or anchor_candidate(alias, max_words) is None:
+        return None
+    words = alias.split()
+    if len(words) == 1 and (len(alias) < 3 or not _OPAQUE_WORD.match(alias)):
+        return None  # one short or alphanumeric token: a short link or an id, not a name
+    if not any(len(w) > 1 and _OPAQUE_WORD.match(w) for w in words):
+        return None  # "X7 Q9": codes, not words
+    return alias
+
+
+def malformed_document(doc_id: str, source: str | None, error: BaseException) -> dict:
+    """The quarantine row of a document the graph could not read (a null or odd field a pass trips on)."""
+    return quarantine_record(
+        stage=STAGE, reason="malformed_document", source=source or doc_id, parents=[doc_id],
+        detail=f"{type(error).__name__}: {error}"[:1000],
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +197,12 @@ class EntityBuilder:
         self.name_owner: dict[str, int] = {}
         self.any_links = False
         self.unaddressed: list[str] = []  # documents without a usable URL: quarantined, never dropped
+        # documents a pass could not read: doc id -> quarantine row (written with the entities)
+        self.malformed: dict[str, dict] = {}
+        # (document node, requested-URL node): merged after the redirects are read, unless the crawler
+        # recorded the hops (then the hops decide, temporary ones merging nothing)
+        self.requested: list[tuple[int, int]] = []
+        self.redirect_sources: set[int] = set()
 
     # -- resolution -------------------------------------------------------------------------------
 
@@ -195,7 +244,15 @@ class EntityBuilder:
             link_kinds = _list_field(batch.column("links"), "kind")
             rows = batch.select([c for c in columns if c not in ("infobox", "links")]).to_pylist()
             for row, keys, kinds in zip(rows, infobox_keys, link_kinds, strict=True):
-                self._read_document(row, keys, kinds)
+                try:
+                    self._read_document(row, keys, kinds)
+                except Exception as error:  # one malformed document is quarantined; the build goes on
+                    self._malformed(row, error)
+
+    def _malformed(self, row: dict, error: Exception) -> None:
+        doc_id = row.get("id") or ""
+        if doc_id not in self.malformed:
+            self.malformed[doc_id] = malformed_document(doc_id, row.get("url") or row.get("page_url"), error)
 
     def _rows(self, columns: list[str], wanted: set[str]) -> Iterator[dict]:
         """Rows of the wanted documents, a record batch at a time (filtered on a set lookup per row:
@@ -205,46 +262,54 @@ class EntityBuilder:
             if any(mask):
                 yield from batch.filter(pa.array(mask, pa.bool_())).to_pylist()
 
-    def _read_document(self, row: dict, infobox_keys: list[str], link_kinds: list[str]) -> None:
+    def _read_document(self, row: dict, infobox_keys: list[str | None], link_kinds: list[str | None]) -> None:
+        """Everything that can fail on an odd field is computed before the union-find is touched, so a
+        document that raises leaves no trace but its quarantine row."""
         self.counts["documents.seen"] += 1
+        infobox_keys = [k for k in infobox_keys if k]
         url = row["url"] or row["page_url"] or ""
         text = row["text"] or ""
         record_key = text_record_key(url, row["title"])
         title = " ".join((row["title"] or "").split()) or alias_from_url(url) or url
-        bold = tuple(dict.fromkeys(t for t in (dm.clean_term(b) for b in row["bold_terms"] or []) if t))
+        bold = tuple(dict.fromkeys(t for t in (dm.clean_term(b) for b in row["bold_terms"] or [] if b) if t))
         lead = dm.first_sentence(dm.lead_paragraph(text, title))
         names = [dm.label_of(title), *bold]
-        if record_key is not None:
-            node = self._node(record_key, None)
-            signals: tuple[str, ...] = ()
-            self.counts["documents.text_records"] += 1
-        else:
-            node = self._url_node(url)
-            if node is None:
+        kind = entity_type(infobox_keys, lead)
+        life: tuple = ()
+        if kind == "person" and not any(k.lower() in ("born", "died") for k in infobox_keys):
+            life = tuple((a["key"], a["kind"], a["normalized"]) for a in lead_attributes(lead, doc_id=row["id"]))
+        desc = dm.description(lead, row["description"], names)
+        digest = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest()
+        signals: tuple[str, ...] = ()
+        if record_key is None:
+            if url_key(url) is None:
                 self.counts["documents.no_url"] += 1
                 self.unaddressed.append(row["id"])
                 return
-            for other in (row["page_url"], self._usable_canonical(url, row["canonical_url"])):
-                other_node = self._url_node(other)
-                if other_node is not None:
-                    self.uf.union(node, other_node)
             signals = tuple(dm.non_entity_signals(
                 url=url, title=title, lead_sentence=lead, word_count=row["word_count"] or len(text.split()),
                 text_links=sum(1 for k in link_kinds if k == "text"), has_infobox=bool(infobox_keys),
                 bold_terms=list(bold),
             ))
+        if record_key is not None:
+            node = self._node(record_key, None)
+            self.counts["documents.text_records"] += 1
+        else:
+            node = self._url_node(url)
+            assert node is not None
+            requested = self._url_node(row["page_url"])
+            if requested is not None and requested != node:
+                self.requested.append((node, requested))
+            canonical_node = self._url_node(self._usable_canonical(url, row["canonical_url"]))
+            if canonical_node is not None:
+                self.uf.union(node, canonical_node)
         self.any_links = self.any_links or bool(link_kinds)
-        kind = entity_type(infobox_keys, lead)
-        life: tuple = ()
-        if kind == "person" and not any(k.lower() in ("born", "died") for k in infobox_keys):
-            life = tuple((a["key"], a["kind"], a["normalized"]) for a in lead_attributes(lead, doc_id=row["id"]))
         canonical = url_key(row["canonical_url"]) if row["canonical_url"] else None
         own = self.node_key[node]
         rank = (0 if canonical == own or record_key else 2 if canonical is None else 4) + ("?" in url)
         self.doc_index[row["id"]] = len(self.docs)
         self.docs.append(_Doc(
-            id=row["id"], node=node, title=title, description=dm.description(lead, row["description"], names),
-            type=kind, bold=bold, digest=hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest(),
+            id=row["id"], node=node, title=title, description=desc, type=kind, bold=bold, digest=digest,
             rank=rank * 100_000 + min(len(url), 99_999), signals=signals, life=life,
         ))
 
@@ -259,17 +324,29 @@ class EntityBuilder:
         return canonical
 
     def read_redirects(self) -> None:
-        for batch in self.store.scan("redirects", ["url", "target"], files=self.snapshot.redirects):
+        """Permanent redirects (301, 308; no status: another producer's alias list) merge their URLs and
+        name an alias; temporary ones (302, 303, 307) merge nothing. Then a document's requested URL
+        joins it, unless the crawler recorded that URL's hops (they have decided already)."""
+        for batch in self.store.scan("redirects", ["url", "target", "status"], files=self.snapshot.redirects):
             for row in batch.to_pylist():
                 self._read_redirect(row)
+        for node, requested in self.requested:
+            if requested not in self.redirect_sources:
+                self.uf.union(node, requested)
+        self.requested = []
 
     def _read_redirect(self, row: dict) -> None:
         self.counts["redirects.seen"] += 1
         source, target = self._url_node(row["url"]), self._url_node(row["target"])
         if source is None or target is None:
             return
+        self.redirect_sources.add(source)
+        status = row.get("status")
+        if status is not None and status not in PERMANENT_REDIRECTS:
+            self.counts["redirects.temporary"] += 1
+            return
         self.uf.union(source, target)  # chains (a -> b -> c) meet through b
-        alias = alias_from_url(row["url"])
+        alias = redirect_alias(row["url"], self.config.max_alias_words)
         if alias:
             self.redirect_alias[source] = alias
 
@@ -302,7 +379,11 @@ class EntityBuilder:
                 if node in self.redirect_alias:
                     self.entities[e].redirect_aliases.append(self.redirect_alias[node])
         for e, entity in enumerate(self.entities):
-            self.name_owner.setdefault(fold(self.docs[entity.primary].title), e)
+            # a title two entities share belongs to the one with the smaller key, whatever the order read
+            name = fold(self.docs[entity.primary].title)
+            owner = self.name_owner.get(name)
+            if owner is None or entity.key < self.entities[owner].key:
+                self.name_owner[name] = e
             self.counts[f"entities.type.{entity.type}"] += 1
         return non_entities
 
@@ -324,19 +405,33 @@ class EntityBuilder:
         sources = {self.docs[i].id for entity in self.entities for i in self.link_docs(entity)}
         ids = {entity.id: e for e, entity in enumerate(self.entities)}
         for row in self._rows(["id", "url", "links", "tables"], sources):
-            own = self.doc_entity[self.doc_index[row["id"]]]
-            links = row["links"] or []
-            for link in links:
-                target = self.entity_of_href(link["href"] or "")
-                if target is not None and target != own:
-                    self._count_anchor(target, link["anchor"] or "")
-            for table in row["tables"] or []:
-                found = table_attributes(table, links, self.resolve, doc_id=row["id"], page_url=row["url"],
-                                         own_id=self.entities[own].id)
-                for entity_id, attr in found:
-                    # a tuple, not a dict: these wait in memory until their entity is written
-                    self.table_attrs.setdefault(ids[entity_id], []).append(tuple(attr[f] for f in ATTRIBUTE_FIELDS))
-                    self.counts["attributes.table"] += 1
+            try:
+                anchors, found = self._read_links(row)
+            except Exception as error:  # one malformed document is quarantined; the build goes on
+                self._malformed(row, error)
+                continue
+            for target, anchor in anchors:
+                self._count_anchor(target, anchor)
+            for entity_id, attr in found:
+                # a tuple, not a dict: these wait in memory until their entity is written
+                self.table_attrs.setdefault(ids[entity_id], []).append(tuple(attr[f] for f in ATTRIBUTE_FIELDS))
+                self.counts["attributes.table"] += 1
+
+    def _read_links(self, row: dict) -> tuple[list[tuple[int, str]], list[tuple[str, dict]]]:
+        """(target entity, anchor) of the document's links, and (entity id, attribute) of its tables."""
+        own = self.doc_entity[self.doc_index[row["id"]]]
+        links = [link for link in row["links"] or [] if link]
+        anchors = []
+        for link in links:
+            target = self.entity_of_href(link["href"] or "")
+            if target is not None and target != own:
+                anchors.append((target, link["anchor"] or ""))
+        found = []
+        for table in row["tables"] or []:
+            if table:
+                found += table_attributes(table, links, self.resolve, doc_id=row["id"], page_url=row["url"],
+                                          own_id=self.entities[own].id)
+        return anchors, found
 
     def _count_anchor(self, target: int, anchor: str) -> None:
         """Count an anchor text that could be an alias of `target` (most just repeat its title)."""
@@ -387,14 +482,20 @@ class EntityBuilder:
     def _write_entity(self, out: StageOutput, graph: str, e: int, row: dict) -> None:
         entity = self.entities[e]
         primary = self.docs[entity.primary]
-        attributes = infobox_attributes(row["infobox"] or [], self.resolve, doc_id=primary.id, page_url=row["url"],
-                                        own_id=entity.id)
+        try:
+            attributes = infobox_attributes([x for x in row["infobox"] or [] if x], self.resolve, doc_id=primary.id,
+                                            page_url=row["url"], own_id=entity.id)
+        except Exception as error:  # the entity is still written, without its infobox; the row says why
+            self._malformed(row, error)
+            attributes = []
         attributes += [
             {"key": k, "value": n, "kind": kind, "normalized": n, "unit": None, "entity_id": None,
              "source": "text", "doc_id": primary.id}
             for k, kind, n in primary.life
         ]
-        table = [dict(zip(ATTRIBUTE_FIELDS, t, strict=True)) for t in self.table_attrs.pop(e, [])]
+        # sorted, so that which duplicate survives does not depend on the order documents were read in
+        found = sorted(self.table_attrs.pop(e, []), key=lambda t: tuple("" if v is None else str(v) for v in t))
+        table = [dict(zip(ATTRIBUTE_FIELDS, t, strict=True)) for t in found]
         attributes += self._dedupe(table, attributes)
         doc_ids = [self.docs[i].id for i in entity.docs]
         self.counts["attributes.infobox"] += sum(1 for a in attributes if a["source"] == "infobox")
@@ -441,6 +542,10 @@ class EntityBuilder:
                 detail="the document has neither a URL nor a requested URL, so nothing can link to it",
             ))
             self.counts["quarantine.graph.no_url"] += 1
+            self.counts["quarantine.added"] += int(written)
+        for doc_id in sorted(self.malformed):
+            written = out.write("quarantine", self.malformed[doc_id])
+            self.counts["quarantine.graph.malformed_document"] += 1
             self.counts["quarantine.added"] += int(written)
 
 

@@ -12,11 +12,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
-import pyarrow.compute as pc
-
+from storage.manifest import list_commit_names
 from storage.store import Store
 from synth.graph.mentions import MentionMatcher
 from synth.graph.urls import url_key
+from synth.graph.view import scan_graph
 
 INDEX_COLUMNS = ["id", "name", "label", "aliases", "urls", "doc_ids", "link_doc_ids", "graph"]
 CACHED_GRAPHS = 2
@@ -71,16 +71,22 @@ class ResolutionIndex:
 
 
 def _rows(store: Store, graph: str) -> Iterator[dict]:
-    """The graph's entity rows, a record batch at a time (never all of them as dicts at once)."""
-    for batch in store.scan("entities", INDEX_COLUMNS, batch_size=512):
-        chosen = batch.filter(pc.equal(batch.column("graph"), graph))
-        if chosen.num_rows:
-            yield from chosen.to_pylist()
+    """The graph's entity rows, a record batch at a time (never all of them as dicts at once), read
+    from the commits of this version only."""
+    for batch in scan_graph(store, "entities", INDEX_COLUMNS, graph, batch_size=512):
+        yield from batch.to_pylist()
 
 
 _cache: OrderedDict[tuple[str, str], ResolutionIndex] = OrderedDict()
+# graphs found empty (not committed yet, or an empty corpus), with the `entities` commits they were read
+# at: a later batch reuses the empty index until a commit lands, instead of rescanning `entities`
+_empty: OrderedDict[tuple[str, str], tuple[tuple[str, ...], ResolutionIndex]] = OrderedDict()
 _cache_lock = threading.Lock()
 _load_locks: dict[tuple[str, str], threading.Lock] = {}
+
+
+def _entity_commits(store: Store) -> tuple[str, ...]:
+    return tuple(list_commit_names(store.root, "entities"))
 
 
 def resolution_index(store: Store, graph: str) -> ResolutionIndex:
@@ -91,21 +97,34 @@ def resolution_index(store: Store, graph: str) -> ResolutionIndex:
             _cache.move_to_end(key)
             return _cache[key]
         load_lock = _load_locks.setdefault(key, threading.Lock())
-    with load_lock:  # one loader per graph; the other threads wait for it instead of loading too
-        with _cache_lock:
-            if key in _cache:
-                return _cache[key]
-        index = ResolutionIndex.load(store, graph)
-        if not len(index):  # not committed yet (or an empty corpus): nothing worth keeping
+    try:
+        with load_lock:  # one loader per graph; the other threads wait for it instead of loading too
+            with _cache_lock:
+                if key in _cache:
+                    return _cache[key]
+            stamp = _entity_commits(store)
+            with _cache_lock:
+                empty = _empty.get(key)
+                if empty is not None and empty[0] == stamp:
+                    return empty[1]
+            index = ResolutionIndex.load(store, graph)
+            with _cache_lock:
+                if len(index):
+                    _cache[key] = index
+                    _empty.pop(key, None)
+                    while len(_cache) > CACHED_GRAPHS:
+                        _cache.popitem(last=False)
+                else:
+                    _empty[key] = (stamp, index)
+                    while len(_empty) > CACHED_GRAPHS:
+                        _empty.popitem(last=False)
             return index
-        with _cache_lock:
-            _cache[key] = index
-            while len(_cache) > CACHED_GRAPHS:
-                _cache.popitem(last=False)
+    finally:
+        with _cache_lock:  # never left behind, whatever the load found (or raised)
             _load_locks.pop(key, None)
-        return index
 
 
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+        _empty.clear()

@@ -17,9 +17,9 @@ from storage.ids import content_id
 from storage.store import Store
 from synth.corpus.extract import sentence_around, sentence_bounds
 from synth.corpus.stage_output import StageOutput
-from synth.graph.attributes import normalize_key, table_relation
+from synth.graph.attributes import TableRelations, normalize_key
 from synth.graph.config import GraphConfig
-from synth.graph.entities import STAGE
+from synth.graph.entities import STAGE, malformed_document
 from synth.graph.index import ResolutionIndex, resolution_index
 from synth.graph.urls import host_of
 
@@ -55,16 +55,15 @@ def edge_row(graph: str, *, src: str, dst: str, relation: str, evidence: str, ki
     }
 
 
-def _relation(link: dict, tables: list[dict]) -> str:
+def _relation(link: dict, tables: TableRelations | None) -> str:
+    """The infobox key or table column header a link sits under, else `links_to`; `tables` is the
+    document's table lookup, built once per document (None when it has no table links)."""
     kind = link.get("kind") or "text"
     if kind == "infobox":
         key = normalize_key((link.get("context") or "").partition(": ")[0])
         return key or "links_to"
-    if kind == "table":
-        for table in tables:
-            relation = table_relation(table, link)
-            if relation:
-                return relation
+    if kind == "table" and tables is not None:
+        return tables.relation(link) or "links_to"
     return "links_to"
 
 
@@ -79,11 +78,17 @@ class _Linker:
         self.counts[f"edges.{row['kind']}"] += 1
         self.out.write("edges", row)
 
+    def malformed(self, doc_id: str, url: str | None, error: Exception) -> None:
+        self.counts["quarantine.graph.malformed_document"] += 1
+        self.counts["quarantine.added"] += int(self.out.write("quarantine", malformed_document(doc_id, url, error)))
+
     def hyperlinks(self, row: dict, src: str) -> set[str]:
-        """Edges from the document's links; returns the entities they reach."""
+        """Edges from the document's links; returns the entities they reach. The edges are all made
+        before any is written, so a malformed document writes none (it is quarantined instead)."""
         reached: set[str] = set()
         page_host = host_of(row["url"])
-        tables = row["tables"] or []
+        tables: TableRelations | None = None
+        edges: list[dict] = []
         for link in row["links"] or []:
             self.counts["links.seen"] += 1
             href = link["href"] or ""
@@ -99,14 +104,19 @@ class _Linker:
                 continue
             reached.add(dst)
             kind = link["kind"] or "text"
-            self.write(edge_row(self.graph, src=src, dst=dst, relation=_relation(link, tables),
-                                evidence=link["context"] or link["anchor"] or "", kind=kind,
-                                anchor=link["anchor"] or "", doc_id=row["id"]))
+            if kind == "table" and tables is None:
+                tables = TableRelations(row["tables"])
+            edges.append(edge_row(self.graph, src=src, dst=dst, relation=_relation(link, tables),
+                                  evidence=link["context"] or link["anchor"] or "", kind=kind,
+                                  anchor=link["anchor"] or "", doc_id=row["id"]))
+        for edge in edges:
+            self.write(edge)
         return reached
 
     def mentions(self, doc_id: str, text: str, src: str, skip: set[str], matcher) -> None:
         bounds: list[int] | None = None
         linked = set(skip)
+        edges: list[dict] = []
         for mention in matcher.find(text):
             if not mention.entity_id:
                 self.counts["mentions.ambiguous"] += 1
@@ -121,8 +131,10 @@ class _Linker:
             if bounds is None:
                 bounds = sentence_bounds(text)
             evidence = sentence_around(text, mention.start, mention.end, bounds)
-            self.write(edge_row(self.graph, src=src, dst=mention.entity_id, relation="mentions", evidence=evidence,
-                                kind="mention", anchor=mention.surface, doc_id=doc_id))
+            edges.append(edge_row(self.graph, src=src, dst=mention.entity_id, relation="mentions",
+                                  evidence=evidence, kind="mention", anchor=mention.surface, doc_id=doc_id))
+        for edge in edges:
+            self.write(edge)
 
 
 def link_batch(store: Store, run_id: str, graph: str, batch: DocBatch, config: GraphConfig) -> Counter[str]:
@@ -143,7 +155,11 @@ def link_batch(store: Store, run_id: str, graph: str, batch: DocBatch, config: G
             if row["id"] not in index.link_docs:
                 counts["links.documents_copies"] += 1  # the same text under another URL: its links are known
                 continue
-            reached = linker.hyperlinks(row, src)
+            try:
+                reached = linker.hyperlinks(row, src)
+            except Exception as error:  # a malformed document: quarantined, the batch goes on
+                linker.malformed(row["id"], row["url"], error)
+                continue
             mode = config.mention_linking
             if mode == "always" or (mode == "auto" and not reached):
                 wanted[row["id"]] = (src, reached)
@@ -152,7 +168,10 @@ def link_batch(store: Store, run_id: str, graph: str, batch: DocBatch, config: G
             for row in store.iter_row_groups(batch.file, batch.row_groups, ["id", "text"], ids=list(wanted)):
                 src, reached = wanted[row["id"]]
                 counts["mentions.documents"] += 1
-                linker.mentions(row["id"], row["text"] or "", src, reached, matcher)
+                try:
+                    linker.mentions(row["id"], row["text"] or "", src, reached, matcher)
+                except Exception as error:
+                    linker.malformed(row["id"], None, error)
     stats = out.writers["edges"].stats
     counts["edges.added"] += stats["written"]
     counts["edges.already_present"] += stats["duplicates"]

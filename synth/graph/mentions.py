@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from synth.graph.urls import fold
-
 AMBIGUOUS = ""
 
 
@@ -31,7 +29,11 @@ class Mention:
 
 
 def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
-    """The folded text and, when folding changed lengths, the original offset of each folded char."""
+    """The folded text and, when folding changed lengths, the original offset of each folded char.
+
+    Folding is per character: NFKD, every combining mark dropped (Latin accents, Hebrew niqqud,
+    Devanagari virama and nukta alike), casefolded. Surface forms are folded by the same function
+    (`fold_form`), so a name and the text that writes it always fold alike."""
     if text.isascii():
         return text.lower(), None
     out: list[str] = []
@@ -47,6 +49,11 @@ def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
     return folded, (offsets if len(folded) != len(text) or offsets != list(range(len(text))) else None)
 
 
+def fold_form(text: str) -> str:
+    """A surface form as the automaton stores it: folded like the text it is matched in."""
+    return " ".join(fold_with_offsets(text)[0].split())
+
+
 def _is_word_char(ch: str) -> bool:
     return ch.isalnum()
 
@@ -60,7 +67,7 @@ class MentionMatcher:
         self.counts: Counter[str] = Counter()
         for entity_id, names in forms:
             for name in names:
-                key = " ".join(fold(name).split())
+                key = fold_form(name or "")
                 if len(key) < min_chars:
                     self.counts["forms.too_short"] += 1
                     continue

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pyarrow.compute as pc
-
 from storage.store import Store
 from synth.graph.unionfind import UnionFind
+from synth.graph.view import scan_graph
 
 TOP_RELATIONS = 15
 TOP_HUBS = 10
@@ -21,12 +20,8 @@ PERCENTILES = (50, 90, 99)
 
 
 def _scan(store: Store, dataset: str, columns: list[str], graph: str):
-    if dataset not in store.datasets():
-        return
-    for batch in store.scan(dataset, [*columns, "graph"]):
-        chosen = batch.filter(pc.equal(batch.column("graph"), graph))
-        if chosen.num_rows:
-            yield chosen
+    """The rows of one graph version only: commits of other versions are not read (see scan_graph)."""
+    return scan_graph(store, dataset, columns, graph)
 
 
 def _bucket(n: int) -> str:

@@ -143,7 +143,7 @@ def _key_cue(key: str) -> tuple[str, float] | None:
 
 def type_from_infobox(keys: Iterable[str]) -> str | None:
     scores: dict[str, float] = {}
-    folded = {" ".join(k.lower().split()) for k in keys}
+    folded = {" ".join(k.lower().split()) for k in keys if k}
     for key in folded:
         cue = _key_cue(key)
         if cue:

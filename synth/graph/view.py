@@ -8,9 +8,10 @@ the edge points. Loading reads only the rows of the requested `graph` version.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.store import Store
@@ -82,11 +83,30 @@ class GraphView:
                              _rows(store, "edges", EDGE_COLUMNS, graph))
 
 
-def _rows(store: Store, dataset: str, columns: list[str], graph: str) -> Iterable[dict]:
-    for batch in store.scan(dataset, columns):
+def graph_files(store: Store, dataset: str, graph: str) -> list[str]:
+    """The shards of `dataset` that can hold rows of `graph`: those of the commits whose meta names
+    it, plus those of commits that name no graph at all (other producers), never other versions'."""
+    chosen = [c for c in store.commits(dataset) if (c.meta or {}).get("graph", graph) == graph]
+    return store.files(dataset, chosen)
+
+
+def scan_graph(store: Store, dataset: str, columns: list[str], graph: str, *,
+               batch_size: int = 1_024) -> Iterator[pa.RecordBatch]:
+    """Record batches of the rows of one graph version (the `graph` column filters what the commit
+    meta could not: commits that name no graph)."""
+    files = graph_files(store, dataset, graph)
+    if not files:
+        return
+    wanted = list(dict.fromkeys([*columns, "graph"]))
+    for batch in store.scan(dataset, wanted, batch_size=batch_size, files=files):
         chosen = batch.filter(pc.equal(batch.column("graph"), graph))
         if chosen.num_rows:
-            yield from chosen.to_pylist()
+            yield chosen if "graph" in columns else chosen.select(columns)
+
+
+def _rows(store: Store, dataset: str, columns: list[str], graph: str) -> Iterable[dict]:
+    for batch in scan_graph(store, dataset, columns, graph):
+        yield from batch.to_pylist()
 
 
 def _entity(row: dict) -> Entity:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from synth.graph.view import GraphView
-from synth.tasks.formal import ANSWER, EDGE_KINDS, Triple, is_var, solve
+from synth.tasks.formal import ANSWER, EDGE_KINDS, Triple, entities_named, is_var, name_of, solve
 from synth.tasks.operations import LIGHT_OPS
 from synth.tasks.text import contains_phrase, fold
 
@@ -137,12 +137,16 @@ def neighbors_of(view: GraphView, entity_id: str) -> set[str]:
 
 
 def named_next_to_answer(task: dict, view: GraphView) -> list[str]:
-    """Names in a formalization that are one edge (any relation) from the answer's entity in the graph."""
+    """Names in a formalization that are one edge (any relation) from the answer's entity in the graph.
+
+    A name stands for every entity that bears it (as in the solver): it counts when any of them is next
+    to the answer. The name index is built once per graph view, not per task."""
     near = neighbors_of(view, task["target_entity_id"])
-    names = {t.subject for t in map(Triple.of, task["formalization"]) if not is_var(t.subject)}
-    names |= {t.object for t in map(Triple.of, task["formalization"]) if t.object_kind == "entity"}
-    by_name = {e.name: e.id for e in view.entities.values() if e.name in names}
-    return sorted(n for n in names if by_name.get(n) in near)
+    triples = [Triple.of(t) for t in task["formalization"]]
+    terms = {t.subject for t in triples if not is_var(t.subject)}
+    terms |= {t.object for t in triples if t.object_kind == "entity"}
+    names = {name_of(term) for term in terms}
+    return sorted(n for n in names if any(i in near for i in entities_named(view, n)))
 
 
 def check_task(task: dict, view: GraphView, document_ids: set[str]) -> list[tuple[str, str]]:
@@ -162,9 +166,9 @@ def check_task(task: dict, view: GraphView, document_ids: set[str]) -> list[tupl
     if level != task["level"] or hops != task["hops"]:
         problems.append(("level_mismatch", f"labelled level {task['level']} with {task['hops']} hops; the "
                          f"formalization and operations make level {level} with {hops} hops"))
-    elif level == 3 and named_next_to_answer(task, view):
-        problems.append(("level_mismatch", f"a level-3 question names {named_next_to_answer(task, view)}, one "
-                         "edge from the answer in the graph: a single search leads to it"))
+    elif level == 3 and (named := named_next_to_answer(task, view)):
+        problems.append(("level_mismatch", f"a level-3 question names {named}, one edge from the answer in "
+                         "the graph: a single search leads to it"))
     solutions = solve(task["formalization"], view)
     if not expected_answer(task, solutions):
         problems.append(("formalization_mismatch", f"solve() gives {_show(solutions, view)}, not the answer "

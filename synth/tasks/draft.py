@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from synth.tasks.formal import Triple
+from synth.tasks.formal import Triple, constant
 from synth.tasks.operations import Operation
 
 
@@ -31,7 +31,8 @@ class Mention:
 
     @property
     def term(self) -> str:
-        return self.var or self.name
+        """The formalization term: the variable, or the name as a constant (escaped if it looks like one)."""
+        return self.var or constant(self.name)
 
     def walk(self) -> list[Mention]:
         out = [self]

@@ -1,6 +1,8 @@
 """A task's formalization (triples with variables) and a solver that re-checks it against a graph.
 
-Terms: variables start with "?" ("?answer" is the target slot), anything else is an entity name.
+Terms: a variable is "?" and a lower-case identifier (`?answer` is the target slot, `?x1`, `?s1`); any
+other term is a constant, an entity name. A name that would read as a variable ("?answer") or that
+starts with a backslash is written with a leading backslash (`constant`), which `name_of` takes off.
 Triples, by object_kind:
   var | entity   an edge `relation` from subject to object (a variable, or an entity name); the
                  relations links_to and mentions read "associated with": any edge joins the two,
@@ -22,6 +24,7 @@ Triples, by object_kind:
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections import defaultdict
@@ -60,8 +63,23 @@ class Triple:
         return cls(row["subject"], row["predicate"], row["object"], row["object_kind"])
 
 
+_VARIABLE = re.compile(r"\?[a-z][a-z0-9_]*")
+_ESCAPE = "\\"
+
+
 def is_var(term: str) -> bool:
-    return term.startswith("?")
+    """Whether a term is a variable: exactly "?" and an identifier ("?x1", "?answer"; not "?Oryx")."""
+    return _VARIABLE.fullmatch(term) is not None
+
+
+def constant(name: str) -> str:
+    """The term naming an entity: its name, escaped where it would read as a variable or as escaped."""
+    return _ESCAPE + name if is_var(name) or name.startswith(_ESCAPE) else name
+
+
+def name_of(term: str) -> str:
+    """The entity name a constant term stands for (the inverse of `constant`)."""
+    return term[len(_ESCAPE):] if term.startswith(_ESCAPE) else term
 
 
 class _Index:
@@ -128,6 +146,11 @@ def _index(view: GraphView) -> _Index:
         if index is None:
             index = _INDEXES[view] = _Index(view)
         return index
+
+
+def entities_named(view: GraphView, name: str) -> list[str]:
+    """Ids of the entities bearing `name`, sorted (an index built once per graph view)."""
+    return sorted(_index(view).by_name.get(name, ()))
 
 
 def holds(entity: Entity, triple: Triple) -> bool:
@@ -209,7 +232,8 @@ class _Solver:
             if is_var(term):
                 domains[term] = None
             else:
-                ids = self.index.by_name.get(term) or ({term} if term in self.view.entities else set())
+                name = name_of(term)
+                ids = self.index.by_name.get(name) or ({name} if name in self.view.entities else set())
                 domains[term] = {i for i in ids if self.passes(term, i)}
         self._propagate(domains)
         while any(d is None for d in domains.values()):

@@ -21,6 +21,11 @@ TYPE_NOUNS = {"person": "person", "place": "place", "organization": "organizatio
               "event": "event", "thing": "entity"}
 
 
+def esc(text: str) -> str:
+    """Data (an infobox key, a value) made safe to sit inside a template: braces doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 @dataclass(frozen=True)
 class RelationPhrase:
     out: str  # describes an edge's source: "born in {o}"
@@ -153,11 +158,13 @@ class DateReading:
 
 
 def _reading(verb: str, passive: bool, rest: str = "", nominal_key: str = "") -> DateReading:
-    tail = f" {rest}" if rest else ""
+    # verb and rest come from an infobox key: escaped, they cannot be read as placeholders
+    tail = f" {esc(rest)}" if rest else ""
     nominal = NOMINALS.get(nominal_key or verb, "")
+    word = esc(verb)
     if passive:
-        return DateReading(f"When was {{np}} {verb}{tail}?", f"{verb}{tail} {{when}}", verb.split()[-1], nominal)
-    return DateReading(f"When did {{np}} {base_form(verb)}{tail}?", f"{{who}} {verb}{tail} {{when}}",
+        return DateReading(f"When was {{np}} {word}{tail}?", f"{word}{tail} {{when}}", verb.split()[-1], nominal)
+    return DateReading(f"When did {{np}} {esc(base_form(verb))}{tail}?", f"{{who}} {word}{tail} {{when}}",
                        verb.split()[-1], nominal)
 
 
@@ -197,11 +204,12 @@ def date_reading(key: str) -> DateReading | None:
         return _reading(key, True, nominal_key=first)  # "built date" and the like: keep the key
     if len(words) >= 2 and (is_participle(last) or last in _IRREGULAR_PAST):
         noun = " ".join(words[:-1])
-        if last in INTRANSITIVE or (last in _IRREGULAR_PAST and not is_participle(last)):
-            return DateReading(f"When did the {noun} of {{np}} {base_form(last)}?",
-                               f"whose {noun} {last} {{when}}", last)
         be = "were" if is_plural(noun) else "was"
-        return DateReading(f"When {be} the {noun} of {{np}} {last}?", f"whose {noun} {be} {last} {{when}}", last)
+        noun, verb = esc(noun), esc(last)
+        if last in INTRANSITIVE or (last in _IRREGULAR_PAST and not is_participle(last)):
+            return DateReading(f"When did the {noun} of {{np}} {esc(base_form(last))}?",
+                               f"whose {noun} {verb} {{when}}", last)
+        return DateReading(f"When {be} the {noun} of {{np}} {verb}?", f"whose {noun} {be} {verb} {{when}}", last)
     return None
 
 
@@ -287,21 +295,25 @@ def relation_phrase(relation: str, other_type: str = "", subject_type: str = "")
     words = key.split()
     if not words:
         return LEXICON["links_to"]
+    # the key is data: escaped wherever it enters a template, so braces in it ("{{{birth_place}}}", an
+    # unexpanded MediaWiki parameter) read as text; `noun` (plain text, never filled) keeps it as is
+    k = esc(key)
     if len(words) >= 2 and words[-1] in _PREPOSITIONS:
         if is_participle(words[0]):
-            return RelationPhrase(f"{key} {{o}}", f"{{whom}} {{s}} is {key}")
-        return RelationPhrase(f"{{who}} {key} {{o}}", f"{{whom}} {{s}} {key}")
+            return RelationPhrase(f"{k} {{o}}", f"{{whom}} {{s}} is {k}")
+        return RelationPhrase(f"{{who}} {k} {{o}}", f"{{whom}} {{s}} {k}")
     if len(words) == 1 and is_participle(key):
         if other_type in ("person", "organization"):
             # "restored": "restored by X" / "who restored X" (a regular verb's past is its participle)
-            return RelationPhrase(f"{key} by {{o}}", f"{{who}} {key} {{s}}" if key.endswith("ed")
-                                  else f"by {{whom}} {{s}} was {key}")
-        return RelationPhrase(f"{key} in {{o}}", f"where {{s}} was {key}")
+            return RelationPhrase(f"{k} by {{o}}", f"{{who}} {k} {{s}}" if key.endswith("ed")
+                                  else f"by {{whom}} {{s}} was {k}")
+        return RelationPhrase(f"{k} in {{o}}", f"where {{s}} was {k}")
     if len(words) >= 2 and is_participle(words[-1]) and not is_participle(words[0]):
         # "republic proclaimed": "whose republic was proclaimed in X" / "in which the republic of X was
         # proclaimed"; never "the republic proclaimed of X"
         noun, verb = " ".join(words[:-1]), words[-1]
         be = "were" if is_plural(noun) else "was"
+        noun, verb = esc(noun), esc(verb)
         if other_type in ("person", "organization"):
             return RelationPhrase(f"whose {noun} {be} {verb} by {{o}}", f"by {{whom}} the {noun} of {{s}} {be} {verb}")
         where = "where" if other_type == "place" else "in which"
@@ -313,20 +325,38 @@ def relation_phrase(relation: str, other_type: str = "", subject_type: str = "")
         # building is Edvard Lune" nor "the building of the Conservatory"
         be = "are" if is_plural(key) else "is"
         if words[-1].endswith("ing") and len(words[-1]) > 5:
-            return RelationPhrase(f"whose {key} involved {{o}}", f"involved in the {key} of {{s}}")
-        return RelationPhrase(f"whose {key} {be} associated with {{o}}",
-                              f"{{who}} is associated with the {key} of {{s}}")
+            return RelationPhrase(f"whose {k} involved {{o}}", f"involved in the {k} of {{s}}")
+        return RelationPhrase(f"whose {k} {be} associated with {{o}}",
+                              f"{{who}} is associated with the {k} of {{s}}")
     if subject_type == "person" and other_type not in ("person", "place", "") and not person_noun(key):
         # a person's infobox lists things by their class ("Building: National Gallery"): one of several
-        many = key if is_plural(key) else plural(key)
+        many = esc(key if is_plural(key) else plural(key))
         return RelationPhrase(f"whose {many} include {{o}}", f"{{who}} is among the {many} of {{s}}")
     if is_plural(key):
-        return RelationPhrase(f"whose {key} include {{o}}", f"{{who}} is among the {key} of {{s}}")
-    return RelationPhrase(f"whose {key} is {{o}}", f"{{who}} is the {key} of {{s}}", key)
+        return RelationPhrase(f"whose {k} include {{o}}", f"{{who}} is among the {k} of {{s}}")
+    return RelationPhrase(f"whose {k} is {{o}}", f"{{who}} is the {k} of {{s}}", key)
 
 
-def fill(template: str, *, person: bool, o: str = "", s: str = "") -> str:
-    return template.format(o=o, s=s, who="who" if person else "that", whom="whom" if person else "which")
+# one pass, left to right: "{{" and "}}" are escaped braces, "{name}" a placeholder; nothing a value
+# brings in is read again, and an unknown or unbalanced brace stays as written rather than raising
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z]+)\}")
+
+
+def fill(template: str, *, person: bool = False, **values: str) -> str:
+    """A template with its placeholders ({o}, {s}, {who}, {whom}, {np}, {when}) replaced.
+
+    Not str.format: templates carry data (a relation such as "{{{birth_place}}}", escaped with `esc`),
+    and a stray brace must never fail a run."""
+    values = {"o": "", "s": "", "who": "who" if person else "that", "whom": "whom" if person else "which",
+              **values}
+
+    def substitute(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return values.get(match.group(1), token)
+
+    return _PLACEHOLDER.sub(substitute, template)
 
 
 # --- attributes ---------------------------------------------------------------------------------------
@@ -378,7 +408,7 @@ def date_clause(key: str, when: str, person: bool) -> str:
     "who assumed office in 2019", "whose republic was proclaimed in 1921"."""
     reading = date_reading(key)
     if reading is not None:
-        return fill(reading.clause.replace("{when}", when), person=person)
+        return fill(reading.clause, person=person, when=when)
     return f"whose {_key(key)} was {when}"
 
 
@@ -426,7 +456,7 @@ def attribute_question(key: str, kind: str, np: str) -> str:
             # "When was the historian born in Estavia born?" says "born" twice
             return f"What is the {reading.nominal} {unit} of {np}?"
         if reading is not None:
-            question = reading.question.format(np=np)
+            question = fill(reading.question, np=np)
         elif "date" in words or "year" in words:
             question = f"What is the {key} of {np}?"
         else:

@@ -16,6 +16,8 @@ works the first failure is reported for quarantine.
 from __future__ import annotations
 
 import random
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,12 +70,25 @@ class _Context:
         return f"?x{self.counter['x']}"
 
 
+# how many entities bear each label, counted once per graph view (a Planner is made per batch)
+_LABELS: weakref.WeakKeyDictionary[GraphView, Counter[str]] = weakref.WeakKeyDictionary()
+_LABELS_LOCK = threading.Lock()
+
+
+def label_counts(view: GraphView) -> Counter[str]:
+    with _LABELS_LOCK:
+        counts = _LABELS.get(view)
+        if counts is None:
+            counts = _LABELS[view] = Counter(e.label for e in view.entities.values())
+        return counts
+
+
 class Planner:
     def __init__(self, view: GraphView, doc_urls: dict[str, str] | None = None, seed: int = 0) -> None:
         self.view = view
         self.doc_urls = doc_urls or {}
         self.seed = seed
-        self._labels = Counter(e.label for e in view.entities.values())
+        self._labels = label_counts(view)
         self._nouns: dict[str, tuple[str, bool]] = {}
 
     # --- entities as the question shows them ------------------------------------------------------

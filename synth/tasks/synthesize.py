@@ -3,19 +3,27 @@
 Work comes from the manifest, as in ingest: a subgraph is pending until a task or a tasks-stage
 quarantine row names it, so an interrupted run resumes where it stopped and a rerun adds nothing. Every
 subgraph ends named by at least one row: a task per level that could be built, a quarantine row for
-each level whose candidates all failed a check, and `no_question` when no level had any candidate.
+each level whose candidates all failed a check (`planner_error` where planning, wording or checking
+raised, `invalid_row` where the task row did not fit the schema), and `no_question` when no level had
+any candidate.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import traceback
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.batches import RowBatch, plan_batches
 from storage.ids import content_id
+from storage.schemas import schema_for
 from storage.store import Store
 from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
@@ -54,10 +62,9 @@ def subgraph_batches(store: Store, graph: str, per_task: int) -> list[SubgraphBa
     return plan_batches(store, "subgraphs", per_task, keep=wanted.__contains__)
 
 
-# one graph version and one documents URL map in memory per process, reloaded when their datasets gain a
-# commit; batches running in threads wait for one load instead of each loading their own
+# one graph version in memory per process, reloaded when its datasets gain a commit; batches running in
+# threads wait for one load instead of each loading their own
 _VIEWS: dict[tuple[str, str], tuple[tuple, GraphView]] = {}
-_URLS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -74,19 +81,18 @@ def graph_view(store: Store, graph: str) -> GraphView:
         return view
 
 
-def doc_urls(store: Store) -> dict[str, str]:
-    """Document id -> URL, read once per process and documents version (evidence rows carry the URL)."""
-    version = tuple(c.name for c in store.commits("documents"))
-    with _LOAD_LOCK:
-        cached = _URLS.get(store.uri)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        urls: dict[str, str] = {}
-        for batch in store.scan("documents", ["id", "url"]):
-            urls.update(zip(batch.column("id").to_pylist(), batch.column("url").to_pylist(), strict=True))
-        _URLS.clear()
-        _URLS[store.uri] = (version, urls)
+def evidence_documents(store: Store, doc_ids: Iterable[str]) -> dict[str, str]:
+    """Document id -> URL for those of `doc_ids` that are committed documents (a missing id: no such
+    document). Only the ids one batch cites are kept: one filtered scan of the id and url columns, never a
+    map of every document in memory."""
+    wanted = {d for d in doc_ids if d}
+    urls: dict[str, str] = {}
+    if not wanted:
         return urls
+    for batch in store.scan("documents", ["id", "url"], ids=wanted):
+        urls.update((i, u or "") for i, u in zip(batch.column("id").to_pylist(), batch.column("url").to_pylist(),
+                                                 strict=True))
+    return urls
 
 
 def task_row(draft: TaskDraft, written: WrittenQuestion) -> dict:
@@ -115,40 +121,83 @@ def _quarantine(reason: str, subgraph_id: str, detail: str, payload: str) -> dic
                              parents=[subgraph_id])
 
 
+def _error_detail(error: BaseException, where: str) -> str:
+    """"level 2: KeyError: 'x' (at phrases.py:329 in fill)": the type, the message and the last frame."""
+    frames = traceback.extract_tb(error.__traceback__)
+    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    message = str(error)
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return f"{where}: {type(error).__name__}: {message}{at}"
+
+
+@dataclass
+class _Refusal:
+    """A quarantine row to write once the batch's evidence URLs are known (its payload carries them)."""
+    reason: str
+    subgraph_id: str
+    detail: str
+    draft: TaskDraft | None = None
+    payload: str = ""
+
+
 def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, config: TaskConfig,
                 writer: QuestionWriter | None = None) -> Counter[str]:
-    """Questions for one batch of subgraphs, checked, into `tasks` (failures into `quarantine`)."""
+    """Questions for one batch of subgraphs, checked, into `tasks` (failures into `quarantine`).
+
+    An exception while planning, wording or checking one subgraph's question becomes that subgraph's
+    `planner_error` quarantine row; the rest of the batch goes on."""
     counts: Counter[str] = Counter()
     view = graph_view(store, graph)
     rows = [r for r in store.iter_row_groups(batch.file, batch.row_groups, SUBGRAPH_COLUMNS, ids=batch.ids)
             if r["graph"] == graph]
-    document_ids, _ = store.committed_ids("documents")
-    planner = Planner(view, doc_urls(store), seed=config.seed)
+    planner = Planner(view, seed=config.seed)  # evidence URLs are filled in below, for the cited documents only
     own_writer = writer is None
     writer = writer or make_writer(config)
     meta = {"stage": STAGE, "graph": graph, "writer": writer.name, "subgraphs_file": batch.file}
     try:
         with StageOutput(store, run_id, "tasks", stage=STAGE, meta=meta) as out:
             drafts: list[TaskDraft] = []
+            refused: list[_Refusal] = []
             named: Counter[str] = Counter()
             infeasible: dict[str, list[int]] = {}
             for row in rows:
                 for level in LEVELS:
-                    outcome = planner.plan(row, level)
+                    try:
+                        outcome = planner.plan(row, level)
+                    except Exception as error:  # a bug or a malformed subgraph: this level only
+                        refused.append(_Refusal("planner_error", row["id"], _error_detail(error, f"level {level}"),
+                                                payload=json.dumps({"subgraph": row["id"], "level": level})))
+                        named[row["id"]] += 1
+                        continue
                     if outcome.draft is not None:
                         drafts.append(outcome.draft)
                         named[row["id"]] += 1
                     elif outcome.reason:
-                        payload = outcome.failed.to_json() if outcome.failed else json.dumps({"subgraph": row["id"]})
-                        _count_write(out, counts, _quarantine(outcome.reason, row["id"], outcome.detail, payload))
+                        refused.append(_Refusal(outcome.reason, row["id"], outcome.detail, outcome.failed,
+                                                json.dumps({"subgraph": row["id"]})))
                         named[row["id"]] += 1
                         if outcome.failed is None:
                             break  # the subgraph itself is unusable (stale): no other level will do better
                     else:
                         infeasible.setdefault(row["id"], []).append(level)
                         counts[f"tasks.infeasible.level_{level}"] += 1
-            for draft, result in zip(drafts, writer.write_many(drafts), strict=True):
-                _emit(out, counts, draft, result, view, document_ids)
+            cited = [d for d in [*drafts, *(r.draft for r in refused)] if d is not None]
+            urls = evidence_documents(store, {i for d in cited for i in d.evidence_doc_ids})
+            for draft in cited:
+                for item in draft.evidence:
+                    item["url"] = urls.get(item.get("doc_id") or "", "")
+            for refusal in refused:
+                payload = _draft_payload(refusal.draft) if refusal.draft is not None else refusal.payload
+                _count_write(out, counts, _quarantine(refusal.reason, refusal.subgraph_id, refusal.detail, payload))
+            document_ids = set(urls)  # the cited ids that are committed documents
+            for draft, result in zip(drafts, _write_all(writer, drafts), strict=True):
+                try:
+                    _emit(out, counts, draft, result, view, document_ids)
+                except Exception as error:
+                    _count_write(out, counts, _quarantine("planner_error", draft.subgraph_id,
+                                                          _error_detail(error, f"level {draft.level}, checking"),
+                                                          _draft_payload(draft)))
             for row in rows:
                 if not named[row["id"]]:
                     detail = (f"no question skeleton at levels {infeasible.get(row['id'], [])}: the subgraph has "
@@ -160,6 +209,41 @@ def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, con
             writer.close()
     counts["subgraphs.read"] += len(rows)
     return counts
+
+
+def _draft_payload(draft: TaskDraft) -> str:
+    try:
+        return draft.to_json()
+    except Exception:  # a draft too broken to serialize still names its subgraph and level
+        return json.dumps({"subgraph": draft.subgraph_id, "level": draft.level})
+
+
+def _write_all(writer: QuestionWriter, drafts: list[TaskDraft]) -> list[WrittenQuestion | WriterError]:
+    """Every draft worded; when wording the batch raises, each draft alone, an exception its own error."""
+    try:
+        results = list(writer.write_many(drafts))
+        if len(results) == len(drafts):
+            return results
+    except Exception:  # retried one draft at a time below, where each error is kept
+        pass
+    results: list[WrittenQuestion | WriterError] = []
+    for draft in drafts:
+        try:
+            (result,) = writer.write_many([draft])
+        except Exception as error:
+            result = WriterError("planner_error", _error_detail(error, f"level {draft.level}, wording"))
+        results.append(result)
+    return results
+
+
+def _valid_row(dataset: str, row: dict) -> str:
+    """"" when `row` fits the dataset's schema, else why not (checked before writing: a refused row must
+    name its subgraph, and the writer's own refusal names only the row)."""
+    try:
+        pa.Table.from_pylist([{**row, "run_id": ""}], schema=schema_for(dataset))
+    except (pa.ArrowException, TypeError, ValueError, UnicodeError, OverflowError) as error:
+        return f"{type(error).__name__}: {str(error)[:300]}"
+    return ""
 
 
 def _emit(out: StageOutput, counts: Counter[str], draft: TaskDraft, result: WrittenQuestion | WriterError,
@@ -174,11 +258,26 @@ def _emit(out: StageOutput, counts: Counter[str], draft: TaskDraft, result: Writ
         payload = json.dumps(row, ensure_ascii=False, sort_keys=True)
         _count_write(out, counts, _quarantine(problems[0][0], draft.subgraph_id, detail, payload))
         return
-    if out.write("tasks", row):
-        counts["tasks.added"] += 1
-        counts[f"tasks.level_{draft.level}"] += 1
-    else:
-        counts["tasks.already_present"] += 1
+    # a row the schema refuses is quarantined here, naming its subgraph (so the subgraph counts as
+    # processed); StageOutput's own invalid_row row would name only the task id
+    invalid = _valid_row("tasks", row)
+    tasks = out.writers["tasks"]
+    duplicates = tasks.stats["duplicates"]
+    if not invalid:
+        written = out.write("tasks", row)
+        if row["id"] in tasks.rejected:
+            invalid = "refused by the dataset writer"
+        elif written or tasks.stats["duplicates"] == duplicates:
+            # (False without a duplicate: another row's refusal surfaced on this write; this one went in)
+            counts["tasks.added"] += 1
+            counts[f"tasks.level_{draft.level}"] += 1
+            return
+        else:
+            counts["tasks.already_present"] += 1
+            return
+    payload = json.dumps(row, ensure_ascii=False, sort_keys=True, default=repr)
+    _count_write(out, counts, _quarantine("invalid_row", draft.subgraph_id,
+                                          f"the task row does not fit the tasks schema: {invalid}", payload))
 
 
 def _count_write(out: StageOutput, counts: Counter[str], record: dict) -> None:
