@@ -31,6 +31,10 @@ def _config(path: str | None) -> dict:
     return data
 
 
+# the demo shows every stage in a minute or two: agents run on a fixed sample of the tasks
+DEMO_AGENT = {"tasks_per_level": 20}
+
+
 def _with_teacher(config: dict, args: argparse.Namespace) -> dict:
     """--teacher-url/--teacher-model: questions written by an OpenAI-compatible model instead of templates."""
     if not (args.teacher_url or args.teacher_model):
@@ -40,7 +44,9 @@ def _with_teacher(config: dict, args: argparse.Namespace) -> dict:
     tasks = dict(config.get("tasks", {}))
     tasks["writer"] = "teacher"
     tasks["teacher"] = {**tasks.get("teacher", {}), "base_url": args.teacher_url, "model": args.teacher_model}
-    return _checked({**config, "tasks": tasks}, "--teacher-url/--teacher-model")
+    teacher = {**config.get("teacher", {}), "base_urls": [args.teacher_url], "model": args.teacher_model}
+    agent = {**config.get("agent", {}), "policy": "teacher"}
+    return _checked({**config, "tasks": tasks, "teacher": teacher, "agent": agent}, "--teacher-url/--teacher-model")
 
 
 def _checked(data: dict, where: str) -> dict:
@@ -84,8 +90,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _with_teacher(_config(args.config), args)
     with DemoSiteServer() as server:
         crawl = {**DEMO_CRAWL, **config.get("crawl", {}), "resolve": {DEMO_HOST: f"127.0.0.1:{server.port}"}}
+        agent = {**DEMO_AGENT, **config.get("agent", {})}
         print(f"Serving the bundled demo site at {server.base_url} as http://{DEMO_HOST}/")
-        pipeline(sources=[f"http://{DEMO_HOST}/"], out=args.out, config={**config, "crawl": crawl})
+        pipeline(sources=[f"http://{DEMO_HOST}/"], out=args.out, config={**config, "crawl": crawl, "agent": agent})
     _summary(args.out)
     return 0
 
@@ -184,7 +191,8 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def _teacher_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--teacher-url", help="an OpenAI-compatible endpoint (e.g. vllm serve) that writes the "
-                                               "questions; its API key comes from $DRSYNTH_TEACHER_API_KEY")
+                                               "questions and drives the agents; its API key comes from "
+                                               "$DRSYNTH_TEACHER_API_KEY")
     command.add_argument("--teacher-model", help="the model name to ask at --teacher-url")
 
 

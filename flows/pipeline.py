@@ -9,6 +9,7 @@ from flows.graph import run_build_graph
 from flows.ingest import run_ingest
 from flows.recorded import recorded_run
 from flows.synthesize_tasks import run_synthesize_tasks
+from flows.synthesize_trajectories import run_synthesize_trajectories
 
 
 @flow(name="pipeline", task_runner=ThreadPoolTaskRunner(max_workers=4))
@@ -19,6 +20,7 @@ def pipeline(sources: list[str], out: str = "data", config: dict | None = None, 
         run_ingest(sources, out, config, log.run_id, counts)
         graph = run_build_graph(out, config, log.run_id, counts)
         run_synthesize_tasks(out, graph, config, log.run_id, counts)
+        run_synthesize_trajectories(out, config, log.run_id, counts)
     return {"run_id": log.run_id, "graph": graph, "counts": dict(counts)}
 
 

@@ -94,6 +94,8 @@ TRIPLE = pa.struct(
         ("object_kind", pa.string()),  # var | entity | literal | year_range | number_range | prefix | ...
     ]
 )
+# one chat message of a trajectory
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 EVIDENCE = pa.struct([("doc_id", pa.string()), ("url", pa.string()), ("text", pa.string())])
 
 
@@ -203,6 +205,41 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("target_entity_id", pa.string()),
         pa.field("writer", pa.string()),  # template | teacher:<model>
         pa.field("graph", pa.string()),
+    ),
+    # --- agent trajectories (synth/agent)
+    "trajectories": _schema(
+        pa.field("task_id", pa.string()),
+        pa.field("mode", pa.string()),  # react | context | heavy
+        pa.field("policy", pa.string()),  # teacher | scripted
+        pa.field("model", pa.string()),  # the teacher model, or the scripted policy's name and version
+        pa.field("sample_index", pa.int32()),  # which of the k samples of this task
+        pa.field("messages", pa.list_(MESSAGE)),  # the whole conversation, system message first
+        pa.field("answer", pa.string()),  # the text inside <answer>, or null
+        pa.field("termination", pa.string()),  # answer | call_limit | token_limit | format_error | timeout | error
+        pa.field("tool_calls", pa.int32()),
+        pa.field("tokens", pa.int64()),  # the conversation's length in tokens (see `tokenizer`)
+        pa.field("tokenizer", pa.string()),  # what counted `tokens`
+        pa.field("duration_s", pa.float64()),
+        pa.field("status", pa.string()),  # pending until judged: accepted | rejected
+        pa.field("reason", pa.string()),  # why rejected (filters), or why it ended abnormally
+        pa.field("question", pa.string()),
+        pa.field("level", pa.int8()),
+        pa.field("config", pa.string()),  # JSON: limits and settings that made it
+    ),
+    # one row per teacher or tool call, cached or not
+    "requests": _schema(
+        pa.field("kind", pa.string()),  # llm | tool
+        pa.field("endpoint", pa.string()),  # base URL (never with credentials) or local index path
+        pa.field("name", pa.string()),  # model name for llm calls, tool name for tool calls
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+        pa.field("latency_ms", pa.float64()),
+        pa.field("retries", pa.int32()),
+        pa.field("cache_hit", pa.bool_()),
+        pa.field("error", pa.string()),  # null when the call succeeded
+        pa.field("request_hash", pa.string()),  # the cache key
+        pa.field("purpose", pa.string()),  # what asked: question_writer, agent, summarizer, judge, ...
+        pa.field("at", TIMESTAMP),
     ),
     # an event log: one row per state change of a run; the `runs` view shows the latest
     "runs": _schema(

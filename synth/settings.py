@@ -1,6 +1,7 @@
 """The whole TOML settings file, split into each stage's section and checked before any flow starts.
 
-Sections: [crawl], [extract] and `commit_rows` (ingest), [graph], [tasks] (with [tasks.teacher]).
+Sections: [crawl], [extract] and `commit_rows` (ingest), [graph], [tasks] (with [tasks.teacher]), [agent],
+and [teacher] (the OpenAI-compatible endpoints the teacher policy talks to).
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from synth.agent.synthesize import AgentConfig
 from synth.corpus.config import IngestConfig
 from synth.graph import GraphConfig
 from synth.tasks import TaskConfig
+from synth.teacher.config import TeacherConfig
 
 INGEST_KEYS = ("crawl", "extract", "commit_rows")
-SECTIONS = (*INGEST_KEYS, "graph", "tasks")
+SECTIONS = (*INGEST_KEYS, "graph", "tasks", "agent", "teacher")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class Settings:
     ingest: IngestConfig
     graph: GraphConfig
     tasks: TaskConfig
+    agent: AgentConfig
+    teacher: TeacherConfig
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Settings:
@@ -28,11 +33,13 @@ class Settings:
         unknown = set(data) - set(SECTIONS)
         if unknown:
             raise ValueError(f"unknown config section(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}")
-        for section in ("graph", "tasks"):
+        for section in ("graph", "tasks", "agent", "teacher"):
             if not isinstance(data.get(section, {}), dict):
                 raise ValueError(f"[{section}] must be a table of settings, got {data[section]!r}")
         return cls(
             ingest=IngestConfig.from_dict({k: data[k] for k in INGEST_KEYS if k in data}),
             graph=GraphConfig.from_dict(data.get("graph")),
             tasks=TaskConfig.from_dict(data.get("tasks")),
+            agent=AgentConfig.from_dict(data.get("agent")),
+            teacher=TeacherConfig.from_dict(data.get("teacher")),
         )

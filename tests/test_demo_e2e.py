@@ -92,7 +92,7 @@ def test_demo_lineage_and_runs(demo) -> None:
 
 def test_demo_rerun_adds_nothing(demo) -> None:
     out, _, base = demo
-    datasets = ("pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks")
+    datasets = ("pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks", "trajectories")
     before = {d: sql(out, f"SELECT count(*) FROM {d}")[0][0] for d in datasets}
     result = drsynth("demo", "--out", str(out), home=base / "prefect")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -152,3 +152,23 @@ def test_graph_command_prints_the_report(demo) -> None:
     assert result.returncode == 0, result.stderr
     (entities,), = sql(out, "SELECT count(*) FROM entities")
     assert str(entities) in result.stdout and "compon" in result.stdout.lower()
+
+
+def test_demo_ends_with_agent_trajectories_in_the_tongyi_format(demo) -> None:
+    out, _, _ = demo
+    per_level = dict(sql(out, "SELECT t.level, count(*) FROM trajectories tr JOIN tasks t ON tr.task_id = t.id "
+                              "GROUP BY ALL"))
+    assert per_level == {1: 40, 2: 40, 3: 40}  # the demo's sample: 20 tasks per level, 2 samples each
+    rows = sql(out, "SELECT mode, policy, status, termination, messages, tool_calls FROM trajectories")
+    assert {(m, p, s) for m, p, s, *_ in rows} == {("react", "scripted", "pending")}
+    for *_, termination, messages, tool_calls in rows:
+        assert messages[0]["role"] == "system" and "<tools>" in messages[0]["content"]
+        assert "Current date:" in messages[0]["content"] and messages[1]["role"] == "user"
+        calls = [m for m in messages if m["role"] == "assistant" and "<tool_call>" in m["content"]]
+        responses = [m for m in messages if m["role"] == "user" and m["content"].startswith("<tool_response>")]
+        assert len(calls) == len(responses) == tool_calls
+        if termination == "answer":
+            assert "<answer>" in messages[-1]["content"]
+    # every tool call is a `requests` row, parented by its trajectory's task
+    (calls,), = sql(out, "SELECT sum(tool_calls) FROM trajectories")
+    assert sql(out, "SELECT count(*) FROM requests WHERE kind = 'tool'") == [(calls,)]

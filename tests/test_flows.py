@@ -66,7 +66,7 @@ def test_drsynth_run_over_every_kind_of_local_source(tmp_path: Path) -> None:
                tmp_path / "missing.json"]
     out = tmp_path / "out"
     config = tmp_path / "drsynth.toml"
-    config.write_text("[extract]\nworkers = 2\npages_per_task = 8\n")
+    config.write_text("[extract]\nworkers = 2\npages_per_task = 8\n[agent]\ntasks_per_level = 3\n")
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("PREFECT_API_URL", None)
     args = [a for s in sources for a in ("--source", str(s))]
@@ -160,11 +160,14 @@ def test_graph_and_task_flows_run_one_task_per_batch(demo_store: str) -> None:
 
     from flows.graph import build_graph
     from flows.synthesize_tasks import synthesize_tasks
+    from flows.synthesize_trajectories import synthesize_trajectories
 
-    config = {"graph": {"docs_per_task": 32}, "tasks": {"subgraphs": 40, "subgraphs_per_task": 16}}
+    config = {"graph": {"docs_per_task": 32}, "tasks": {"subgraphs": 40, "subgraphs_per_task": 16},
+              "agent": {"tasks_per_level": 4, "tasks_per_batch": 5, "samples": 1}}
     with prefect_test_harness(server_startup_timeout=180):
         built = build_graph(out=demo_store, config=config)
         made = synthesize_tasks(out=demo_store, config=config)
+        ran = synthesize_trajectories(out=demo_store, config=config)
 
         async def task_names() -> list[str]:
             from prefect.client.schemas.sorting import TaskRunSort
@@ -183,7 +186,12 @@ def test_graph_and_task_flows_run_one_task_per_batch(demo_store: str) -> None:
     assert store.count("tasks") == sum(v for k, v in made["counts"].items() if k == "tasks.added")
     con = duckdb.connect(str(Path(demo_store) / "catalog.duckdb"), read_only=True)
     assert [r[0] for r in con.execute("SELECT flow FROM runs ORDER BY started_at").fetchall()] == \
-        ["build_graph", "synthesize_tasks"]
+        ["build_graph", "synthesize_tasks", "synthesize_trajectories"]
+    # 12 sampled tasks (4 per level) in batches of up to 5 (a batch never spans two shards): a few agent
+    # tasks, not one per task, and one index build
+    assert ran["counts"]["trajectories.added"] == 12
+    assert 3 <= len([n for n in names if n.startswith("run-agents")]) <= 5
+    assert len([n for n in names if n.startswith("index-corpus")]) == 1
 
 
 def test_drsynth_run_with_a_teacher_writer_over_http(tmp_path: Path) -> None:
@@ -192,13 +200,18 @@ def test_drsynth_run_with_a_teacher_writer_over_http(tmp_path: Path) -> None:
     from tests.openai_server import OpenAIServer
 
     def responder(request: dict) -> str:
+        if "<tools>" in request["messages"][0]["content"]:  # the agent: search once, then answer
+            if any("<tool_response>" in m["content"] for m in request["messages"] if m["role"] == "user"):
+                return "<think>The results name it.</think>\n<answer>Aurel Fennick</answer>"
+            return '<think>I should search.</think>\n<tool_call>{"name": "search", "arguments": ' \
+                   '{"query": ["Aurel Fennick"]}}</tool_call>'
         draft = json.loads(request["messages"][-1]["content"])["draft_question"]
         return json.dumps({"question": "Teacher asks: " + draft[0].lower() + draft[1:]})
 
     secret = "sk-cli-3b9e21d"
     out = tmp_path / "out"
     config = tmp_path / "drsynth.toml"
-    config.write_text("[tasks]\nsubgraphs = 12\n")
+    config.write_text("[tasks]\nsubgraphs = 12\n[agent]\ntasks_per_level = 3\n")
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "DRSYNTH_TEACHER_API_KEY": secret}
     env.pop("PREFECT_API_URL", None)
     with OpenAIServer(responder) as server:
@@ -213,6 +226,14 @@ def test_drsynth_run_with_a_teacher_writer_over_http(tmp_path: Path) -> None:
     assert rows and {w for w, _ in rows} == {"teacher:tiny-teacher"}
     assert all(q.startswith("Teacher asks: ") for _, q in rows) and len(chats) >= len(rows)
     assert all(r.headers["authorization"] == f"Bearer {secret}" for r in chats)
+    # every call the question writer made is accounted for
+    purposes = dict(con.execute("SELECT purpose, count(*) FROM requests WHERE kind = 'llm' GROUP BY ALL").fetchall())
+    assert sum(purposes.values()) == len(chats) and purposes["question_writer"] >= len(rows)
+    # the agents ran on the teacher too: a search, then the answer, in the Tongyi format
+    trajectories = con.execute("SELECT policy, model, termination, tool_calls, answer FROM trajectories").fetchall()
+    assert trajectories and set(trajectories) == {("teacher", "tiny-teacher", "answer", 1, "Aurel Fennick")}
+    assert con.execute("SELECT count(*) FROM requests WHERE kind = 'tool' AND name = 'search'").fetchone()[0] \
+        == len(trajectories)
     assert not [p for p in out.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert secret not in result.stdout + result.stderr
 

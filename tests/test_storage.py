@@ -320,7 +320,8 @@ CATALOG_CONTRACT = {
     "runs": {"flow", "parameters", "code_version", "started_at", "ended_at", "status"},
     "lineage": {"child_id", "child_dataset", "parent_id", "parent_dataset"},
 }
-BUILT_SO_FAR = {"pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks", "runs", "lineage"}
+BUILT_SO_FAR = {"pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks", "trajectories",
+                "requests", "runs", "lineage"}
 
 
 def test_catalog_contract_holds_for_every_declared_dataset(store_root: str) -> None:

@@ -198,6 +198,10 @@ def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, con
                     _count_write(out, counts, _quarantine("planner_error", draft.subgraph_id,
                                                           _error_detail(error, f"level {draft.level}, checking"),
                                                           _draft_payload(draft)))
+            # every teacher call the writer made (cached or not) is a `requests` row, committed with the tasks
+            log = getattr(writer, "requests", None)
+            for request in (log.drain() if log is not None else []):
+                counts["requests.added"] += out.write("requests", request)
             for row in rows:
                 if not named[row["id"]]:
                     detail = (f"no question skeleton at levels {infeasible.get(row['id'], [])}: the subgraph has "

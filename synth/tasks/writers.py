@@ -13,7 +13,6 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from synth.tasks import render
@@ -123,57 +122,66 @@ def parse_reply(content: str | None) -> str:
     return question
 
 
+QUESTION_SCHEMA = {"title": "question", "type": "object", "properties": {"question": {"type": "string"}},
+                   "required": ["question"], "additionalProperties": False}
+
+
 class TeacherWriter(QuestionWriter):
-    """Wording by a teacher model through the `openai` SDK (any OpenAI-compatible server: vLLM, ...)."""
+    """Wording by a teacher model through synth/teacher's client (any OpenAI-compatible server: vLLM, ...):
+    its retries, structured output and accounting. The client's `requests` rows collect in `self.requests`
+    for whoever writes them."""
 
     def __init__(self, settings: TeacherSettings) -> None:
-        import openai  # the SDK is a dependency; imported here so template-only runs never load it
+        from synth.teacher import RequestLog, TeacherConfig  # template-only runs never load the SDK
 
         self.settings = settings
         self.name = f"teacher:{settings.model}"
-        self._key = os.environ.get(settings.api_key_env) or "EMPTY"
-        self._client = openai.OpenAI(base_url=settings.base_url, api_key=self._key, timeout=settings.timeout_s,
-                                     max_retries=settings.max_retries)
-        self._errors: tuple[type[BaseException], ...] = (openai.OpenAIError,)
+        self.config = TeacherConfig(base_urls=(settings.base_url,), model=settings.model,
+                                    api_key_env=settings.api_key_env, timeout_s=settings.timeout_s,
+                                    max_retries=settings.max_retries, max_concurrency=settings.concurrency,
+                                    temperature=settings.temperature, cache=False)
+        self.requests = RequestLog()
+        self._key = os.environ.get(settings.api_key_env) or ""
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
+        return text.replace(self._key, "***") if len(self._key) >= 4 else text
 
     def write(self, draft: TaskDraft) -> WrittenQuestion:
-        try:
-            reply = self._client.chat.completions.create(
-                model=self.settings.model, temperature=self.settings.temperature,
-                messages=[{"role": "system", "content": SYSTEM_PROMPT},
-                          {"role": "user", "content": teacher_prompt(draft)}],
-            )
-        except self._errors as error:
-            raise WriterError("writer_error", self._scrub(f"{type(error).__name__}: {error}")[:500]) from None
-        try:
-            content = reply.choices[0].message.content
-        except (AttributeError, IndexError, TypeError):
-            raise WriterError("writer_malformed", "the reply has no message content") from None
-        try:
-            return WrittenQuestion(parse_reply(content), self.name)
-        except WriterError as error:
-            error.detail = self._scrub(error.detail)
-            raise
+        (result,) = self.write_many([draft])
+        if isinstance(result, WriterError):
+            raise result
+        return result
 
     def write_many(self, drafts: Sequence[TaskDraft]) -> list[WrittenQuestion | WriterError]:
-        def one(draft: TaskDraft) -> WrittenQuestion | WriterError:
+        from synth.teacher import run_blocking
+
+        return run_blocking(self._write_all(list(drafts)))
+
+    async def _write_all(self, drafts: list[TaskDraft]) -> list[WrittenQuestion | WriterError]:
+        import asyncio
+
+        from synth.teacher import TeacherClient
+
+        client = TeacherClient(self.config, log=self.requests)  # one per event loop: batches run in their own
+        try:
+            replies = await asyncio.gather(*(
+                client.chat([{"role": "system", "content": SYSTEM_PROMPT},
+                             {"role": "user", "content": teacher_prompt(draft)}],
+                            purpose="question_writer", json_schema=QUESTION_SCHEMA, parents=[draft.subgraph_id])
+                for draft in drafts))
+        finally:
+            await client.aclose()
+        out: list[WrittenQuestion | WriterError] = []
+        for reply in replies:
+            if reply.error is not None:
+                out.append(WriterError("writer_error", reply.error))
+                continue
             try:
-                return self.write(draft)
+                out.append(WrittenQuestion(parse_reply(reply.text), self.name))
             except WriterError as error:
-                return error
-            except Exception as error:  # a reply the SDK could not even parse is one task's problem
-                return WriterError("writer_error", self._scrub(f"{type(error).__name__}: {error}")[:500])
-
-        if len(drafts) <= 1 or self.settings.concurrency == 1:
-            return [one(d) for d in drafts]
-        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
-            return list(pool.map(one, drafts))
-
-    def close(self) -> None:
-        self._client.close()
+                error.detail = self._scrub(error.detail)
+                out.append(error)
+        return out
 
 
 def make_writer(config: TaskConfig) -> QuestionWriter:
