@@ -1094,3 +1094,25 @@ def test_evidence_urls_are_looked_up_for_the_cited_documents_only(
     assert set().union(*(set(ids) for *_, ids in document_scans)) >= cited
     for task in store.rows("tasks"):
         assert all(e["url"] == documents[e["doc_id"]] for e in task["evidence"])
+
+
+def test_teacher_writer_rerun_is_served_from_the_root_cache(demo_graph: SimpleNamespace, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRSYNTH_TEACHER_API_KEY", "sk-cache-test")
+
+    def responder(request: dict) -> str:
+        question = json.loads(request["messages"][-1]["content"])["draft_question"]
+        return json.dumps({"question": "Cached: " + question[0].lower() + question[1:]})
+
+    store = _copy(demo_graph, tmp_path)
+    batch = subgraph_batches(store, demo_graph.graph, 4)[0]
+    with OpenAIServer(responder) as server:
+        config = _teacher_config(server.base_url)
+        first = write_tasks(store, "cache-1", demo_graph.graph, batch, config)
+        sent = len(server.chat_requests())
+        again = write_tasks(store, "cache-2", demo_graph.graph, batch, config)  # an explicit rerun of the batch
+        assert len(server.chat_requests()) == sent  # every reply came from <root>/_cache
+    assert sent > 0 and first["requests.added"] == sent
+    assert again["tasks.added"] == 0 and again["requests.added"] == sent
+    hits = [r["cache_hit"] for r in store.rows("requests", ["cache_hit"])]
+    assert hits.count(True) == sent and hits.count(False) == sent

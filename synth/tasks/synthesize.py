@@ -153,6 +153,10 @@ def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, con
             if r["graph"] == graph]
     planner = Planner(view, seed=config.seed)  # evidence URLs are filled in below, for the cited documents only
     own_writer = writer is None
+    if writer is None and config.writer == "teacher":
+        from synth.teacher.cache import default_cache
+
+        writer = make_writer(config, default_cache(store))
     writer = writer or make_writer(config)
     meta = {"stage": STAGE, "graph": graph, "writer": writer.name, "subgraphs_file": batch.file}
     try:

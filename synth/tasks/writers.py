@@ -14,6 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from synth.tasks import render
 from synth.tasks.config import TaskConfig, TeacherSettings
@@ -131,15 +132,16 @@ class TeacherWriter(QuestionWriter):
     its retries, structured output and accounting. The client's `requests` rows collect in `self.requests`
     for whoever writes them."""
 
-    def __init__(self, settings: TeacherSettings) -> None:
+    def __init__(self, settings: TeacherSettings, cache: Any = None) -> None:
         from synth.teacher import RequestLog, TeacherConfig  # template-only runs never load the SDK
 
         self.settings = settings
+        self.cache = cache  # a ResponseCache: a rerun asks the model nothing it has answered before
         self.name = f"teacher:{settings.model}"
         self.config = TeacherConfig(base_urls=(settings.base_url,), model=settings.model,
                                     api_key_env=settings.api_key_env, timeout_s=settings.timeout_s,
                                     max_retries=settings.max_retries, max_concurrency=settings.concurrency,
-                                    temperature=settings.temperature, cache=False)
+                                    temperature=settings.temperature, cache=cache is not None)
         self.requests = RequestLog()
         self._key = os.environ.get(settings.api_key_env) or ""
 
@@ -162,7 +164,8 @@ class TeacherWriter(QuestionWriter):
 
         from synth.teacher import TeacherClient
 
-        client = TeacherClient(self.config, log=self.requests)  # one per event loop: batches run in their own
+        # one client per event loop: batches run in their own
+        client = TeacherClient(self.config, cache=self.cache, log=self.requests)
         try:
             replies = await asyncio.gather(*(
                 client.chat([{"role": "system", "content": SYSTEM_PROMPT},
@@ -184,7 +187,7 @@ class TeacherWriter(QuestionWriter):
         return out
 
 
-def make_writer(config: TaskConfig) -> QuestionWriter:
+def make_writer(config: TaskConfig, cache: Any = None) -> QuestionWriter:
     if config.writer == "teacher":
-        return TeacherWriter(config.teacher)
+        return TeacherWriter(config.teacher, cache)
     return TemplateWriter()
