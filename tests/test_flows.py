@@ -229,6 +229,8 @@ def test_drsynth_run_with_a_teacher_writer_over_http(tmp_path: Path) -> None:
     # every call the question writer made is accounted for
     purposes = dict(con.execute("SELECT purpose, count(*) FROM requests WHERE kind = 'llm' GROUP BY ALL").fetchall())
     assert sum(purposes.values()) == len(chats) and purposes["question_writer"] >= len(rows)
+    # every teacher call names the record it served: a subgraph for the writer, a task for the agents
+    assert con.execute("SELECT count(*) FROM requests WHERE kind = 'llm' AND len(parents) = 0").fetchone() == (0,)
     # the agents ran on the teacher too: a search, then the answer, in the Tongyi format
     trajectories = con.execute("SELECT policy, model, termination, tool_calls, answer FROM trajectories").fetchall()
     assert trajectories and set(trajectories) == {("teacher", "tiny-teacher", "answer", 1, "Aurel Fennick")}

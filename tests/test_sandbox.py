@@ -233,3 +233,10 @@ def test_scratch_is_removed_off_the_event_loop(tmp_path_factory: pytest.TempPath
     assert run(tool, "open('f', 'w').write('x')").error is None
     assert threads == [False]
     assert os.listdir(tool.scratch_root) == []
+
+
+@needs_kernel
+def test_raw_dlsym_of_a_process_call_is_refused(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`_ctypes.dlsym(handle, "fork")` raises the "ctypes.dlsym/handle" audit event, not "ctypes.dlsym"."""
+    result = run(make(tmp_path_factory), "import _ctypes\nh = _ctypes.dlopen(None)\nprint(_ctypes.dlsym(h, 'fork'))")
+    assert result.error and "calling fork through ctypes is disabled" in result.text

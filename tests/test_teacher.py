@@ -436,6 +436,19 @@ def test_the_api_key_reaches_no_row_cache_log_or_error(tmp_path: Path, caplog: p
     assert SECRET not in repr(TeacherClient(config(good.base_url)).config)
 
 
+def test_a_key_past_the_error_cut_is_scrubbed_before_cutting() -> None:
+    """The server's message is long and names the key where the error text gets cut: no prefix of the
+    key may survive the cut."""
+    long = lambda request: Reply(status=401, body={"error": {"message": "x" * 284 + f" key: {SECRET}"}})  # noqa: E731
+    log = RequestLog()
+    with OpenAIServer(long) as rude:
+        result = chat(TeacherClient(config(rude.base_url), log=log))
+    assert result.error
+    row_text = json.dumps(log.drain(), default=str)
+    for text in (result.error, row_text):
+        assert not any(SECRET[:n] in text for n in range(8, len(SECRET) + 1))
+
+
 # --- the test server itself, and calling from sync code
 
 

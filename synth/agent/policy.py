@@ -13,6 +13,8 @@ import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
+from synth.tools.base import call_parents
+
 if TYPE_CHECKING:
     from synth.teacher.client import TeacherClient
 
@@ -48,6 +50,7 @@ class TeacherPolicy(Policy):
         self.model = client.config.model
 
     async def respond(self, messages: list[dict], *, sample_index: int, parents: tuple[str, ...] = ()) -> str:
+        parents = parents or call_parents()  # the runner names the task its trajectory serves
         result = await self.client.chat(messages, purpose="agent", sample_index=sample_index,
                                         temperature=self.temperature, max_tokens=self.max_tokens,
                                         stop=list(STOPS) if self.server_stops else None, parents=parents)

@@ -46,7 +46,7 @@ from synth.agent.format import (
     tool_response,
 )
 from synth.agent.policy import Policy, PolicyError
-from synth.tools.base import Toolbox, ToolResult
+from synth.tools.base import Toolbox, ToolResult, bind_call_parents
 
 APPROX_TOKENIZER = "chars/4"
 SYNTHESIS_MARK = "research agents worked on it independently"
@@ -248,6 +248,7 @@ async def run_react(task: Mapping[str, Any], policy: Policy, tools: Toolbox, lim
                     *, sample_index: int = 0, today: str | None = None,
                     tokenizer: TokenCounter | None = None, mode: str = "react") -> Trajectory:
     """One ReAct trajectory: the policy sees the whole conversation every turn."""
+    bind_call_parents((str(task.get("id") or ""),))  # lineage of the policy's teacher calls
     task_id, question, level = _task_fields(task)
     count = tokenizer or TokenCounter()
     clock = _Clock(limits.max_wall_s)
@@ -319,6 +320,7 @@ async def run_context(task: Mapping[str, Any], policy: Policy, tools: Toolbox,
     `messages` stores every round as the model saw and wrote it: the system prompt once, then per round the
     user message (its whole input besides the system prompt) and the assistant reply. Each (system, user,
     assistant) triple is one training sample."""
+    bind_call_parents((str(task.get("id") or ""),))  # lineage of the policy's teacher calls
     task_id, question, level = _task_fields(task)
     count = tokenizer or TokenCounter()
     clock = _Clock(limits.max_wall_s)
@@ -412,6 +414,7 @@ async def run_heavy(task: Mapping[str, Any], policy: Policy, tools: Toolbox, lim
     their final reports and answers. The trajectory's `messages` are the synthesis conversation; the agents'
     own trajectories are its `members`: each its own row, with its real mode (`inner`) and, in its config,
     `heavy_member_of` (this trajectory's id). The limits apply to each agent; `max_wall_s` to the whole."""
+    bind_call_parents((str(task.get("id") or ""),))  # lineage of the policy's teacher calls
     if n < 1:
         raise ValueError(f"heavy mode needs n >= 1, got {n}")
     run = {"context": run_context, "react": run_react}.get(inner)

@@ -310,7 +310,7 @@ def write_trajectories(store: Store, run_id: str, batch: TaskBatch, config: Agen
             client = TeacherClient(teacher_config, cache=default_cache(store) if teacher_config.cache else None,
                                    log=log)
         try:
-            tools = default_toolbox(store, log=log, update_index=update_index)
+            tools = default_toolbox(store, log=log, update_index=update_index, teacher=client)
             return await run_batch(store, run_id, batch, config, make_policy(config, client), tools, log)
         finally:
             if client is not None:

@@ -261,7 +261,7 @@ class TeacherClient:
                 max_tokens=payload["max_tokens"], **extra)
         except openai.APIStatusError as error:
             status = error.status_code
-            detail = self._scrub(f"HTTP {status} from {endpoint.url}: {_message(error)}")
+            detail = self._scrub(f"HTTP {status} from {endpoint.url}: {_message(error)}")[:_ERROR_CHARS]
             if response_format is not None and status in (400, 422) and self.config.structured_output == "auto" \
                     and endpoint.mode != "off" and _about_structured_output(error):
                 raise _Rejected(detail) from None
@@ -273,7 +273,7 @@ class TeacherClient:
         except openai.APITimeoutError:
             raise _Retry(f"timeout from {endpoint.url}", endpoint_down=True) from None
         except openai.APIConnectionError as error:
-            raise _Retry(self._scrub(f"connection error to {endpoint.url}: {_cause(error)}"),
+            raise _Retry(self._scrub(f"connection error to {endpoint.url}: {_cause(error)}")[:_ERROR_CHARS],
                          endpoint_down=True) from None
         except (openai.OpenAIError, ValueError, TypeError, KeyError) as error:  # a body the SDK cannot read
             raise _Retry(self._scrub(f"malformed response from {endpoint.url}: "
@@ -357,12 +357,12 @@ def _message(error: openai.APIStatusError) -> str:
         body = body.get("error", body)
         if isinstance(body, dict):
             body = body.get("message", body)
-    return str(body if body is not None else error.message)[:300]
+    return str(body if body is not None else error.message)[:20_000]  # scrubbed, then cut, by the caller
 
 
 def _cause(error: BaseException) -> str:
     cause = error.__cause__ or error.__context__
-    return f"{type(cause).__name__}: {cause}"[:300] if cause is not None else str(error)
+    return f"{type(cause).__name__}: {cause}"[:20_000] if cause is not None else str(error)
 
 
 def _ms(started: float) -> float:

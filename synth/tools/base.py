@@ -149,6 +149,11 @@ def call_parents() -> tuple[str, ...]:
     return _CALL_PARENTS.get()
 
 
+def bind_call_parents(parents: tuple[str, ...]) -> None:
+    """Name the records the calls made from here on (in this asyncio task) serve: an agent's task."""
+    _CALL_PARENTS.set(tuple(parents))
+
+
 class Tool(ABC):
     """One agent tool. Subclasses set name/description/parameters and implement `run`."""
 

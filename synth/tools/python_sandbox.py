@@ -138,7 +138,7 @@ def _hook(event, args):
             dir_fd = dir_fd if isinstance(dir_fd, int) and dir_fd >= 0 else None  # -1: none given
             if path is not None and not _inside(path, dir_fd):
                 raise PermissionError("changing files outside the scratch directory is disabled in the sandbox")
-    elif event == "ctypes.dlsym" and len(args) > 1 and str(args[1]) in _DANGEROUS_SYMBOLS:
+    elif event in ("ctypes.dlsym", "ctypes.dlsym/handle") and len(args) > 1 and str(args[1]) in _DANGEROUS_SYMBOLS:
         raise PermissionError(f"calling {args[1]} through ctypes is disabled in the sandbox")
     elif event == "cpython.PyInterpreterState_New":
         raise PermissionError("subinterpreters are disabled in the sandbox")
@@ -332,7 +332,9 @@ class PythonInterpreter(Tool):
         return scratch
 
     async def execute(self, code: str, scratch: str) -> RunOutcome:
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch, "TMPDIR": scratch,
+        # one-thread math libraries: every sandbox runs as the same uid, whose process limit they share
+        env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch, "TMPDIR": scratch,
                "PYTHONIOENCODING": "utf-8"}
         try:
             proc = await asyncio.create_subprocess_exec(
