@@ -367,16 +367,14 @@ def correct(answer: str | None, task: dict) -> bool:
 @pytest.fixture(scope="module")
 def demo(demo_documents: str, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """The demo graph, its tasks and a search index, built once (as tests/test_tasks.py does)."""
-    from synth.graph import GraphConfig, build_entities, document_batches, link_batch
+    from synth.graph import build_graph
     from synth.tasks import TaskConfig, sample_subgraphs, subgraph_batches, write_tasks
     from synth.tools.toolbox import default_toolbox
 
     root = os.fspath(tmp_path_factory.mktemp("agent-demo") / "data")
     shutil.copytree(demo_documents, root)
     store = Store(root)
-    graph, _ = build_entities(store, "graph-run", GraphConfig())
-    for batch in document_batches(store, 1024):
-        link_batch(store, "graph-run", graph, batch, GraphConfig())
+    graph, _ = build_graph(store, "graph-run")
     config = TaskConfig()
     sample_subgraphs(store, "tasks-run", graph, config)
     for batch in subgraph_batches(store, graph, config.subgraphs_per_task):

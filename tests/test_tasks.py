@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from storage.store import Store
-from synth.graph import GraphConfig, GraphView, build_entities, document_batches, link_batch
+from synth.graph import GraphView, build_graph
 from synth.tasks import (
     QuestionWriter,
     TaskConfig,
@@ -579,9 +579,7 @@ def demo_graph(demo_documents: str, tmp_path_factory: pytest.TempPathFactory) ->
     root = os.fspath(tmp_path_factory.mktemp("tasks-graph") / "data")
     shutil.copytree(demo_documents, root)
     store = Store(root)
-    graph, _ = build_entities(store, "graph-run", GraphConfig())
-    for batch in document_batches(store, 1024):
-        link_batch(store, "graph-run", graph, batch, GraphConfig())
+    graph, _ = build_graph(store, "graph-run")
     config = TaskConfig()
     counts = sample_subgraphs(store, "tasks-run", graph, config)
     return SimpleNamespace(root=root, graph=graph, config=config, sample_counts=counts,

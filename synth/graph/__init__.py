@@ -2,9 +2,10 @@
 
 Flows call, in order: `build_entities` (one pass over every document; returns the graph version),
 `document_batches` and `link_batch` for each batch (edges), then `graph_report`.
-Task synthesis reads a version with `load_graph`.
+Task synthesis reads a version with `load_graph`. `build_graph` does it all in one call.
 """
 
+from synth.graph.build import build_graph
 from synth.graph.config import GraphConfig
 from synth.graph.entities import GRAPH_FORMAT_VERSION, build_entities, graph_version
 from synth.graph.links import DocBatch, document_batches, link_batch
@@ -19,6 +20,7 @@ __all__ = [
     "GraphConfig",
     "GraphView",
     "build_entities",
+    "build_graph",
     "document_batches",
     "graph_report",
     "graph_version",
