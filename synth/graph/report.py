@@ -117,7 +117,7 @@ def report_markdown(report: dict) -> str:
         f"# Knowledge graph `{report['graph']}`",
         "",
         f"**{report['entities']:,} entities**, **{report['edges']:,} edges**, {report['relations']:,} relations; "
-        f"{components['count']:,} connected components, the largest with {components['largest']:,} entities "
+        f"{components['count']:,} connected component{'' if components['count'] == 1 else 's'}, the largest with {components['largest']:,} entities "
         f"({components['largest_share']:.1%}).",
         "",
         "## Entities by type",
