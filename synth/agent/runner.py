@@ -169,6 +169,19 @@ class _Stop(Exception):
         self.reason = reason
 
 
+def _no_answer(turn: Turn, forced: str | None, format_errors: int, limits: AgentLimits) -> int:
+    """A turn without an answer: the end of the run if an answer was forced or the format failed too often,
+    else the format-error count so far (the caller shows the error to the policy and goes on)."""
+    if forced is not None:
+        raise _Stop("call_limit" if forced == "turn_limit" else forced,
+                    f"no answer after the {forced.replace('_', ' ')} forced one")
+    if turn.error is None:
+        return format_errors
+    if format_errors + 1 > limits.max_format_errors:
+        raise _Stop("format_error", turn.error)
+    return format_errors + 1
+
+
 async def _respond(policy: Policy, messages: list[dict], sample_index: int, clock: _Clock) -> str:
     """The policy's next turn within the time left; a failure becomes a `_Stop`."""
     if clock.left() <= 0:
@@ -279,13 +292,8 @@ async def run_react(task: Mapping[str, Any], policy: Policy, tools: Toolbox, lim
                 answer = turn.answer
                 reason = f"answer forced by {forced}" if forced else None
                 break
-            if forced is not None:
-                raise _Stop("call_limit" if forced == "turn_limit" else forced,
-                            f"no answer after the {forced.replace('_', ' ')} forced one")
+            format_errors = _no_answer(turn, forced, format_errors, limits)
             if turn.error is not None:
-                format_errors += 1
-                if format_errors > limits.max_format_errors:
-                    raise _Stop("format_error", turn.error)
                 messages.append({"role": "user", "content": tool_response(f"Format error: {turn.error}")})
                 continue
             if calls >= limits.max_tool_calls:
@@ -363,13 +371,8 @@ async def run_context(task: Mapping[str, Any], policy: Policy, tools: Toolbox,
                 answer = turn.answer
                 reason = f"answer forced by {forced}" if forced else None
                 break
-            if forced is not None:
-                raise _Stop("call_limit" if forced == "turn_limit" else forced,
-                            f"no answer after the {forced.replace('_', ' ')} forced one")
+            format_errors = _no_answer(turn, forced, format_errors, limits)
             if turn.error is not None:
-                format_errors += 1
-                if format_errors > limits.max_format_errors:
-                    raise _Stop("format_error", turn.error)
                 last_action, observation = reply.strip(), f"Format error: {turn.error}"
                 continue
             last_action = turn.action

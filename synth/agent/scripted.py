@@ -155,6 +155,8 @@ def parse_question(question: str) -> tuple[Entity | Attribute, Constraints]:
         (r"^when (?:did|was|were|is|does) (.+?) (\w+)$", "date"),
         (r"^(?:in )?(?:what|which) year (?:did|was|were|is|does) (.+?) (\w+)$", "year"),
         (r"^how (?:many|much) (.+?) (?:does|did|do|has|had|is|was) (.+?)(?: have| has| had)?$", "number"),
+        # "how many people died in the flood ...": the count, then a verb and the subject it happened in
+        (r"^how (?:many|much) (\w+ \w+) (?:in|at|on|during|of|by) (.+)$", "number"),
     ]
     for pattern, kind in patterns:
         match = re.match(pattern, text, flags=re.I)

@@ -72,8 +72,11 @@ class GraphView:
     @classmethod
     def from_rows(cls, entities: Iterable[dict], edges: Iterable[dict]) -> GraphView:
         """From `entities`/`edges` rows (or hand-made dicts with at least the Entity/Edge fields)."""
-        nodes = {row["id"]: _entity(row) for row in entities}
-        links = {row["id"]: _edge(row) for row in edges if row["src"] in nodes and row["dst"] in nodes}
+        # in id order, whatever order the shards hold them in: sampling walks this view, and the same graph
+        # must give the same subgraphs (and task ids) however its documents were crawled
+        nodes = {row["id"]: _entity(row) for row in sorted(entities, key=lambda r: r["id"])}
+        links = {row["id"]: _edge(row) for row in sorted(edges, key=lambda r: r["id"])
+                 if row["src"] in nodes and row["dst"] in nodes}
         return cls(nodes, links)
 
     @classmethod
