@@ -50,3 +50,24 @@ def demo_store(demo_documents: str, tmp_path: Path) -> str:
     root = os.fspath(tmp_path / "demo")
     shutil.copytree(demo_documents, root)
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_subgraphs(demo_documents: str, tmp_path_factory: pytest.TempPathFactory):
+    """`demo_documents` plus its knowledge graph and sampled subgraphs (default settings), built once.
+
+    Read it, never write to it: copy `root` first.
+    """
+    import shutil
+    from types import SimpleNamespace
+
+    from storage.store import Store
+    from synth.graph import build_graph
+    from synth.tasks import TaskConfig, sample_subgraphs
+
+    root = os.fspath(tmp_path_factory.mktemp("demo-subgraphs") / "data")
+    shutil.copytree(demo_documents, root)
+    store = Store(root)
+    graph, _ = build_graph(store, "graph-run")
+    counts = sample_subgraphs(store, "tasks-run", graph, TaskConfig())
+    return SimpleNamespace(root=root, graph=graph, sample_counts=counts)

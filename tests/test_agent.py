@@ -365,18 +365,14 @@ def correct(answer: str | None, task: dict) -> bool:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_documents: str, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """The demo graph, its tasks and a search index, built once (as tests/test_tasks.py does)."""
-    from synth.graph import build_graph
-    from synth.tasks import TaskConfig, sample_subgraphs, subgraph_batches, write_tasks
+def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The demo graph's tasks and a search index, built once."""
+    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
     from synth.tools.toolbox import default_toolbox
 
     root = os.fspath(tmp_path_factory.mktemp("agent-demo") / "data")
-    shutil.copytree(demo_documents, root)
-    store = Store(root)
-    graph, _ = build_graph(store, "graph-run")
-    config = TaskConfig()
-    sample_subgraphs(store, "tasks-run", graph, config)
+    shutil.copytree(demo_subgraphs.root, root)
+    store, graph, config = Store(root), demo_subgraphs.graph, TaskConfig()
     for batch in subgraph_batches(store, graph, config.subgraphs_per_task):
         write_tasks(store, "tasks-run", graph, batch, config)
     tools = default_toolbox(store, log=None)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from storage.store import Store
-from synth.graph import GraphView, build_graph
+from synth.graph import GraphView
 from synth.tasks import (
     QuestionWriter,
     TaskConfig,
@@ -574,16 +574,11 @@ def test_parse_reply_is_defensive() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_graph(demo_documents: str, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+def demo_graph(demo_subgraphs: SimpleNamespace) -> SimpleNamespace:
     """The demo graph and its subgraphs, built once; tests copy `root` before writing to it."""
-    root = os.fspath(tmp_path_factory.mktemp("tasks-graph") / "data")
-    shutil.copytree(demo_documents, root)
-    store = Store(root)
-    graph, _ = build_graph(store, "graph-run")
-    config = TaskConfig()
-    counts = sample_subgraphs(store, "tasks-run", graph, config)
-    return SimpleNamespace(root=root, graph=graph, config=config, sample_counts=counts,
-                           view=GraphView.load(store, graph))
+    return SimpleNamespace(root=demo_subgraphs.root, graph=demo_subgraphs.graph, config=TaskConfig(),
+                           sample_counts=demo_subgraphs.sample_counts,
+                           view=GraphView.load(Store(demo_subgraphs.root), demo_subgraphs.graph))
 
 
 def _copy(demo_graph: SimpleNamespace, tmp_path: Path) -> Store:

@@ -48,6 +48,17 @@ def chat(client: TeacherClient, messages=USER, **kwargs) -> ChatResult:
     return asyncio.run(go())
 
 
+def chat_many(client: TeacherClient, n: int) -> list[ChatResult]:
+    """n calls in flight at once (sample indexes 0..n-1), then the client closed."""
+    async def go() -> list[ChatResult]:
+        try:
+            return await asyncio.gather(*(client.chat(USER, purpose="t", sample_index=i) for i in range(n)))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -219,13 +230,8 @@ def test_waiting_for_the_cap_does_not_spend_the_retry_budget() -> None:
     with OpenAIServer(lambda request: Reply(body="ok", delay_s=0.15)) as server:
         client = TeacherClient(config(server.base_url, max_concurrency=1, retry_budget_s=0.5))
 
-        async def queued() -> list[ChatResult]:
-            try:
-                return await asyncio.gather(*(client.chat(USER, purpose="t", sample_index=i) for i in range(6)))
-            finally:
-                await client.aclose()
 
-        results = asyncio.run(queued())
+        results = chat_many(client, 6)
     assert all(r.ok for r in results), [r.error for r in results]  # the last one queued for ~0.75 s
 
 
@@ -275,13 +281,8 @@ def test_load_is_spread_over_endpoints() -> None:
     with OpenAIServer(slow) as one, OpenAIServer(slow) as two:
         client = TeacherClient(config(one.base_url, two.base_url))
 
-        async def many() -> list[ChatResult]:
-            try:
-                return await asyncio.gather(*(client.chat(USER, purpose="t", sample_index=i) for i in range(20)))
-            finally:
-                await client.aclose()
 
-        assert all(r.ok for r in asyncio.run(many()))
+        assert all(r.ok for r in chat_many(client, 20))
         assert len(one.chat_requests()) >= 5 and len(two.chat_requests()) >= 5
 
 
@@ -290,24 +291,14 @@ def test_the_concurrency_cap_holds() -> None:
             OpenAIServer(lambda request: Reply(body="ok", delay_s=0.05)) as two:
         client = TeacherClient(config(one.base_url, two.base_url, max_concurrency=3))
 
-        async def many() -> list[ChatResult]:
-            try:
-                return await asyncio.gather(*(client.chat(USER, purpose="t", sample_index=i) for i in range(24)))
-            finally:
-                await client.aclose()
 
-        assert all(r.ok for r in asyncio.run(many()))
+        assert all(r.ok for r in chat_many(client, 24))
         assert max(one.max_in_flight, two.max_in_flight) <= 3
     with OpenAIServer(lambda request: Reply(body="ok", delay_s=0.05)) as server:
         client = TeacherClient(config(server.base_url, max_concurrency=4))
 
-        async def more() -> list[ChatResult]:
-            try:
-                return await asyncio.gather(*(client.chat(USER, purpose="t", sample_index=i) for i in range(30)))
-            finally:
-                await client.aclose()
 
-        assert all(r.ok for r in asyncio.run(more()))
+        assert all(r.ok for r in chat_many(client, 30))
         assert server.max_in_flight == 4  # reached, never passed
 
 
