@@ -13,12 +13,16 @@ import uuid
 import duckdb
 import pyarrow as pa
 
+from storage.published import IDS_SCHEMA, ids_files, publications
 from storage.schemas import SCHEMAS, schema_for
 from storage.store import Store
 
 CATALOG_FILE = "catalog.duckdb"
 # datasets whose rows are events; the view of the same name shows each run's latest state
 EVENT_LOGS = {"runs": ("run_events", "run_id, flow", "updated_at")}
+# trajectories are written once, `pending`; the filter's decisions live in `judgments`. The view shows
+# each trajectory with its latest decision (the raw rows stay in `trajectory_rows`).
+JUDGED = "trajectory_rows"
 
 
 def _quote(name: str) -> str:
@@ -73,10 +77,14 @@ def build_catalog(store: Store, path: str | None = None) -> str:
                     f"CREATE VIEW {_quote(dataset)} AS SELECT * FROM {_quote(raw)} "
                     f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order} DESC) = 1"
                 )
+            elif dataset == "trajectories":
+                con.execute(f"CREATE VIEW {JUDGED} AS {select}")
+                con.execute(_judged_view())
             else:
                 con.execute(f"CREATE VIEW {_quote(dataset)} AS {select}")
         con.execute(_lineage_view(datasets))
         _commits_table(con, store, datasets)
+        _publications(con, store)
         con.close()
         os.replace(tmp, path)
     except BaseException:
@@ -86,6 +94,35 @@ def build_catalog(store: Store, path: str | None = None) -> str:
                 os.remove(leftover)
         raise
     return path
+
+
+def _judged_view() -> str:
+    return (
+        "CREATE VIEW trajectories AS WITH decided AS (SELECT trajectory_id, status, rejection FROM judgments "
+        "QUALIFY row_number() OVER (PARTITION BY trajectory_id ORDER BY \"at\" DESC, id DESC) = 1) "
+        "SELECT t.* REPLACE (coalesce(d.status, t.status) AS status, "
+        "CASE WHEN d.status IS NULL THEN t.reason WHEN d.status = 'rejected' THEN d.rejection ELSE t.reason END "
+        f"AS reason) FROM {JUDGED} t LEFT JOIN decided d ON d.trajectory_id = t.id"
+    )
+
+
+def _publications(con: duckdb.DuckDBPyConnection, store: Store) -> None:
+    """`publications` (one row per published version) and `published` (dataset, version, id)."""
+    found = publications(store)
+    rows = [{"dataset": p.dataset, "version": p.version, "name": p.name, "run_id": p.run_id,
+             "created_at": p.created_at, "rows": p.rows} for p in found]
+    schema = pa.schema([("dataset", pa.string()), ("version", pa.string()), ("name", pa.string()),
+                        ("run_id", pa.string()), ("created_at", pa.string()), ("rows", pa.int64())])
+    con.register("_publications", pa.Table.from_pylist(rows, schema=schema))
+    con.execute("CREATE TABLE publications AS SELECT * REPLACE (CAST(created_at AS TIMESTAMPTZ) AS created_at) "
+                "FROM _publications")
+    con.unregister("_publications")
+    files = ids_files(store)
+    if files:
+        listing = ", ".join(_sql_str(f) for f in files)
+        con.execute(f"CREATE VIEW published AS SELECT dataset, version, id FROM read_parquet([{listing}])")
+    else:
+        con.execute(f"CREATE VIEW published AS {_empty_select(con, IDS_SCHEMA)}")
 
 
 def _lineage_view(datasets: list[str]) -> str:

@@ -54,6 +54,14 @@ class RunLog:
         self.run_id = run_id or new_run_id()
         self.flow_run_id = flow_run_id
         self.started_at = datetime.now(UTC)
+        # published dataset versions this run read and made, named in its `runs` rows
+        self.datasets: dict[str, dict[str, str]] = {"read": {}, "published": {}}
+
+    def read(self, dataset: str, version: str) -> None:
+        self.datasets["read"][dataset] = version
+
+    def published(self, dataset: str, version: str) -> None:
+        self.datasets["published"][dataset] = version
 
     def _event(self, status: str, ended_at: datetime | None, counts: Mapping | None, error: str | None) -> None:
         now = datetime.now(UTC)
@@ -70,6 +78,7 @@ class RunLog:
             "flow_run_id": self.flow_run_id,
             "error": error,
             "updated_at": now,
+            "datasets": json.dumps(self.datasets, sort_keys=True),
         }
         with self.store.writer("runs", self.run_id, meta={"stage": "runs"}) as writer:
             writer.write(row)

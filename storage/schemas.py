@@ -96,6 +96,8 @@ TRIPLE = pa.struct(
 )
 # one chat message of a trajectory
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+# a chat message of a training sample: `train` marks the turns the loss is computed on
+TRAIN_MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string()), ("train", pa.bool_())])
 EVIDENCE = pa.struct([("doc_id", pa.string()), ("url", pa.string()), ("text", pa.string())])
 
 
@@ -241,6 +243,69 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("purpose", pa.string()),  # what asked: question_writer, agent, summarizer, judge, ...
         pa.field("at", TIMESTAMP),
     ),
+    # one row per judged trajectory per filter setting: the verdict of the judge, the checks, the decision
+    "judgments": _schema(
+        pa.field("trajectory_id", pa.string()),
+        pa.field("task_id", pa.string()),
+        pa.field("level", pa.int8()),
+        pa.field("judge", pa.string()),  # match-1 | llm:<model>
+        pa.field("verdict", pa.string()),  # correct | incorrect | no_answer | error
+        pa.field("score", pa.float64()),  # the judge's confidence or token F1, 0..1
+        pa.field("reason", pa.string()),  # the judge's reason
+        pa.field("failed_checks", pa.list_(pa.string())),  # trajectory checks that failed
+        pa.field("status", pa.string()),  # accepted | rejected
+        pa.field("rejection", pa.string()),  # null when accepted: judge_incorrect, no_answer, format_error, ...
+        pa.field("detail", pa.string()),  # human-readable explanation of the decision
+        pa.field("filter", pa.string()),  # hash of the filter settings that decided
+        pa.field("at", TIMESTAMP),
+    ),
+    # the pass rate of every judged task under one filter setting
+    "pass_rates": _schema(
+        pa.field("task_id", pa.string()),
+        pa.field("level", pa.int8()),
+        pa.field("samples", pa.int32()),
+        pa.field("correct", pa.int32()),  # samples the judge found correct
+        pa.field("accepted", pa.int32()),  # samples that passed the judge and every check
+        pa.field("no_answer", pa.int32()),  # rollouts without a final answer
+        pa.field("pass_rate", pa.float64()),  # correct / samples
+        pa.field("filter", pa.string()),
+    ),
+    # chat samples ready for a chat template; `train` marks the assistant turns the loss covers
+    "sft_samples": _schema(
+        pa.field("mode", pa.string()),  # react | context
+        pa.field("messages", pa.list_(TRAIN_MESSAGE)),
+        pa.field("trajectory_id", pa.string()),
+        pa.field("task_id", pa.string()),
+        pa.field("level", pa.int8()),
+        pa.field("round", pa.int32()),  # context mode: which round of the trajectory (else null)
+        pa.field("policy", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("tokens", pa.int64()),
+        pa.field("tokenizer", pa.string()),
+    ),
+    # the RL task pool: tasks some but not all samples solve
+    "rl_tasks": _schema(
+        pa.field("task_id", pa.string()),
+        pa.field("question", pa.string()),
+        pa.field("answer", pa.string()),
+        pa.field("aliases", pa.list_(pa.string())),
+        pa.field("answer_type", pa.string()),
+        pa.field("level", pa.int8()),
+        pa.field("pass_rate", pa.float64()),
+        pa.field("samples", pa.int32()),
+    ),
+    # agentic continual pre-training text
+    "cpt_samples": _schema(
+        pa.field("kind", pa.string()),  # planning | reasoning | decision
+        pa.field("text", pa.string()),
+        pa.field("task_id", pa.string()),
+        pa.field("trajectory_id", pa.string()),  # decision samples: the trajectory rewritten
+        pa.field("level", pa.int8()),
+        pa.field("stage", pa.string()),  # short | long: the CPT stage by length
+        pa.field("tokens", pa.int64()),
+        pa.field("tokenizer", pa.string()),
+        pa.field("writer", pa.string()),  # what wrote it: template-1 or llm:<model>
+    ),
     # an event log: one row per state change of a run; the `runs` view shows the latest
     "runs": _schema(
         pa.field("flow", pa.string()),
@@ -253,6 +318,9 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("flow_run_id", pa.string()),
         pa.field("error", pa.string()),
         pa.field("updated_at", TIMESTAMP),
+        # JSON {"read": {dataset: version}, "published": {dataset: version}}: the exact published
+        # versions a run read (training) or made (filter_and_publish)
+        pa.field("datasets", pa.string()),
     ),
 }
 
