@@ -1,4 +1,4 @@
-"""The `drsynth` command: demo, run, sql, trace, graph, catalog."""
+"""The `drsynth` command: demo, run, filter, published, train, sql, trace, graph, catalog."""
 
 from __future__ import annotations
 
@@ -74,12 +74,21 @@ def _summary(out: str) -> None:
     for view in SCHEMAS:
         print(f"  {view:<12} {con.execute(f'SELECT count(*) FROM {view}').fetchone()[0]:>8} rows")
     con.close()
+    from storage.published import publications
+
+    newest = {p.dataset: p for p in publications(store)}
+    if newest:
+        print("Published:")
+        for name in sorted(newest):
+            print(f"  {newest[name].name:<36} {newest[name].rows:>8} rows")
     print(f"Catalog:  {catalog}")
     print("Explore:")
     print(f"  duckdb {catalog}            # the DuckDB CLI, if installed")
     print(f"  drsynth sql --out {out} \"SELECT title, url FROM documents LIMIT 10\"")
     print(f"  drsynth sql --out {out} \"SELECT stage, reason, count(*) FROM quarantine GROUP BY ALL\"")
     print(f"  drsynth sql --out {out} \"SELECT level, question, answer FROM tasks ORDER BY level LIMIT 12\"")
+    print(f"  drsynth sql --out {out} \"SELECT level, status, reason, count(*) FROM trajectories GROUP BY ALL ORDER BY ALL\"")
+    print(f"  drsynth published --out {out}        # the published training sets and their versions")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -103,6 +112,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     sources = [s if s.startswith(("http://", "https://")) else os.path.abspath(s) for s in args.source]
     pipeline(sources=sources, out=args.out, config=_with_teacher(_config(args.config), args))
     _summary(args.out)
+    return 0
+
+
+def cmd_filter(args: argparse.Namespace) -> int:
+    from flows.filter_and_publish import filter_and_publish
+
+    _existing_store(args.out)
+    result = filter_and_publish(out=args.out, config=_config(args.config))
+    for version in sorted(result["published"].values()):
+        print(f"published {version}")
+    return 0
+
+
+def cmd_published(args: argparse.Namespace) -> int:
+    from storage.published import publications
+
+    store = _existing_store(args.out)
+    found = publications(store, args.dataset)
+    if not found:
+        raise UserError(f"{args.out} has no published {args.dataset or 'dataset'} yet: run `drsynth filter` first")
+    for p in found:
+        print(f"{p.created_at}  {p.name:<36} {p.rows:>8} rows  run {p.run_id}")
     return 0
 
 
@@ -214,6 +245,19 @@ def parser() -> argparse.ArgumentParser:
     _teacher_arguments(run)
     run.set_defaults(func=cmd_run)
 
+    filt = sub.add_parser("filter", help="judge, screen and publish the training sets of an output root again "
+                                          "(e.g. with other [filter] settings)")
+    filt.add_argument("--out", default="data")
+    filt.add_argument("--config", help="TOML settings file (see README)")
+    filt.set_defaults(func=cmd_filter)
+
+    pub = sub.add_parser("published", help="the published versions of sft_samples, rl_tasks and cpt_samples")
+    pub.add_argument("--out", default="data")
+    pub.add_argument("--dataset", choices=["sft_samples", "rl_tasks", "cpt_samples"])
+    pub.set_defaults(func=cmd_published)
+
+    _add_train(sub)
+
     sql = sub.add_parser("sql", help="query the catalog of an output root")
     sql.add_argument("--out", default="data")
     sql.add_argument("--max-rows", type=int, default=40)
@@ -240,6 +284,14 @@ def parser() -> argparse.ArgumentParser:
                      help="with --vacuum: keep unnamed files younger than this many seconds (default 3600)")
     cat.set_defaults(func=cmd_catalog)
     return top
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    try:
+        from flows.cli_train import add_train_parser
+    except ImportError:  # the training commands are being built beside this one
+        return
+    add_train_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.filter_and_publish import run_filter_and_publish
 from flows.graph import run_build_graph
 from flows.ingest import run_ingest
 from flows.recorded import recorded_run
@@ -21,7 +22,8 @@ def pipeline(sources: list[str], out: str = "data", config: dict | None = None, 
         graph = run_build_graph(out, config, log.run_id, counts)
         run_synthesize_tasks(out, graph, config, log.run_id, counts)
         run_synthesize_trajectories(out, config, log.run_id, counts)
-    return {"run_id": log.run_id, "graph": graph, "counts": dict(counts)}
+        published = run_filter_and_publish(out, config, log, counts)
+    return {"run_id": log.run_id, "graph": graph, "published": published, "counts": dict(counts)}
 
 
 if __name__ == "__main__":

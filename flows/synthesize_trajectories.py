@@ -9,6 +9,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from filters import budget, rejection
+from flows.filter_and_publish import judge_pending, screen_tasks
 from flows.recorded import recorded_run
 from storage.store import Store
 from synth.agent import synthesize as stage
@@ -41,14 +43,42 @@ def run_agents(out: str, run_id: str, batch: stage.TaskBatch, config: dict, labe
     return dict(counts)
 
 
-def run_synthesize_trajectories(out: str, config: dict, run_id: str, counts: Counter[str]) -> None:
-    """The trajectory steps, for `synthesize_trajectories` and for `pipeline`."""
-    counts.update(index_corpus(out))
-    batches = plan_trajectories(out, config)
+@task(name="plan-wave", cache_policy=NO_CACHE)
+def plan_wave(out: str, config: dict, fingerprint: str) -> list[stage.TaskBatch]:
+    """Budgeted mode: the tasks of the levels still short of accepted trajectories."""
+    settings = Settings.from_dict(config)
+    return budget.next_wave(Store(out), settings.agent, settings.filter, fingerprint, settings.teacher)
+
+
+def run_agent_batches(out: str, run_id: str, batches: list[stage.TaskBatch], config: dict,
+                      counts: Counter[str], label: str = "") -> None:
     # batches side by side: a teacher policy waits on the model server, and the client caps requests
-    futures = [run_agents.submit(out, run_id, b, config, f"{i + 1}/{len(batches)}") for i, b in enumerate(batches)]
+    futures = [run_agents.submit(out, run_id, b, config, f"{label}{i + 1}/{len(batches)}")
+               for i, b in enumerate(batches)]
     for future in futures:
         counts.update(future.result())
+
+
+def run_synthesize_trajectories(out: str, config: dict, run_id: str, counts: Counter[str]) -> None:
+    """The trajectory steps, for `synthesize_trajectories` and for `pipeline`. With `[filter]
+    budget_per_level`, waves of agents each judged before the next is planned, until every level has its
+    accepted trajectories or runs out of tasks."""
+    counts.update(index_corpus(out))
+    settings = Settings.from_dict(config)
+    if settings.filter.budget_per_level <= 0:
+        run_agent_batches(out, run_id, plan_trajectories(out, config), config, counts)
+        return
+    fingerprint = rejection.filter_fingerprint(settings.filter, settings.teacher)
+    counts.update(screen_tasks(out, run_id, config, fingerprint))
+    wave = 0
+    while True:
+        judge_pending(out, run_id, config, fingerprint, counts)
+        batches = plan_wave(out, config, fingerprint)
+        if not batches:
+            break
+        wave += 1
+        counts["budget.waves"] += 1
+        run_agent_batches(out, run_id, batches, config, counts, label=f"wave {wave} ")
 
 
 @flow(name="synthesize_trajectories", task_runner=ThreadPoolTaskRunner(max_workers=4))

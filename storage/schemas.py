@@ -269,6 +269,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("no_answer", pa.int32()),  # rollouts without a final answer
         pa.field("pass_rate", pa.float64()),  # correct / samples
         pa.field("filter", pa.string()),
+        pa.field("at", TIMESTAMP),
     ),
     # chat samples ready for a chat template; `train` marks the assistant turns the loss covers
     "sft_samples": _schema(

@@ -1,14 +1,16 @@
 """The whole TOML settings file, split into each stage's section and checked before any flow starts.
 
 Sections: [crawl], [extract] and `commit_rows` (ingest), [graph], [tasks] (with [tasks.teacher]), [agent],
-and [teacher] (the OpenAI-compatible endpoints the teacher policy talks to).
+[teacher] (the OpenAI-compatible endpoints the teacher policy talks to) and [filter] (judging, screening and
+publishing). A [train] section may sit in the same file: the training jobs read it, the pipeline skips it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from filters.config import FilterConfig
 from synth.agent.synthesize import AgentConfig
 from synth.corpus.config import IngestConfig
 from synth.graph import GraphConfig
@@ -16,7 +18,8 @@ from synth.tasks import TaskConfig
 from synth.teacher.config import TeacherConfig
 
 INGEST_KEYS = ("crawl", "extract", "commit_rows")
-SECTIONS = (*INGEST_KEYS, "graph", "tasks", "agent", "teacher")
+SECTIONS = (*INGEST_KEYS, "graph", "tasks", "agent", "teacher", "filter")
+ELSEWHERE = ("train",)  # read by the training jobs
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,15 @@ class Settings:
     tasks: TaskConfig
     agent: AgentConfig
     teacher: TeacherConfig
+    filter: FilterConfig = field(default_factory=FilterConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Settings:
         data = dict(data or {})
-        unknown = set(data) - set(SECTIONS)
+        unknown = set(data) - set(SECTIONS) - set(ELSEWHERE)
         if unknown:
-            raise ValueError(f"unknown config section(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}")
-        for section in ("graph", "tasks", "agent", "teacher"):
+            raise ValueError(f"unknown config section(s) {sorted(unknown)}; known: {', '.join(SECTIONS + ELSEWHERE)}")
+        for section in ("graph", "tasks", "agent", "teacher", "filter"):
             if not isinstance(data.get(section, {}), dict):
                 raise ValueError(f"[{section}] must be a table of settings, got {data[section]!r}")
         return cls(
@@ -42,4 +46,5 @@ class Settings:
             tasks=TaskConfig.from_dict(data.get("tasks")),
             agent=AgentConfig.from_dict(data.get("agent")),
             teacher=TeacherConfig.from_dict(data.get("teacher")),
+            filter=FilterConfig.from_dict(data.get("filter")),
         )

@@ -320,8 +320,7 @@ CATALOG_CONTRACT = {
     "runs": {"flow", "parameters", "code_version", "started_at", "ended_at", "status"},
     "lineage": {"child_id", "child_dataset", "parent_id", "parent_dataset"},
 }
-BUILT_SO_FAR = {"pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks", "trajectories",
-                "requests", "runs", "lineage"}
+BUILT_SO_FAR = set(CATALOG_CONTRACT)
 
 
 def test_catalog_contract_holds_for_every_declared_dataset(store_root: str) -> None:
@@ -335,3 +334,85 @@ def test_catalog_contract_holds_for_every_declared_dataset(store_root: str) -> N
             cols = {r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall()}
             extra = {"id", "run_id", "parents"} if view in SCHEMAS else set()
             assert required | extra <= cols, f"{view} lacks {sorted(required | extra - cols)}"
+
+
+# --- published versions ------------------------------------------------------------------------------
+
+def _rl_rows(n: int, start: int = 0) -> list[dict]:
+    return [{"id": f"rl{i}", "parents": [f"task{i}"], "task_id": f"task{i}", "question": f"q{i}?", "answer": "a",
+             "aliases": [], "answer_type": "text", "level": 1, "pass_rate": 0.5, "samples": 2}
+            for i in range(start, start + n)]
+
+
+@pytest.mark.parametrize("root_kind", ["local", "memory"])
+def test_a_published_version_is_immutable_named_by_its_rows_and_reads_exactly_them(tmp_path: Path, root_kind: str) -> None:
+    from storage.published import PublicationError, publications, publish, read_publication, resolve
+
+    root = str(tmp_path / "root") if root_kind == "local" else f"memory://pub-{tmp_path.name}"
+    store = Store(root)
+    with store.writer("rl_tasks", "r1") as writer:
+        writer.write_many(_rl_rows(4))
+    first = publish(store, "rl_tasks", ["rl0", "rl2"], "r1")
+    assert first.rows == 2 and first.name.startswith("rl_tasks@v")
+    manifest_path = store.root.join("_published", "rl_tasks", f"{first.version}.json")
+    before = store.root.fs.cat_file(manifest_path)
+    # the same rows again (any order, another run): the same version, nothing rewritten
+    assert publish(store, "rl_tasks", ["rl2", "rl0", "rl0"], "r2") == first
+    assert store.root.fs.cat_file(manifest_path) == before
+    with store.writer("rl_tasks", "r2") as writer:
+        writer.write_many(_rl_rows(2, start=4))
+    second = publish(store, "rl_tasks", ["rl0", "rl2", "rl5"], "r2")
+    assert second.version != first.version
+    assert [p.version for p in publications(store, "rl_tasks")] == [first.version, second.version]
+    assert resolve(store, "rl_tasks").version == second.version
+    assert read_publication(store, resolve(store, "rl_tasks", first.name))["id"].to_pylist() == ["rl0", "rl2"]
+    assert read_publication(store, second, ["question"]).column("question").to_pylist() == ["q0?", "q2?", "q5?"]
+    with pytest.raises(PublicationError, match="not committed"):
+        publish(store, "rl_tasks", ["rl0", "nope"], "r3")
+    with pytest.raises(PublicationError, match="no version"):
+        resolve(store, "rl_tasks", "v0000")
+    with pytest.raises(PublicationError, match="no published version"):
+        resolve(store, "sft_samples")
+
+
+def test_catalog_lists_publications_and_runs_name_the_versions(store_root: str) -> None:
+    from storage.published import publish
+
+    store = Store(store_root)
+    with store.writer("rl_tasks", "r1") as writer:
+        writer.write_many(_rl_rows(3))
+    version = publish(store, "rl_tasks", ["rl0", "rl1"], "r1")
+    log = RunLog(store, "filter_and_publish", {}, run_id="r1").start()
+    log.published("rl_tasks", version.name)
+    log.finish({})
+    con = duckdb.connect(build_catalog(store), read_only=True)
+    assert con.execute("SELECT name, rows FROM publications").fetchall() == [(version.name, 2)]
+    assert con.execute("SELECT count(*) FROM rl_tasks r JOIN published p ON p.id = r.id "
+                       "WHERE p.version = ?", [version.version]).fetchone() == (2,)
+    named = con.execute("SELECT datasets FROM runs WHERE run_id = 'r1'").fetchone()[0]
+    assert json.loads(named) == {"read": {}, "published": {"rl_tasks": version.name}}
+
+
+def test_trajectories_view_shows_the_latest_judgment(store_root: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = Store(store_root)
+    with store.writer("trajectories", "r1") as writer:
+        for i in range(3):
+            writer.write({"id": f"t{i}", "parents": ["task"], "task_id": "task", "mode": "react", "status": "pending",
+                          "reason": None, "messages": [], "level": 1})
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def judgment(jid: str, tid: str, status: str, rejection: str | None, minutes: int) -> dict:
+        return {"id": jid, "parents": [tid], "trajectory_id": tid, "task_id": "task", "judge": "match-1",
+                "verdict": "correct", "status": status, "rejection": rejection, "filter": "f",
+                "at": at + timedelta(minutes=minutes)}
+
+    with store.writer("judgments", "r1") as writer:
+        writer.write(judgment("j0", "t0", "accepted", None, 0))
+        writer.write(judgment("j1", "t1", "accepted", None, 0))
+        writer.write(judgment("j1b", "t1", "rejected", "over_budget", 1))  # a later decision wins
+    con = duckdb.connect(build_catalog(store), read_only=True)
+    rows = con.execute("SELECT id, status, reason FROM trajectories ORDER BY id").fetchall()
+    assert rows == [("t0", "accepted", None), ("t1", "rejected", "over_budget"), ("t2", "pending", None)]
+    assert con.execute("SELECT count(*) FROM trajectory_rows WHERE status = 'pending'").fetchone() == (3,)

@@ -1,0 +1,331 @@
+"""Rejection sampling: every trajectory judged and checked, one `judgments` row each, then the budget, the
+pass rate of every task and the RL task pool.
+
+A trajectory is accepted when its task survived screening, every check passes and the judge says
+correct; otherwise it is rejected with the first reason in that order (`task_contaminated`,
+`task_duplicate`, a failed check such as `format_error` or `no_answer`, `judge_incorrect`). A judge that
+could not decide (an unreachable LLM judge) writes no judgment but a quarantine row `judge_error`, so the
+trajectory stays pending and a rerun judges it. Judgment ids are (trajectory, filter fingerprint): a rerun
+adds nothing, a new setting adds its own decisions, and the `trajectories` view shows the latest one.
+
+Budget: with `budget_per_level = N`, the first N accepted trajectories of each level (in the order they
+were first judged, then by id) stay accepted; any later one gets a second judgment `over_budget`. The
+trajectory flow also judges as it goes in that mode and stops generating a level once N are accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from filters.checks import CheckConfig, check_trajectory, load_counter
+from filters.config import FilterConfig
+from filters.judges import Judge, Verdict, make_judge
+from filters.screen import TASK_REJECTIONS, Removed, screened_tasks
+from storage.batches import RowBatch, plan_batches
+from storage.ids import content_id
+from storage.store import Store
+from synth.corpus.records import quarantine_record
+from synth.corpus.stage_output import StageOutput
+from synth.teacher.requests_log import RequestLog
+
+STAGE = "judge"
+TRAJECTORY_COLUMNS = ["id", "task_id", "mode", "level", "messages", "answer", "termination", "tool_calls",
+                      "tokens", "parents"]
+TASK_COLUMNS = ["id", "question", "answer", "aliases", "answer_type", "level"]
+BUDGET_JUDGE = "budget"
+
+
+def judgment_id(trajectory_id: str, fingerprint: str, judge: str = "") -> str:
+    return content_id("judgment", trajectory_id, fingerprint, judge if judge == BUDGET_JUDGE else "")
+
+
+def check_config(config: FilterConfig) -> CheckConfig:
+    return CheckConfig(max_tool_calls=config.max_tool_calls, min_tool_calls=config.min_tool_calls,
+                       max_tokens=config.max_tokens, tokenizer=config.tokenizer,
+                       require_answer=config.require_answer)
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # accepted | rejected
+    rejection: str | None
+    detail: str
+
+
+def decide(removed: Removed | None, failures: list, verdict: Verdict) -> Decision:
+    """The first reason in order: the task's screening, the checks, the judge."""
+    if removed is not None:
+        return Decision("rejected", TASK_REJECTIONS[removed.stage], f"{removed.reason}: {removed.detail}")
+    if failures:
+        names = ", ".join(f.name for f in failures)
+        return Decision("rejected", failures[0].name, f"failed checks: {names}; {failures[0].detail}")
+    if verdict.verdict == "correct":
+        return Decision("accepted", None, f"{verdict.judge}: {verdict.reason}")
+    reason = "no_answer" if verdict.verdict == "no_answer" else "judge_incorrect"
+    return Decision("rejected", reason, f"{verdict.judge}: {verdict.reason}")
+
+
+def judgment_row(trajectory: Mapping, verdict: Verdict, failures: list, decision: Decision, fingerprint: str) -> dict:
+    return {
+        "id": judgment_id(trajectory["id"], fingerprint),
+        "parents": [trajectory["id"]],
+        "trajectory_id": trajectory["id"],
+        "task_id": trajectory["task_id"],
+        "level": trajectory["level"],
+        "judge": verdict.judge,
+        "verdict": verdict.verdict,
+        "score": float(verdict.score),
+        "reason": verdict.reason,
+        "failed_checks": [f.name for f in failures],
+        "status": decision.status,
+        "rejection": decision.rejection,
+        "detail": decision.detail,
+        "filter": fingerprint,
+        "at": datetime.now(UTC),
+    }
+
+
+def judged_ids(store: Store, fingerprint: str) -> set[str]:
+    """Trajectories with a judgment under this setting."""
+    done: set[str] = set()
+    for batch in store.scan("judgments", ["trajectory_id", "filter"]):
+        for tid, fp in zip(batch.column("trajectory_id").to_pylist(), batch.column("filter").to_pylist(),
+                           strict=True):
+            if fp == fingerprint:
+                done.add(tid)
+    return done
+
+
+def judgment_batches(store: Store, config: FilterConfig, fingerprint: str,
+                     only: Iterable[str] | None = None) -> list[RowBatch]:
+    """Trajectories not yet judged under `fingerprint` (optionally only some), in batches."""
+    done = judged_ids(store, fingerprint)
+    wanted = set(only) if only is not None else None
+    return plan_batches(store, "trajectories", config.trajectories_per_batch,
+                        keep=lambda i: i not in done and (wanted is None or i in wanted))
+
+
+def _tasks_by_id(store: Store, task_ids: set[str]) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for batch in store.scan("tasks", TASK_COLUMNS, ids=task_ids):
+        for row in batch.to_pylist():
+            found[row["id"]] = row
+    return found
+
+
+async def judge_rows(trajectories: list[dict], tasks: Mapping[str, dict], judge: Judge, tools: Mapping[str, dict],
+                     config: FilterConfig, removed: Mapping[str, Removed], counter: Any,
+                     ) -> list[tuple[dict, Verdict, list]]:
+    """(trajectory, verdict, failed checks) for each trajectory; the judge runs only where it matters."""
+    checks = check_config(config)
+    failures = [check_trajectory(t, tools, checks, counter) for t in trajectories]
+    items, slots = [], []
+    for i, trajectory in enumerate(trajectories):
+        task = tasks.get(trajectory["task_id"])
+        if task is not None and trajectory["task_id"] not in removed:
+            items.append((task, trajectory.get("answer")))
+            slots.append(i)
+    verdicts: list[Verdict | None] = [None] * len(trajectories)
+    for i, verdict in zip(slots, await judge.judge_many(items), strict=True):
+        verdicts[i] = verdict
+    out = []
+    for i, trajectory in enumerate(trajectories):
+        verdict = verdicts[i]
+        if verdict is None:
+            why = "the task was removed by screening" if trajectory["task_id"] in removed else "the task is missing"
+            verdict = Verdict("incorrect" if trajectory["task_id"] in tasks else "error", 0.0, why, judge.name)
+        out.append((trajectory, verdict, failures[i]))
+    return out
+
+
+async def judge_batch(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, fingerprint: str,
+                      judge: Judge, tools: Mapping[str, dict], log: RequestLog | None = None,
+                      removed: Mapping[str, Removed] | None = None) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    trajectories = list(store.iter_row_groups(batch.file, batch.row_groups, TRAJECTORY_COLUMNS, ids=batch.ids))
+    removed = screened_tasks(store, fingerprint) if removed is None else removed
+    tasks = _tasks_by_id(store, {t["task_id"] for t in trajectories})
+    counter = load_counter(config.tokenizer)
+    results = await judge_rows(trajectories, tasks, judge, tools, config, removed, counter)
+    meta = {"stage": STAGE, "filter": fingerprint, "judge": judge.name, "trajectories_file": batch.file}
+    with StageOutput(store, run_id, "judgments", stage=STAGE, meta=meta) as out:
+        for trajectory, verdict, failures in results:
+            if verdict.verdict == "error" and trajectory["task_id"] in tasks:
+                # the judge could not decide: pending, and a rerun asks again
+                record = quarantine_record(stage=STAGE, reason="judge_error", source=trajectory["id"],
+                                           detail=verdict.reason[:500],
+                                           input=json.dumps({"trajectory": trajectory["id"], "filter": fingerprint}),
+                                           parents=[trajectory["id"]])
+                out.write("quarantine", record)
+                counts["quarantine.judge.judge_error"] += 1
+                continue
+            if trajectory["task_id"] not in tasks:
+                verdict = Verdict("error", 0.0, "the trajectory's task is not in `tasks`", judge.name)
+                decision = Decision("rejected", "missing_task", verdict.reason)
+            else:
+                decision = decide(removed.get(trajectory["task_id"]), failures, verdict)
+            if out.write("judgments", judgment_row(trajectory, verdict, failures, decision, fingerprint)):
+                counts[f"judgments.{decision.status}"] += 1
+                if decision.rejection:
+                    counts[f"rejected.{decision.rejection}"] += 1
+        for row in (log.drain() if log is not None else []):
+            if out.write("requests", row):
+                counts["requests.added"] += 1
+    counts["trajectories.judged"] += len(trajectories)
+    return counts
+
+
+def latest_judgments(store: Store, fingerprint: str) -> dict[str, dict]:
+    """The deciding judgment of each trajectory under `fingerprint` (a budget override beats the first)."""
+    latest: dict[str, dict] = {}
+    columns = ["id", "trajectory_id", "task_id", "level", "verdict", "status", "rejection", "judge", "filter", "at"]
+    for row in store.rows("judgments", columns):
+        if row["filter"] != fingerprint:
+            continue
+        seen = latest.get(row["trajectory_id"])
+        if seen is None or (row["at"], row["judge"] == BUDGET_JUDGE) > (seen["at"], seen["judge"] == BUDGET_JUDGE):
+            latest[row["trajectory_id"]] = row
+    return latest
+
+
+def first_judged_at(store: Store, fingerprint: str) -> dict[str, datetime]:
+    first: dict[str, datetime] = {}
+    for row in store.rows("judgments", ["trajectory_id", "filter", "at", "judge"]):
+        if row["filter"] == fingerprint and row["judge"] != BUDGET_JUDGE:
+            tid = row["trajectory_id"]
+            if tid not in first or row["at"] < first[tid]:
+                first[tid] = row["at"]
+    return first
+
+
+def accepted_per_level(store: Store, fingerprint: str) -> Counter[int]:
+    return Counter(j["level"] for j in latest_judgments(store, fingerprint).values() if j["status"] == "accepted")
+
+
+def apply_budget(store: Store, run_id: str, config: FilterConfig, fingerprint: str) -> Counter[str]:
+    """Keep the first `budget_per_level` accepted trajectories of each level; reject the rest as over budget."""
+    counts: Counter[str] = Counter()
+    if config.budget_per_level <= 0:
+        return counts
+    latest = latest_judgments(store, fingerprint)
+    first = first_judged_at(store, fingerprint)
+    accepted = sorted((j for j in latest.values() if j["status"] == "accepted"),
+                      key=lambda j: (first.get(j["trajectory_id"], j["at"]), j["trajectory_id"]))
+    kept: Counter[int] = Counter()
+    with store.writer("judgments", run_id, meta={"stage": "budget", "filter": fingerprint}) as writer:
+        for judgment in accepted:
+            level = judgment["level"]
+            if kept[level] < config.budget_per_level:
+                kept[level] += 1
+                continue
+            row = {
+                "id": judgment_id(judgment["trajectory_id"], fingerprint, BUDGET_JUDGE),
+                "parents": [judgment["trajectory_id"], judgment["id"]],
+                "trajectory_id": judgment["trajectory_id"], "task_id": judgment["task_id"], "level": level,
+                "judge": BUDGET_JUDGE, "verdict": judgment["verdict"], "score": None,
+                "reason": f"level {level} already has {config.budget_per_level} accepted trajectories",
+                "failed_checks": [], "status": "rejected", "rejection": "over_budget",
+                "detail": f"budget_per_level = {config.budget_per_level}", "filter": fingerprint,
+                "at": datetime.now(UTC),
+            }
+            if writer.write(row):
+                counts["rejected.over_budget"] += 1
+    return counts
+
+
+def heavy_member_ids(store: Store) -> set[str]:
+    """Trajectories that are members of a heavy trajectory: they are not samples of their own."""
+    members: set[str] = set()
+    for batch in store.scan("trajectories", ["mode", "parents"]):
+        for mode, parents in zip(batch.column("mode").to_pylist(), batch.column("parents").to_pylist(), strict=True):
+            if mode == "heavy":
+                members.update(parents)
+    return members
+
+
+def pass_rates(store: Store, run_id: str, config: FilterConfig, fingerprint: str) -> tuple[Counter[str], list[str]]:
+    """One `pass_rates` row per judged task and the RL pool (`rl_tasks`): tasks with a pass rate strictly
+    between the bounds. Returns the counts and the ids of the current `rl_tasks` rows (to publish)."""
+    counts: Counter[str] = Counter()
+    latest = latest_judgments(store, fingerprint)
+    members = heavy_member_ids(store)
+    removed = screened_tasks(store, fingerprint)
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for tid, judgment in latest.items():
+        if tid not in members:
+            groups[judgment["task_id"]].append(judgment)
+    tasks = _tasks_by_id(store, set(groups))
+    rl_ids: list[str] = []
+    with (store.writer("pass_rates", run_id, meta={"stage": "pass_rates", "filter": fingerprint}) as rates,
+          store.writer("rl_tasks", run_id, meta={"stage": "rl_tasks", "filter": fingerprint}) as pool):
+        for task_id in sorted(groups):
+            judged = groups[task_id]
+            samples = len(judged)
+            correct = sum(j["verdict"] == "correct" for j in judged)
+            accepted = sum(j["status"] == "accepted" for j in judged)
+            no_answer = sum(j["verdict"] == "no_answer" for j in judged)
+            rate = correct / samples
+            level = judged[0]["level"]
+            rates.write({"id": content_id("pass-rate", task_id, fingerprint, samples, correct, accepted, no_answer),
+                         "parents": [task_id], "task_id": task_id, "level": level, "samples": samples,
+                         "correct": correct, "accepted": accepted, "no_answer": no_answer, "pass_rate": rate,
+                         "filter": fingerprint, "at": datetime.now(UTC)})
+            counts["pass_rates.tasks"] += 1
+            counts[f"pass_rates.{'all' if rate == 1 else 'none' if rate == 0 else 'some'}"] += 1
+            task = tasks.get(task_id)
+            if task is None or task_id in removed:
+                continue
+            if config.rl_min_pass_rate < rate < config.rl_max_pass_rate:
+                row_id = content_id("rl-task", task_id, fingerprint, samples, correct)
+                pool.write({"id": row_id, "parents": [task_id], "task_id": task_id,
+                            "question": task["question"], "answer": task["answer"], "aliases": task["aliases"],
+                            "answer_type": task["answer_type"], "level": task["level"], "pass_rate": rate,
+                            "samples": samples})
+                rl_ids.append(row_id)
+    counts["rl_tasks.pool"] = len(rl_ids)
+    return counts, rl_ids
+
+
+def make_task_judge(config: FilterConfig, client: Any = None) -> Judge:
+    if config.judge == "llm":
+        return make_judge("llm", client)
+    return make_judge("match", f1_threshold=config.f1_threshold, number_tolerance=config.number_tolerance)
+
+
+def run_judging(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, fingerprint: str,
+                teacher_config: Any = None) -> Counter[str]:
+    """The synchronous entry point for one Prefect task: judge, tools, client set up and closed here."""
+    from synth.tools.toolbox import default_toolbox
+
+    async def go() -> Counter[str]:
+        log = RequestLog()
+        client = None
+        if config.judge == "llm":
+            from synth.teacher.cache import default_cache
+            from synth.teacher.client import TeacherClient
+
+            if teacher_config is None:
+                raise ValueError("[filter] judge = 'llm' needs [teacher] settings")
+            client = TeacherClient(teacher_config, cache=default_cache(store) if teacher_config.cache else None,
+                                   log=log)
+        try:
+            tools = {s["function"]["name"]: s for s in default_toolbox(store, log=RequestLog(), update_index=False).schemas()}
+            judge = make_task_judge(config, client)
+            return await judge_batch(store, run_id, batch, config, fingerprint, judge, tools, log)
+        finally:
+            if client is not None:
+                await client.aclose()
+
+    return asyncio.run(go())
+
+
+def filter_fingerprint(config: FilterConfig, teacher_config: Any = None) -> str:
+    """The setting's name: the LLM judge's model is part of it."""
+    model = teacher_config.model if config.judge == "llm" and teacher_config is not None else ""
+    return config.fingerprint(model)

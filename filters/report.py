@@ -1,0 +1,47 @@
+"""The filter stage's report: what was judged, accepted and rejected (by level and reason), what screening
+removed (per benchmark), the pass-rate distribution and the published versions. A Prefect markdown
+artifact and `drsynth filter-report`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from filters.rejection import latest_judgments
+from filters.screen import screened_tasks
+from storage.store import Store
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def filter_report(store: Store, fingerprint: str, counts: Mapping, versions: Mapping[str, str]) -> str:
+    judgments = latest_judgments(store, fingerprint)
+    by_level: dict[int, Counter[str]] = {}
+    reasons: Counter[str] = Counter()
+    for judgment in judgments.values():
+        by_level.setdefault(judgment["level"], Counter())[judgment["status"]] += 1
+        if judgment["status"] == "rejected":
+            reasons[judgment["rejection"]] += 1
+    lines = [f"# Filter report (setting {fingerprint})", "", "## Trajectories", ""]
+    rows = [[level, c["accepted"] + c["rejected"], c["accepted"], c["rejected"],
+             f"{c['accepted'] / max(1, c['accepted'] + c['rejected']):.2f}"] for level, c in sorted(by_level.items())]
+    lines += _table(["level", "judged", "accepted", "rejected", "acceptance"], rows)
+    lines += ["", "## Rejection reasons", ""]
+    lines += _table(["reason", "trajectories"], [[r, n] for r, n in reasons.most_common()]) if reasons else ["none"]
+    removed = screened_tasks(store, fingerprint)
+    per_source: Counter[str] = Counter()
+    for item in removed.values():
+        key = item.detail.split(" item ", 1)[0] if item.stage == "decontaminate" else item.reason
+        per_source[f"{item.stage}: {key}"] += 1
+    lines += ["", "## Screening", "", f"{counts.get('tasks.screened', 0)} tasks screened, {len(removed)} removed.", ""]
+    if per_source:
+        lines += _table(["removed by", "tasks"], [[k, n] for k, n in sorted(per_source.items())])
+    lines += ["", "## Pass rates", ""]
+    lines += _table(["solved by", "tasks"], [[k, counts.get(f"pass_rates.{k}", 0)] for k in ("none", "some", "all")])
+    lines += ["", f"RL pool: {counts.get('rl_tasks.pool', 0)} tasks.", "", "## Published", ""]
+    lines += _table(["dataset", "version"], [[d, v] for d, v in sorted(versions.items())])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,124 @@
+"""Task screening before anything is published: decontamination against benchmark sets, then exact and
+near-duplicate removal of questions, within the run and against what is already published under the
+same root. A removed task is a `quarantine` row (stage `decontaminate` or `dedup`) naming the benchmark
+and the matched n-gram, or the task it duplicates; its trajectories are rejected for that reason.
+
+The rows carry the filter fingerprint in their input, so `screened_tasks` reads back exactly the
+decisions of one setting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from filters.config import FilterConfig
+from filters.decontam import Decontaminator, load_benchmarks
+from filters.dedup import find_duplicates
+from storage import published
+from storage.store import Store
+from synth.corpus.records import quarantine_record
+from synth.corpus.stage_output import StageOutput
+
+STAGES = ("decontaminate", "dedup")
+# rejection reasons of the trajectories of a removed task, by screening stage
+TASK_REJECTIONS = {"decontaminate": "task_contaminated", "dedup": "task_duplicate"}
+
+
+@dataclass(frozen=True)
+class Removed:
+    task_id: str
+    stage: str  # decontaminate | dedup
+    reason: str  # contaminated | duplicate | near_duplicate | empty_question
+    detail: str
+
+
+def published_task_ids(store: Store) -> set[str]:
+    """Tasks behind the newest published version of each training set: already out in the world."""
+    found: set[str] = set()
+    for dataset in ("rl_tasks", "sft_samples", "cpt_samples"):
+        try:
+            version = published.resolve(store, dataset)
+        except published.PublicationError:
+            continue
+        found.update(t for t in published.read_publication(store, version, ["task_id"])["task_id"].to_pylist() if t)
+    return found
+
+
+def screen(tasks: Iterable[dict], config: FilterConfig, *, already_published: set[str],
+           decontaminator: Decontaminator | None) -> list[Removed]:
+    """Which tasks to remove and why. Tasks come in id order; published ones are matched against, never
+    removed (a rerun sees its own published tasks)."""
+    removed: list[Removed] = []
+    kept_new: list[tuple[str, str]] = []
+    existing: list[tuple[str, str]] = []
+    for task in tasks:
+        question = task.get("question") or ""
+        if task["id"] in already_published:
+            existing.append((task["id"], question))
+            continue
+        if decontaminator is not None:
+            hit = decontaminator.check(question, task.get("answer") or "")
+            if hit is not None:
+                removed.append(Removed(task["id"], "decontaminate", "contaminated",
+                                       f"{hit.benchmark} item {hit.index}: {hit.field} shares "
+                                       f"the n-gram {hit.ngram!r}"))
+                continue
+        kept_new.append((task["id"], question))
+    if config.dedup:
+        for dup in find_duplicates(kept_new, existing, threshold=config.near_duplicate_threshold,
+                                   num_perm=config.num_perm):
+            reason = {"exact": "duplicate", "near": "near_duplicate"}.get(dup.kind, dup.kind)
+            detail = (f"the question of task {dup.of_id} (estimated Jaccard {dup.similarity:.2f})"
+                      if dup.of_id else "the question is empty")
+            removed.append(Removed(dup.id, "dedup", reason, detail))
+    return removed
+
+
+def make_decontaminator(config: FilterConfig) -> tuple[Decontaminator | None, list[str]]:
+    """The benchmark index (None when decontamination is off) and the problems met loading it."""
+    if not config.decontaminate:
+        return None, []
+    loaded = load_benchmarks(config.benchmarks or None)
+    return Decontaminator(loaded.items, n=config.ngram), list(loaded.problems)
+
+
+def screen_tasks(store: Store, run_id: str, config: FilterConfig, fingerprint: str) -> Counter[str]:
+    """Screen every task of `store`; write one quarantine row per removed task."""
+    counts: Counter[str] = Counter()
+    decontaminator, problems = make_decontaminator(config)
+    counts["decontaminate.benchmark_items"] = len(decontaminator.items) if decontaminator else 0
+    tasks = sorted(store.rows("tasks", ["id", "question", "answer"]), key=lambda t: t["id"])
+    removed = screen(tasks, config, already_published=published_task_ids(store), decontaminator=decontaminator)
+    meta = {"stage": "screen", "filter": fingerprint}
+    with StageOutput(store, run_id, "quarantine", stage="screen", meta=meta) as out:
+        for problem in problems:
+            record = quarantine_record(stage="decontaminate", reason="benchmark_unreadable", source=problem,
+                                       detail=problem, input=json.dumps({"filter": fingerprint}))
+            if out.write("quarantine", record):
+                counts["quarantine.decontaminate.benchmark_unreadable"] += 1
+        for item in removed:
+            record = quarantine_record(stage=item.stage, reason=item.reason, source=item.task_id, detail=item.detail,
+                                       input=json.dumps({"task": item.task_id, "filter": fingerprint}),
+                                       parents=[item.task_id])
+            out.write("quarantine", record)
+            counts[f"{item.stage}.{item.reason}"] += 1
+    counts["tasks.screened"] = len(tasks)
+    return counts
+
+
+def screened_tasks(store: Store, fingerprint: str) -> dict[str, Removed]:
+    """The tasks the screening under `fingerprint` removed."""
+    found: dict[str, Removed] = {}
+    for row in store.rows("quarantine", ["stage", "reason", "detail", "source", "input"]):
+        if row["stage"] not in STAGES or not row["input"]:
+            continue
+        try:
+            info = json.loads(row["input"])
+        except ValueError:
+            continue
+        if info.get("filter") == fingerprint and info.get("task"):
+            found[info["task"]] = Removed(info["task"], row["stage"], row["reason"], row["detail"] or "")
+    return found

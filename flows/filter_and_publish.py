@@ -1,0 +1,138 @@
+"""Flow `filter_and_publish`: screen tasks (decontamination, dedup), judge and check every trajectory,
+apply the budget, compute pass rates and the RL pool, build SFT and CPT samples, and publish immutable
+versions of `sft_samples`, `rl_tasks` and `cpt_samples`, named in `runs`. One Prefect task per batch."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from filters import publish, rejection, screen
+from flows.recorded import recorded_run
+from storage.batches import RowBatch
+from storage.runs import RunLog
+from storage.store import Store
+from synth.settings import Settings
+
+
+def _settings(config: dict) -> Settings:
+    return Settings.from_dict(config)
+
+
+@task(name="screen-tasks", retries=1, cache_policy=NO_CACHE)
+def screen_tasks(out: str, run_id: str, config: dict, fingerprint: str) -> dict:
+    counts = screen.screen_tasks(Store(out), run_id, _settings(config).filter, fingerprint)
+    get_run_logger().info("screening: %d tasks, %d contaminated, %d duplicates", counts["tasks.screened"],
+                          counts["decontaminate.contaminated"],
+                          counts["dedup.duplicate"] + counts["dedup.near_duplicate"])
+    return dict(counts)
+
+
+@task(name="plan-judging", cache_policy=NO_CACHE)
+def plan_judging(out: str, config: dict, fingerprint: str) -> list[RowBatch]:
+    return rejection.judgment_batches(Store(out), _settings(config).filter, fingerprint)
+
+
+@task(name="judge-batch", retries=1, cache_policy=NO_CACHE)
+def judge_batch(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str) -> dict:
+    settings = _settings(config)
+    return dict(rejection.run_judging(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher))
+
+
+@task(name="apply-budget", cache_policy=NO_CACHE)
+def apply_budget(out: str, run_id: str, config: dict, fingerprint: str) -> dict:
+    return dict(rejection.apply_budget(Store(out), run_id, _settings(config).filter, fingerprint))
+
+
+@task(name="pass-rates", retries=1, cache_policy=NO_CACHE)
+def pass_rates(out: str, run_id: str, config: dict, fingerprint: str) -> tuple[dict, list[str]]:
+    counts, ids = rejection.pass_rates(Store(out), run_id, _settings(config).filter, fingerprint)
+    return dict(counts), ids
+
+
+@task(name="plan-samples", cache_policy=NO_CACHE)
+def plan_samples(out: str, config: dict, fingerprint: str) -> tuple[list[RowBatch], list[RowBatch]]:
+    store, filter_config = Store(out), _settings(config).filter
+    return publish.sft_batches(store, filter_config, fingerprint), publish.cpt_batches(store, filter_config, fingerprint)
+
+
+@task(name="build-sft", retries=1, cache_policy=NO_CACHE)
+def build_sft(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str) -> tuple[dict, list[str]]:
+    counts, ids = publish.build_sft(Store(out), run_id, batch, _settings(config).filter, fingerprint)
+    return dict(counts), ids
+
+
+@task(name="build-cpt", retries=1, cache_policy=NO_CACHE)
+def build_cpt(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str) -> tuple[dict, list[str]]:
+    settings = _settings(config)
+    counts, ids = publish.build_cpt(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher)
+    return dict(counts), ids
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish_versions(out: str, run_id: str, ids: dict[str, list[str]], fingerprint: str) -> dict[str, str]:
+    made = publish.publish_sets(Store(out), run_id, ids, fingerprint)
+    for dataset, version in made.items():
+        # a training deployment can be triggered by this event (infra/prefect.yaml)
+        emit_event(event="drsynth.dataset.published", resource={"prefect.resource.id": f"drsynth.dataset.{dataset}",
+                                                                 "drsynth.version": version.name,
+                                                                 "drsynth.root": Store(out).uri},
+                   payload={"rows": version.rows, "run_id": run_id})
+    return {dataset: version.name for dataset, version in made.items()}
+
+
+def _gather(futures: list, counts: Counter[str], ids: list[str] | None = None) -> None:
+    for future in futures:
+        result = future.result()
+        if ids is None:
+            counts.update(result)
+        else:
+            counts.update(result[0])
+            ids.extend(result[1])
+
+
+def judge_pending(out: str, run_id: str, config: dict, fingerprint: str, counts: Counter[str]) -> None:
+    batches = plan_judging(out, config, fingerprint)
+    _gather([judge_batch.submit(out, run_id, b, config, fingerprint) for b in batches], counts)
+
+
+def run_filter_and_publish(out: str, config: dict, log: RunLog, counts: Counter[str]) -> dict[str, str]:
+    """The filter steps, for `filter_and_publish` and for `pipeline`; returns the published version names."""
+    settings = _settings(config)
+    fingerprint = rejection.filter_fingerprint(settings.filter, settings.teacher)
+    counts["filter"] = fingerprint  # type: ignore[assignment]
+    counts.update(screen_tasks(out, log.run_id, config, fingerprint))
+    judge_pending(out, log.run_id, config, fingerprint, counts)
+    counts.update(apply_budget(out, log.run_id, config, fingerprint))
+    rates, rl_ids = pass_rates(out, log.run_id, config, fingerprint)
+    counts.update(rates)
+    sft, cpt = plan_samples(out, config, fingerprint)
+    ids: dict[str, list[str]] = {"rl_tasks": rl_ids, "sft_samples": [], "cpt_samples": []}
+    _gather([build_sft.submit(out, log.run_id, b, config, fingerprint) for b in sft], counts, ids["sft_samples"])
+    _gather([build_cpt.submit(out, log.run_id, b, config, fingerprint) for b in cpt], counts, ids["cpt_samples"])
+    versions = publish_versions(out, log.run_id, ids, fingerprint)
+    for dataset, name in versions.items():
+        log.published(dataset, name)
+    create_markdown_artifact(report_markdown(Store(out), fingerprint, counts, versions),
+                             key="filter-report", description=f"filter_and_publish run {log.run_id}")
+    return versions
+
+
+def report_markdown(store: Store, fingerprint: str, counts: Counter[str], versions: dict[str, str]) -> str:
+    from filters.report import filter_report
+
+    return filter_report(store, fingerprint, counts, versions)
+
+
+@flow(name="filter_and_publish", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def filter_and_publish(out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
+    """Judge, screen and publish the training sets of `out`."""
+    with recorded_run(out, "filter_and_publish", {"config": config or {}}, run_id) as (log, counts):
+        versions = run_filter_and_publish(out, config or {}, log, counts)
+    return {"run_id": log.run_id, "published": versions, "counts": dict(counts)}
+
