@@ -8,20 +8,21 @@ named again (not rewritten) when nothing changed.
 
 from __future__ import annotations
 
-import asyncio
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from filters.checks import load_counter
 from filters.config import FilterConfig
 from filters.cpt import TeacherCptWriter, TemplateCptWriter, cpt_samples
 from filters.rejection import latest_judgments
 from filters.screen import screened_tasks
-from filters.sft import context_samples, react_sample
+from filters.sft import sft_samples
 from storage import published
 from storage.batches import RowBatch, plan_batches
 from storage.store import Store
-from synth.agent.runner import TokenCounter
+from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
 from synth.teacher.requests_log import RequestLog
 
@@ -49,20 +50,18 @@ def cpt_batches(store: Store, config: FilterConfig, fingerprint: str) -> list[Ro
 
 
 def _counter(config: FilterConfig) -> Any:
-    if config.tokenizer == "approx":
-        return TokenCounter()
-    from filters.checks import load_counter
-
     return load_counter(config.tokenizer)
 
 
-def sft_rows(trajectory: Mapping, config: FilterConfig, counter: Any) -> list[dict]:
-    rows = []
-    if "react" in config.sft_modes and trajectory["mode"] != "context":
-        rows.append(react_sample(trajectory, counter))
-    if "context" in config.sft_modes:
-        rows.extend(context_samples(trajectory, counter))
-    return rows
+def _quarantine_skipped(out: StageOutput, stage: str, skipped: list[dict], counts: Counter[str]) -> None:
+    """What a builder could not make from an accepted trajectory or a task is kept, with its reason."""
+    for item in skipped:
+        source = item.get("trajectory_id") or item.get("task_id") or ""
+        record = quarantine_record(stage=stage, reason=item["reason"], source=source,
+                                   detail=f"{item.get('kind') or item.get('mode')}: {item.get('detail', '')}"[:500],
+                                   input=json.dumps(item, default=str), parents=[source] if source else [])
+        if out.write("quarantine", record):
+            counts[f"quarantine.{stage}.{item['reason']}"] += 1
 
 
 def build_sft(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, fingerprint: str,
@@ -71,13 +70,15 @@ def build_sft(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, 
     counts: Counter[str] = Counter()
     ids: list[str] = []
     counter = _counter(config)
+    skipped: list[dict] = []
     meta = {"stage": "sft", "filter": fingerprint, "trajectories_file": batch.file}
     with StageOutput(store, run_id, "sft_samples", stage="sft", meta=meta) as out:
         for trajectory in store.iter_row_groups(batch.file, batch.row_groups, ids=batch.ids):
-            for row in sft_rows(trajectory, config, counter):
+            for row in sft_samples(trajectory, counter, modes=config.sft_modes, skipped=skipped):
                 ids.append(row["id"])
                 if out.write("sft_samples", row):
                     counts[f"sft_samples.{row['mode']}"] += 1
+        _quarantine_skipped(out, "sft", skipped, counts)
     return counts, ids
 
 
@@ -94,47 +95,38 @@ def _trajectories(store: Store, ids: Iterable[str]) -> dict[str, dict]:
 def build_cpt(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, fingerprint: str,
               teacher_config: Any = None) -> tuple[Counter[str], list[str]]:
     """The CPT samples of one batch of tasks (planning, reasoning; decision from accepted trajectories)."""
+    counts: Counter[str] = Counter()
+    ids: list[str] = []
+    counter = _counter(config)
+    log = RequestLog()
+    if config.cpt_writer == "teacher":
+        from synth.teacher.cache import default_cache
 
-    async def go() -> tuple[Counter[str], list[str]]:
-        counts: Counter[str] = Counter()
-        ids: list[str] = []
-        counter = _counter(config)
-        log = RequestLog()
-        client = None
-        if config.cpt_writer == "teacher":
-            from synth.teacher.cache import default_cache
-            from synth.teacher.client import TeacherClient
-
-            if teacher_config is None:
-                raise ValueError("[filter] cpt_writer = 'teacher' needs [teacher] settings")
-            client = TeacherClient(teacher_config, cache=default_cache(store) if teacher_config.cache else None,
-                                   log=log)
-            writer: Any = TeacherCptWriter(client)
-        else:
-            writer = TemplateCptWriter()
-        try:
-            accepted = accepted_ids(store, fingerprint)
-            tasks = list(store.iter_row_groups(batch.file, batch.row_groups, ids=batch.ids))
-            trajectories = _trajectories(store, (t for task in tasks for t in accepted.get(task["id"], [])))
-            meta = {"stage": "cpt", "filter": fingerprint, "tasks_file": batch.file, "writer": writer.name}
-            with StageOutput(store, run_id, "cpt_samples", stage="cpt", meta=meta) as out:
-                for task in tasks:
-                    chosen = [trajectories[t] for t in accepted.get(task["id"], []) if t in trajectories]
-                    rows = await cpt_samples(task, chosen, writer, counter, kinds=config.cpt_kinds,
-                                             short_max_tokens=config.cpt_short_max_tokens)
-                    for row in rows:
-                        ids.append(row["id"])
-                        if out.write("cpt_samples", row):
-                            counts[f"cpt_samples.{row['kind']}"] += 1
-                for row in log.drain():
-                    if out.write("requests", row):
-                        counts["requests.added"] += 1
-        finally:
-            if client is not None:
-                await client.aclose()
-        return counts, ids
-
-    return asyncio.run(go())
+        if teacher_config is None:
+            raise ValueError("[filter] cpt_writer = 'teacher' needs [teacher] settings")
+        writer: Any = TeacherCptWriter(teacher_config, cache=default_cache(store) if teacher_config.cache else None,
+                                       log=log)
+    else:
+        writer = TemplateCptWriter()
+    accepted = accepted_ids(store, fingerprint)
+    tasks = list(store.iter_row_groups(batch.file, batch.row_groups, ids=batch.ids))
+    trajectories = _trajectories(store, (t for task in tasks for t in accepted.get(task["id"], [])))
+    skipped: list[dict] = []
+    meta = {"stage": "cpt", "filter": fingerprint, "tasks_file": batch.file, "writer": writer.name}
+    with StageOutput(store, run_id, "cpt_samples", stage="cpt", meta=meta) as out:
+        for task in tasks:
+            chosen = [trajectories[t] for t in accepted.get(task["id"], []) if t in trajectories]
+            rows = cpt_samples(task, chosen, writer, counter, kinds=config.cpt_kinds,
+                               short_max_tokens=config.cpt_short_max_tokens, skipped=skipped)
+            for row in rows:
+                ids.append(row["id"])
+                if out.write("cpt_samples", row):
+                    counts[f"cpt_samples.{row['kind']}"] += 1
+        _quarantine_skipped(out, "cpt", skipped, counts)
+        for row in log.drain():
+            if out.write("requests", row):
+                counts["requests.added"] += 1
+    return counts, ids
 
 
 def publish_sets(store: Store, run_id: str, ids: Mapping[str, Iterable[str]], fingerprint: str,

@@ -119,7 +119,7 @@ def _tasks_by_id(store: Store, task_ids: set[str]) -> dict[str, dict]:
     return found
 
 
-async def judge_rows(trajectories: list[dict], tasks: Mapping[str, dict], judge: Judge, tools: Mapping[str, dict],
+async def judge_rows(trajectories: list[dict], tasks: Mapping[str, dict], judge: Judge, tools: Mapping[str, dict] | None,
                      config: FilterConfig, removed: Mapping[str, Removed], counter: Any,
                      ) -> list[tuple[dict, Verdict, list]]:
     """(trajectory, verdict, failed checks) for each trajectory; the judge runs only where it matters."""
@@ -145,7 +145,7 @@ async def judge_rows(trajectories: list[dict], tasks: Mapping[str, dict], judge:
 
 
 async def judge_batch(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, fingerprint: str,
-                      judge: Judge, tools: Mapping[str, dict], log: RequestLog | None = None,
+                      judge: Judge, tools: Mapping[str, dict] | None, log: RequestLog | None = None,
                       removed: Mapping[str, Removed] | None = None) -> Counter[str]:
     counts: Counter[str] = Counter()
     trajectories = list(store.iter_row_groups(batch.file, batch.row_groups, TRAJECTORY_COLUMNS, ids=batch.ids))
@@ -294,15 +294,13 @@ def pass_rates(store: Store, run_id: str, config: FilterConfig, fingerprint: str
 
 def make_task_judge(config: FilterConfig, client: Any = None) -> Judge:
     if config.judge == "llm":
-        return make_judge("llm", client)
+        return make_judge("llm", client, concurrency=config.concurrency)
     return make_judge("match", f1_threshold=config.f1_threshold, number_tolerance=config.number_tolerance)
 
 
 def run_judging(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, fingerprint: str,
                 teacher_config: Any = None) -> Counter[str]:
     """The synchronous entry point for one Prefect task: judge, tools, client set up and closed here."""
-    from synth.tools.toolbox import default_toolbox
-
     async def go() -> Counter[str]:
         log = RequestLog()
         client = None
@@ -315,9 +313,9 @@ def run_judging(store: Store, run_id: str, batch: RowBatch, config: FilterConfig
             client = TeacherClient(teacher_config, cache=default_cache(store) if teacher_config.cache else None,
                                    log=log)
         try:
-            tools = {s["function"]["name"]: s for s in default_toolbox(store, log=RequestLog(), update_index=False).schemas()}
             judge = make_task_judge(config, client)
-            return await judge_batch(store, run_id, batch, config, fingerprint, judge, tools, log)
+            # tools=None: each trajectory is checked against the tools its own system prompt declared
+            return await judge_batch(store, run_id, batch, config, fingerprint, judge, None, log)
         finally:
             if client is not None:
                 await client.aclose()

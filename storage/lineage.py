@@ -32,8 +32,8 @@ def describe(con: duckdb.DuckDBPyConnection, dataset: str | None, record_id: str
     if dataset is None:
         return "(a parent recorded in no dataset)"
     columns = {r[0] for r in con.execute(f'DESCRIBE "{dataset}"').fetchall()}
-    names = ("url", "fetched_at", "title", "name", "relation", "shape", "stage", "reason", "level", "question",
-             "answer", "run_id")
+    names = ("url", "fetched_at", "title", "name", "relation", "shape", "stage", "reason", "kind", "mode", "level",
+             "question", "answer", "status", "verdict", "pass_rate", "policy", "model", "run_id")
     wanted = [c for c in names if c in columns]
     row = con.execute(f'SELECT {", ".join(wanted)} FROM "{dataset}" WHERE id = ? LIMIT 1', [record_id]).fetchone()
     if row is None:

@@ -134,7 +134,7 @@ class Store:
         """One committed shard (a path from `files()`), optionally only some columns and ids."""
         table = pq.read_table(self._strip(path), columns=columns, filesystem=self._fs_arg())
         if ids is not None:
-            table = table.filter(pc.is_in(table["id"], value_set=pa.array(sorted(set(ids)))))
+            table = table.filter(pc.is_in(table["id"], value_set=pa.array(sorted(set(ids)), pa.string())))
         return table
 
     def _strip(self, path: str) -> str:
@@ -155,7 +155,7 @@ class Store:
         batch_size: int = 64,
     ) -> Iterator[dict]:
         """Rows of some row groups of a shard, streamed a few at a time (bodies can be large)."""
-        wanted = pa.array(sorted(set(ids))) if ids is not None else None
+        wanted = pa.array(sorted(set(ids)), pa.string()) if ids is not None else None
         parquet = pq.ParquetFile(self._strip(path), filesystem=self._fs_arg())
         # one group per call: given several, pyarrow reads ahead across them and holds them all
         for group in sorted(set(groups)):
@@ -175,7 +175,7 @@ class Store:
         ids: Iterable[str] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Stream committed rows in record batches (optionally only some files or ids)."""
-        wanted = pa.array(sorted(set(ids))) if ids is not None else None
+        wanted = pa.array(sorted(set(ids)), pa.string()) if ids is not None else None
         for path in self.files(dataset) if files is None else files:
             parquet = pq.ParquetFile(self._strip(path), filesystem=self._fs_arg())
             for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):

@@ -71,3 +71,35 @@ def demo_subgraphs(demo_documents: str, tmp_path_factory: pytest.TempPathFactory
     graph, _ = build_graph(store, "graph-run")
     counts = sample_subgraphs(store, "tasks-run", graph, TaskConfig())
     return SimpleNamespace(root=root, graph=graph, sample_counts=counts)
+
+
+@pytest.fixture(scope="session")
+def demo_trajectories(demo_subgraphs, tmp_path_factory: pytest.TempPathFactory):
+    """`demo_subgraphs` plus every task and, for 8 tasks per level, 2 scripted-agent trajectories each
+    (no filter has run: all are pending). Built once; read it, never write to it: copy `root` first."""
+    import shutil
+    from types import SimpleNamespace
+
+    from storage.store import Store
+    from synth.agent.synthesize import AgentConfig, index_corpus, trajectory_batches, write_trajectories
+    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
+
+    root = os.fspath(tmp_path_factory.mktemp("demo-trajectories") / "data")
+    shutil.copytree(demo_subgraphs.root, root)
+    store, config = Store(root), TaskConfig()
+    for batch in subgraph_batches(store, demo_subgraphs.graph, config.subgraphs_per_task):
+        write_tasks(store, "tasks-run", demo_subgraphs.graph, batch, config)
+    agent = AgentConfig(tasks_per_level=8, samples=2, today="2026-11-21")
+    index_corpus(store)
+    for batch in trajectory_batches(store, agent.tasks_per_batch, agent.tasks_per_level, config=agent):
+        write_trajectories(store, "agents-run", batch, agent, update_index=False)
+    return SimpleNamespace(root=root, graph=demo_subgraphs.graph, agent=agent)
+
+
+def copy_root(root: str, tmp_path: Path) -> str:
+    """A private, writable copy of a session-built root."""
+    import shutil
+
+    target = os.fspath(tmp_path / "data")
+    shutil.copytree(root, target)
+    return target

@@ -92,7 +92,8 @@ def test_demo_lineage_and_runs(demo) -> None:
 
 def test_demo_rerun_adds_nothing(demo) -> None:
     out, _, base = demo
-    datasets = ("pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks", "trajectories")
+    datasets = ("pages", "documents", "quarantine", "entities", "edges", "subgraphs", "tasks", "trajectories",
+                "judgments", "pass_rates", "sft_samples", "rl_tasks", "cpt_samples", "publications")
     before = {d: sql(out, f"SELECT count(*) FROM {d}")[0][0] for d in datasets}
     result = drsynth("demo", "--out", str(out), home=base / "prefect")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -160,7 +161,8 @@ def test_demo_ends_with_agent_trajectories_in_the_tongyi_format(demo) -> None:
                               "GROUP BY ALL"))
     assert per_level == {1: 40, 2: 40, 3: 40}  # the demo's sample: 20 tasks per level, 2 samples each
     rows = sql(out, "SELECT mode, policy, status, termination, messages, tool_calls FROM trajectories")
-    assert {(m, p, s) for m, p, s, *_ in rows} == {("react", "scripted", "pending")}
+    assert {(m, p) for m, p, *_ in rows} == {("react", "scripted")}
+    assert {s for _, _, s, *_ in rows} == {"accepted", "rejected"}  # the filter judged every one
     for *_, termination, messages, tool_calls in rows:
         assert messages[0]["role"] == "system" and "<tools>" in messages[0]["content"]
         assert "Current date:" in messages[0]["content"] and messages[1]["role"] == "user"
@@ -172,3 +174,34 @@ def test_demo_ends_with_agent_trajectories_in_the_tongyi_format(demo) -> None:
     # every tool call is a `requests` row, parented by its trajectory's task
     (calls,), = sql(out, "SELECT sum(tool_calls) FROM trajectories")
     assert sql(out, "SELECT count(*) FROM requests WHERE kind = 'tool'") == [(calls,)]
+
+
+def test_demo_publishes_sft_rl_and_cpt_training_sets(demo) -> None:
+    out, result, _ = demo
+    # accepted + rejected = generated, and every rejection says why
+    assert sql(out, "SELECT count(*) FILTER (status = 'accepted') + count(*) FILTER (status = 'rejected'), "
+                    "count(*), count(*) FILTER (status = 'rejected' AND reason IS NULL) FROM trajectories") == \
+        [(120, 120, 0)]
+    assert sql(out, "SELECT count(DISTINCT trajectory_id) FROM judgments") == [(120,)]
+    published = dict(sql(out, "SELECT dataset, rows FROM publications"))
+    assert set(published) == {"sft_samples", "rl_tasks", "cpt_samples"} and all(published.values())
+    assert {m for (m,) in sql(out, "SELECT DISTINCT mode FROM sft_samples")} == {"react", "context"}
+    assert {k for (k,) in sql(out, "SELECT DISTINCT kind FROM cpt_samples")} == {"planning", "reasoning", "decision"}
+    assert sql(out, "SELECT count(*) FROM rl_tasks WHERE NOT (pass_rate > 0 AND pass_rate < 1)") == [(0,)]
+    # the pipeline run names the exact versions it published
+    (named,), = sql(out, "SELECT datasets FROM runs ORDER BY started_at LIMIT 1")
+    versions = json.loads(named)["published"]
+    assert versions == {d: n for d, n in sql(out, "SELECT dataset, name FROM publications")}
+    assert "Published:" in result.stdout and versions["sft_samples"] in result.stdout
+
+
+def test_trace_walks_from_a_training_sample_back_to_its_url(demo) -> None:
+    out, _, base = demo
+    (sample_id,), = sql(out, "SELECT id FROM sft_samples WHERE mode = 'react' ORDER BY id LIMIT 1")
+    back = drsynth("trace", "--out", str(out), sample_id, home=base / "prefect")
+    assert back.returncode == 0, back.stderr
+    for hop in ("<- trajectories", "<- tasks", "<- subgraphs", "<- documents", "<- pages",
+                f"url=http://{DEMO_HOST}/wiki/"):
+        assert hop in back.stdout, hop
+    listed = drsynth("published", "--out", str(out), home=base / "prefect")
+    assert listed.returncode == 0 and "sft_samples@v" in listed.stdout

@@ -62,6 +62,9 @@ SYNONYMS = {"die": ("died", "death", "dead"), "born": ("born", "birth"), "found"
             "release": ("released", "release"), "build": ("built", "construction"), "launch": ("launched",),
             "acquire": ("acquired", "bought", "acquisition"), "complete": ("completed", "completion")}
 MAX_HOPS = 3
+# samples after the first explore, like a policy sampled at a temperature: with this probability a choice
+# between candidates takes the runner-up, so k samples of a task can disagree and pass rates are informative
+EXPLORE = 0.4
 
 
 _DISAMBIGUATOR = re.compile(r"\s*\([^)]*\)\s*$")  # "The Salt Orchard (film)"
@@ -267,8 +270,10 @@ class Need(Exception):
 # --- the research ------------------------------------------------------------------------------------------
 
 class Research:
-    def __init__(self, question: str, memory: Memory, rng: random.Random) -> None:
+    def __init__(self, question: str, memory: Memory, rng: random.Random, explore: float = 0.0) -> None:
         self.question = question
+        self.rng = rng
+        self.explore = explore
         self.memory = memory
         self.target, self.constraints = parse_question(question)
         self.question_names = {_norm(n) for n in names_in(question)}
@@ -387,13 +392,20 @@ class Research:
             good = sorted((n for n in typing if typing[n] > 0 and self.fits(n, candidates[n])),
                           key=lambda n: (-typing[n], -scores[n]))
             if good:
-                title = self.memory.title(self.url_for(good[0]) or "") or good[0]
+                chosen = self.pick(good)
+                title = self.memory.title(self.url_for(chosen) or "") or chosen
                 return re.sub(r"\s*\([^)]*\)$", "", title)
             seen |= {_norm(n) for n in ranked}
             frontier = [n for n in ranked if n in candidates][: self.width]
             if not frontier:
                 return None
         return None
+
+    def pick(self, ranked: list[str]) -> str:
+        """The best candidate; while exploring, sometimes the runner-up."""
+        if len(ranked) > 1 and self.explore and self.rng.random() < self.explore:
+            return ranked[1]
+        return ranked[0]
 
     def search_typed(self, entity: Entity) -> str | None:
         query = " ".join(_words(f"{entity.head} {entity.clauses}"))[:200]
@@ -437,7 +449,7 @@ class Research:
         if text is None:
             return None
         wanted = self.attribute_words(target.attribute)
-        best: tuple[float, str] | None = None
+        found: dict[str, float] = {}
         for line in re.split(r"(?<=[.!?])\s+|\n+", text):
             stems = [_stem(w) for w in re.findall(r"[A-Za-z]+", line)]
             hits = [i for i, s in enumerate(stems) if any(s.startswith(w) or w.startswith(s) for w in wanted if
@@ -449,15 +461,15 @@ class Research:
             body = keyed.group(2) if key_match else line
             for value, position in self.values(body, target.kind, target.attribute):
                 score = (3.0 if key_match else 1.0) - position / (len(body) + 1)
-                if best is None or score > best[0]:
-                    best = (score, value)
-        if best is None and target.kind in ("date", "year"):
+                if score > found.get(value, float("-inf")):
+                    found[value] = score
+        if not found and target.kind in ("date", "year"):
             lead = re.search(rf"\(({DATE_RE.pattern})\s*[–-]\s*({DATE_RE.pattern})\)", text)
             if lead:
                 dead = wanted & {"die", "died", "death"}
                 date = lead.group(2) if dead else lead.group(1)
                 return YEAR_RE.search(date).group(1) if target.kind == "year" else date
-        return best[1] if best else None
+        return self.pick(sorted(found, key=lambda v: -found[v])) if found else None
 
     def values(self, text: str, kind: str, attribute: str) -> list[tuple[str, int]]:
         if kind == "date":
@@ -512,13 +524,16 @@ class ScriptedSearchPolicy(Policy):
                     memory.learn(turn.call, observation_text(messages[i + 1]["content"]))
         forced = "final answer now" in messages[-1]["content"]
         seed = zlib.crc32(question.encode()) ^ (sample_index * 0x9E3779B1)
-        research = Research(question, memory, random.Random(seed))
+        rng = random.Random(seed)
+        research = Research(question, memory, rng, explore=EXPLORE if sample_index else 0.0)
+        # a later sample also varies its effort: it may settle for its best guess sooner
+        budget = self.max_calls if not sample_index else rng.randint(max(2, self.max_calls // 4), self.max_calls)
         report = memory.report() if context_mode else None
         calls = len(memory.searched) + len(memory.visited)
         try:
             answer = research.answer()
         except Need as need:
-            if not forced and calls < self.max_calls:
+            if not forced and calls < budget:
                 think = f"{' '.join(research.notes)} {need.why}".strip()
                 return render_turn(think, call=need.call, report=report)
             answer = None

@@ -1,0 +1,28 @@
+"""Judges: does a trajectory's final answer answer its task? `MatchJudge` (offline, "match-1") and
+`LLMJudge` (the teacher grades, "llm:<model>"), both returning a `Verdict`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from filters.judges.llm import LLMJudge
+from filters.judges.match import MatchJudge
+from filters.judges.verdict import VERDICTS, Judge, Verdict, verdict_counts
+from synth.teacher.client import TeacherClient
+
+JUDGE_KINDS = ("match", "llm")
+
+
+def make_judge(kind: str, client: TeacherClient | None = None, **options: Any) -> Judge:
+    """The judge of `kind` ("match" | "llm"); `options` go to its constructor (match: f1_threshold,
+    number_tolerance, max_extra_tokens; llm: name, max_tokens, max_answer_chars; both: concurrency)."""
+    if kind == "match":
+        return MatchJudge(**options)
+    if kind == "llm":
+        if client is None:
+            raise ValueError("the llm judge needs a TeacherClient (the [teacher] endpoints)")
+        return LLMJudge(client, **options)
+    raise ValueError(f"judge must be one of {JUDGE_KINDS}, got {kind!r}")
+
+
+__all__ = ["JUDGE_KINDS", "VERDICTS", "Judge", "LLMJudge", "MatchJudge", "Verdict", "make_judge", "verdict_counts"]

@@ -1,0 +1,433 @@
+"""Agentic CPT samples (filters.cpt): the solving path, planning, reasoning and decision samples grounded in
+their task and trajectories, stages, ids, skipped input, real scripted trajectories in a real store, and
+the teacher writer over real HTTP with its fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from filters.cpt import (
+    KINDS,
+    SampleError,
+    TeacherCptWriter,
+    TemplateCptWriter,
+    cpt_drafts,
+    cpt_samples,
+    decision_samples,
+    planning_samples,
+    reasoning_samples,
+    stage_of,
+)
+from filters.cpt.path import solving_path
+from filters.cpt.writer import RewriteError, parse_rewrite
+from storage.store import Store
+from synth.agent import Policy, ScriptedSearchPolicy, ToolCall, render_turn, run_context, run_heavy, run_react
+from synth.agent.format import parse_turn
+from synth.agent.runner import TokenCounter
+from synth.tools.base import Tool, Toolbox, ToolResult
+from synth.tools.search import Hit, format_hits
+from synth.tools.visit import render
+
+TODAY = "2025-03-01"
+
+# "What was the underground fire associated with the historian whose notable works include A History of
+# Estavia?" as the task synthesizer writes it
+TASK = {
+    "id": "task-fire", "level": 2, "answer": "Dunmere Mine Disaster", "aliases": [], "answer_type": "entity",
+    "question": "What was the underground fire associated with the historian whose notable works include "
+                "A History of Estavia?",
+    "formalization": [
+        {"subject": "?answer", "predicate": "type", "object": "event", "object_kind": "type"},
+        {"subject": "?answer", "predicate": "description", "object": "underground fire", "object_kind": "keyword"},
+        {"subject": "?answer", "predicate": "links_to", "object": "?x1", "object_kind": "var"},
+        {"subject": "?x1", "predicate": "type", "object": "person", "object_kind": "type"},
+        {"subject": "?x1", "predicate": "description", "object": "historian", "object_kind": "keyword"},
+        {"subject": "?x1", "predicate": "notable works", "object": "A History of Estavia", "object_kind": "entity"},
+    ],
+    "operations": [],
+    "evidence": [
+        {"doc_id": "d1", "url": "http://wiki.test/wiki/Dunmere_Mine_Disaster",
+         "text": "The Dunmere Mine Disaster was an underground fire in the Deep Seven shaft at Dunmere in 1961."},
+        {"doc_id": "d1", "url": "http://wiki.test/wiki/Dunmere_Mine_Disaster",
+         "text": "The disaster is described in the second volume of Dagny Sorel's A History of Estavia."},
+        {"doc_id": "d2", "url": "http://wiki.test/wiki/Dagny_Sorel",
+         "text": "Dagny Sorel (2 February 1931 – 11 August 2015) was an Estavian historian."},
+        {"doc_id": "d2", "url": "http://wiki.test/wiki/Dagny_Sorel",
+         "text": "Notable works: A History of Estavia (1978), Orrevik: A Life (1985)"},
+    ],
+}
+
+# a level-3 shape: a masked entity, a shared attribute, an attribute answer
+SHARED = {
+    "id": "task-concerto", "level": 3, "answer": "31 min", "aliases": [], "answer_type": "quantity",
+    "question": "What is the duration of the concerto whose soloist is the violinist born in the same island "
+                "country as Helena Brask and who died in Ostvale and whose surname begins with L?",
+    "formalization": [
+        {"subject": "?x1", "predicate": "type", "object": "work", "object_kind": "type"},
+        {"subject": "?x1", "predicate": "description", "object": "concerto", "object_kind": "keyword"},
+        {"subject": "?x1", "predicate": "soloist", "object": "?x2", "object_kind": "var"},
+        {"subject": "?x2", "predicate": "type", "object": "person", "object_kind": "type"},
+        {"subject": "?x2", "predicate": "description", "object": "violinist", "object_kind": "keyword"},
+        {"subject": "?x2", "predicate": "died", "object": "Ostvale", "object_kind": "entity"},
+        {"subject": "?x2", "predicate": "born", "object": "?s1", "object_kind": "var"},
+        {"subject": "Helena Brask", "predicate": "born", "object": "?s1", "object_kind": "var"},
+        {"subject": "?x2", "predicate": "different_from", "object": "Helena Brask", "object_kind": "distinct"},
+        {"subject": "?s1", "predicate": "type", "object": "place", "object_kind": "type"},
+        {"subject": "?x2", "predicate": "surname", "object": "L", "object_kind": "prefix"},
+        {"subject": "?x1", "predicate": "duration", "object": "?answer", "object_kind": "value"},
+    ],
+    "operations": [
+        {"op": "shared_attribute", "slot": "?s1", "original": "Estavia",
+         "obfuscated": "born in the same island country as Helena Brask"},
+        {"op": "mask_name", "slot": "?x2", "original": "Marta Lindell", "obfuscated": "whose surname begins with L"},
+    ],
+    "evidence": [
+        {"doc_id": "d3", "url": "http://wiki.test/wiki/Estavian_Violin_Concerto",
+         "text": "The Estavian Violin Concerto is a concerto written for Marta Lindell."},
+        {"doc_id": "d3", "url": "http://wiki.test/wiki/Estavian_Violin_Concerto", "text": "Duration: 31 min"},
+        {"doc_id": "d4", "url": "http://wiki.test/wiki/Marta_Lindell",
+         "text": "Marta Lindell (1898 – 1979) was an Estavian violinist who died in Ostvale."},
+        {"doc_id": "d5", "url": "http://wiki.test/wiki/Helena_Brask", "text": "Born: 9 May 1918, Varkholm, Estavia"},
+    ],
+}
+
+PAGES = {
+    "A History of Estavia": "A History of Estavia is a two-volume history by the historian Dagny Sorel.",
+    "Dagny Sorel": "Dagny Sorel was an Estavian historian; her notable works include A History of Estavia.",
+    "Kestrel Press": "Kestrel Press publishes history, above all A History of Estavia.",
+    "Dunmere Mine Disaster": "The Dunmere Mine Disaster was an underground fire described by Dagny Sorel.",
+}
+URLS = {name: f"http://wiki.test/wiki/{name.replace(' ', '_')}" for name in PAGES}
+
+
+class Search(Tool):
+    name = "search"
+    description = "Search."
+    parameters = {"type": "object", "properties": {"query": {"type": "array", "items": {"type": "string"}}},  # noqa: RUF012
+                  "required": ["query"]}
+
+    async def run(self, arguments: dict) -> ToolResult:
+        hits = [Hit(title=n, url=URLS[n], snippet=text) for n, text in PAGES.items()]
+        return ToolResult("\n=======\n".join(format_hits(q, hits) for q in arguments["query"]))
+
+
+class Visit(Tool):
+    name = "visit"
+    description = "Visit."
+    parameters = {"type": "object", "properties": {"url": {"type": "array", "items": {"type": "string"}},  # noqa: RUF012
+                                                   "goal": {"type": "string"}}, "required": ["url", "goal"]}
+
+    async def run(self, arguments: dict) -> ToolResult:
+        name = next(n for n, u in URLS.items() if u == arguments["url"][0])
+        info = {"rational": "Relevant.", "evidence": PAGES[name], "summary": PAGES[name]}
+        return ToolResult(render(arguments["url"][0], arguments["goal"], info))
+
+
+class Replies(Policy):
+    name, model = "fake", "fake-1"
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = replies
+        self.calls = 0
+
+    async def respond(self, messages: list[dict], *, sample_index: int) -> str:
+        self.calls += 1
+        return self.replies[min(self.calls - 1, len(self.replies) - 1)]
+
+
+SEARCH = render_turn("I look for the book first.", call=ToolCall("search", {"query": ["A History of Estavia"]}))
+VISIT = render_turn("The historian's page should list the fire.", call=ToolCall(
+    "visit", {"url": [URLS["Dagny Sorel"]], "goal": "the underground fire associated with the historian"}))
+ANSWER = "<think>\nThe disaster is linked to her.\n</think>\n<answer>Dunmere Mine Disaster</answer>"
+TOOLS = Toolbox([Search(), Visit()])
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def trajectory(replies: list[str] | None = None, runner=run_react, sample_index: int = 0) -> dict:
+    policy = Replies(replies or [SEARCH, VISIT, ANSWER])
+    return run(runner(TASK, policy, TOOLS, today=TODAY, sample_index=sample_index)).row()
+
+
+def section(text: str, name: str) -> str:
+    match = re.search(rf"^{name}:\n(.*?)(?:\n\n|\Z)", text, flags=re.S | re.M)
+    assert match, f"no {name} section in:\n{text}"
+    return match.group(1)
+
+
+def options(step: str) -> list[str]:
+    """The option lines of one step of a decision sample."""
+    lines = step.split("Options:\n", 1)[1].splitlines()
+    return lines[: next((i for i, line in enumerate(lines) if not line.startswith("- ")), len(lines))]
+
+
+# --- the solving path and planning -----------------------------------------------------------------------------
+
+
+def test_the_solving_path_runs_from_named_entities_to_the_answer() -> None:
+    hops = solving_path(SHARED["formalization"])
+    assert [h.term for h in hops] == ["?s1", "?x2", "?x1", "?answer"]
+    assert [h.question() for h in hops] == [
+        "What is the place where Helena Brask was born?",
+        "Who is the violinist who died in Ostvale, born in s1, other than Helena Brask and whose surname begins "
+        "with L?",
+        "What is the concerto whose soloist is x2?",
+        "What is the duration of x1?",
+    ]
+    assert hops[1].anchors == ("Ostvale", "?s1") and hops[-1].kind == "value"
+    assert [h.term for h in solving_path(TASK["formalization"])] == ["?x1", "?answer"]
+
+
+def test_planning_decomposes_the_question_and_starts_from_its_entities() -> None:
+    (row,) = planning_samples(TASK)
+    text = row["text"]
+    assert text.startswith(f"Question: {TASK['question']}\n\nPlan:\n")
+    plan = section(text, "Plan").splitlines()
+    assert plan == ["1. Who is the historian whose notable works include A History of Estavia? (call it x1)",
+                    "2. What is the underground fire associated with x1? (this is the answer)"]
+    assert section(text, "First action") == ('<tool_call>\n{"name": "search", "arguments": {"query": '
+                                            '["A History of Estavia"]}}\n</tool_call>')
+    assert (row["kind"], row["task_id"], row["trajectory_id"], row["parents"]) == ("planning", "task-fire", None,
+                                                                                  ["task-fire"])
+    (shared,) = planning_samples(SHARED)
+    plan = section(shared["text"], "Plan")
+    assert len(plan.splitlines()) == 4 and "Helena Brask" in plan and "Ostvale" in plan
+    assert "Marta Lindell" not in shared["text"] and "Estavia" not in plan  # hidden names stay hidden
+    assert '"query": ["Ostvale", "Helena Brask"]' in section(shared["text"], "First action")
+    t = trajectory()
+    (from_trajectory,) = planning_samples(TASK, t)
+    assert section(from_trajectory["text"], "First action") == parse_turn(SEARCH).action
+    assert from_trajectory["trajectory_id"] == t["id"] and from_trajectory["parents"] == [t["id"], "task-fire"]
+
+
+# --- reasoning ---------------------------------------------------------------------------------------------------
+
+
+def test_reasoning_follows_the_path_over_the_evidence_to_the_gold_answer() -> None:
+    (row,) = reasoning_samples(TASK)
+    text = row["text"]
+    knowledge = section(text, "Knowledge").splitlines()
+    assert len(knowledge) == 4 and knowledge[2].startswith("[3] Dagny Sorel (2 February 1931")
+    chain = section(text, "Reasoning")
+    assert "So x1 is Dagny Sorel." in chain and "So the answer is Dunmere Mine Disaster." in chain
+    assert re.findall(r"^Step \d+\.", chain, flags=re.M) == ["Step 1.", "Step 2."]
+    cited = {int(n) for n in re.findall(r"\[(\d+)\] \"", chain)}
+    assert cited and cited <= {1, 2, 3, 4}
+    assert text.endswith("\n\nAnswer: Dunmere Mine Disaster")
+    (shared,) = reasoning_samples(SHARED)
+    chain = section(shared["text"], "Reasoning")
+    assert "So s1 is Estavia." in chain and "So x2 is Marta Lindell." in chain  # named by the operations
+    assert "So x1 is The Estavian Violin Concerto." in chain  # named by its evidence sentence
+    assert "What is the duration of The Estavian Violin Concerto?" in chain
+    assert shared["text"].endswith("Answer: 31 min")
+
+
+def test_reasoning_over_a_trajectory_uses_only_what_it_observed() -> None:
+    t = trajectory()
+    (row,) = reasoning_samples(TASK, t)
+    observations = " ".join(m["content"] for m in t["messages"] if m["content"].startswith("<tool_response>"))
+    for line in section(row["text"], "Knowledge").splitlines():
+        text = re.sub(r"^\[\d+\] | \(\S+\)$", "", line)
+        assert text in observations, text
+    assert row["text"].endswith("Answer: Dunmere Mine Disaster") and row["trajectory_id"] == t["id"]
+
+
+# --- decisions ---------------------------------------------------------------------------------------------------
+
+
+def test_decision_samples_list_the_alternatives_the_observations_offered() -> None:
+    t = trajectory()
+    (row,) = decision_samples(TASK, t)
+    text = row["text"]
+    steps = re.split(r"\n\nStep \d+\n", text)
+    assert len(steps) == 4  # the question, then three steps
+    visit_step = steps[2]
+    offered = options(visit_step)
+    assert offered[0] == f'- visit "Dagny Sorel" ({URLS["Dagny Sorel"]}) [chosen]'
+    others = [o for o in offered[1:] if o.startswith("- visit")]
+    assert len(others) >= 2 and all("result" in o and "of the search for" in o for o in others)
+    assert URLS["Dagny Sorel"] not in " ".join(others)
+    assert offered[-1].startswith("- answer now: not yet")
+    assert "Why: The historian's page should list the fire." in visit_step
+    assert "Known so far:\nFindings:\n- " in visit_step  # the first search already established something
+    for turn in (SEARCH, VISIT):  # every action verbatim
+        assert parse_turn(turn).action in text
+    final = options(steps[3])
+    assert final[0] == '- answer "Dunmere Mine Disaster" now [chosen]' and final[1].startswith("- keep researching")
+    assert text.endswith("\n\nAnswer: Dunmere Mine Disaster")
+    assert row["trajectory_id"] == t["id"] and row["parents"] == [t["id"], "task-fire"]
+    context = trajectory([render_turn("t", call=parse_turn(SEARCH).call, report="r"),
+                          render_turn("t", call=parse_turn(VISIT).call, report="r2"),
+                          "<think>t</think><report>r3</report><answer>Dunmere Mine Disaster</answer>"], run_context)
+    (row,) = decision_samples(TASK, context)  # the same decisions, read from context rounds
+    assert " ".join(options(re.split(r"\n\nStep \d+\n", row["text"])[2])).count("- visit") >= 3
+
+
+def test_cpt_samples_of_a_task_ids_stages_and_skipped_input() -> None:
+    t1, t2 = trajectory(), trajectory([VISIT, ANSWER], sample_index=1)
+    rows = cpt_samples(TASK, [t1, t2])
+    assert [r["kind"] for r in rows] == ["planning", "reasoning", "reasoning", "decision", "decision"]
+    assert all(r["writer"] == "template-1" and r["tokenizer"] == "chars/4" and "run_id" not in r for r in rows)
+    assert all(r["tokens"] == TokenCounter()(r["text"]) and r["stage"] == "short" for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert cpt_samples(TASK, [t2, t1]) == rows  # deterministic, whatever the order given
+    small = cpt_samples(TASK, [t1], short_max_tokens=100)
+    assert {r["stage"] for r in small} == {"short", "long"} and all(
+        r["stage"] == stage_of(r["tokens"], 100) for r in small)
+    assert [r["kind"] for r in cpt_samples(TASK, [t1], kinds=("decision",))] == ["decision"]
+    with pytest.raises(ValueError, match="unknown CPT kind"):
+        cpt_samples(TASK, kinds=("summary",))
+
+    class Voter(Policy):
+        name, model = "fake", "fake-1"
+
+        async def respond(self, messages: list[dict], *, sample_index: int) -> str:
+            return "<think>t</think><report>r</report><answer>Dunmere Mine Disaster</answer>"
+
+    heavy = run(run_heavy(TASK, Voter(), TOOLS, n=2, today=TODAY)).row()
+    skipped: list[dict] = []
+    rows = cpt_samples(TASK, [heavy, {**t2, "status": "rejected"}, {**t1, "task_id": "other"}], skipped=skipped)
+    assert [r["kind"] for r in rows] == ["planning", "reasoning"]  # no trajectory to start or decide from
+    assert sorted(s["reason"] for s in skipped) == ["heavy_synthesis", "rejected", "task_mismatch"]
+    skipped = []
+    assert cpt_samples({**TASK, "question": " "}, [t1], skipped=skipped) == []
+    assert {s["reason"] for s in skipped} == {"no_question"} and len(skipped) == 4
+    skipped = []
+    bare = {**TASK, "evidence": [], "formalization": []}
+    assert [r["kind"] for r in cpt_samples(bare, [t1], skipped=skipped)] == ["decision"]
+    assert sorted(s["reason"] for s in skipped) == ["no_formalization"] * 3
+    with pytest.raises(SampleError, match="no_answer"):
+        decision_samples(TASK, trajectory([SEARCH, "no action at all"] * 3))
+
+
+# --- real scripted trajectories on the demo corpus ---------------------------------------------------------------
+
+
+def _normalize(text: str | None) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", (text or "").casefold()).split())
+
+
+@pytest.fixture(scope="module")
+def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """Demo tasks with the scripted agent's trajectories that answered them right (the accepted ones)."""
+    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
+    from synth.tools.toolbox import default_toolbox
+
+    root = os.fspath(tmp_path_factory.mktemp("cpt-demo") / "data")
+    shutil.copytree(demo_subgraphs.root, root)
+    store = Store(root)
+    write_tasks(store, "tasks-run", demo_subgraphs.graph, subgraph_batches(store, demo_subgraphs.graph, 40)[0],
+                TaskConfig())
+    tasks = sorted(store.rows("tasks"), key=lambda t: t["id"])
+    chosen = [t for level in (1, 2, 3) for t in [t for t in tasks if t["level"] == level][:4]]
+    tools = default_toolbox(store, log=None)
+
+    async def all_of():
+        return await asyncio.gather(*(run_react(t, ScriptedSearchPolicy(), tools, today=TODAY) for t in chosen))
+
+    accepted = {}
+    for task, t in zip(chosen, run(all_of()), strict=True):
+        gold = {_normalize(a) for a in [task["answer"], *(task["aliases"] or [])]}
+        accepted[task["id"]] = [t.row()] if _normalize(t.answer) in gold else []
+    return SimpleNamespace(tasks=chosen, accepted=accepted)
+
+
+def test_demo_tasks_give_grounded_samples_of_every_kind(demo: SimpleNamespace, tmp_path: Path) -> None:
+    rows, skipped = [], []
+    for task in demo.tasks:
+        rows += cpt_samples(task, demo.accepted[task["id"]], skipped=skipped)
+    assert skipped == []
+    by_kind = {kind: [r for r in rows if r["kind"] == kind] for kind in KINDS}
+    assert all(by_kind.values()), {k: len(v) for k, v in by_kind.items()}
+    tasks = {t["id"]: t for t in demo.tasks}
+    for row in by_kind["planning"]:
+        task = tasks[row["task_id"]]
+        plan = section(row["text"], "Plan")
+        for triple in task["formalization"]:  # every entity the question names is in the plan
+            for end in (triple["subject"], triple["object"]):
+                if triple["object_kind"] in ("var", "entity") and not end.startswith("?"):
+                    assert re.sub(r"\s*\([^)]*\)$", "", end) in plan, (end, plan)
+        hidden = [o["original"] for o in task["operations"] if o["op"] in ("mask_name", "describe_by_attributes")]
+        assert not any(h in row["text"] for h in hidden)
+    for row in by_kind["reasoning"]:
+        assert row["text"].endswith(f"Answer: {' '.join(tasks[row['task_id']]['answer'].split())}")
+    decided = {r["trajectory_id"] for r in by_kind["decision"]}
+    assert decided == {t["id"] for ts in demo.accepted.values() for t in ts}
+    several = 0
+    for row in by_kind["decision"]:
+        for step in re.split(r"\n\nStep \d+\n", row["text"])[2:]:
+            if "Decision: answer" not in step:
+                several += any(o.startswith("- visit") for o in options(step)[1:])
+    assert several > 0  # after a search with several results, other results are weighed
+    store = Store(os.fspath(tmp_path / "out"))
+    with store.writer("cpt_samples", "cpt-run") as writer:
+        assert writer.write_many([dict(r) for r in rows]) == len(rows)
+    assert {r["id"] for r in store.rows("cpt_samples")} == {r["id"] for r in rows}
+
+
+# --- the teacher writer over real HTTP ---------------------------------------------------------------------------
+
+
+def test_teacher_writer_rewrites_and_falls_back_to_the_template(tmp_path: Path) -> None:
+    from synth.teacher.config import TeacherConfig
+    from tests.openai_server import OpenAIServer, Reply
+
+    t = trajectory()
+    drafts = cpt_drafts(TASK, [t])
+    template = TemplateCptWriter().write_many(drafts)
+
+    def polish(request: dict) -> str:
+        prompt = json.loads(request["messages"][-1]["content"])
+        assert request["temperature"] == 0 and prompt["keep_verbatim"]
+        return json.dumps({"text": "In short: " + prompt["draft"].replace("Why:", "Because:")})
+
+    def config(url: str) -> TeacherConfig:
+        return TeacherConfig(base_urls=(url,), model="tiny-teacher", max_retries=0, cache=False, timeout_s=10)
+
+    with OpenAIServer(polish, model="tiny-teacher") as server:
+        writer = TeacherCptWriter(config(server.base_url))
+        rows = cpt_samples(TASK, [t], writer)
+        again = cpt_samples(TASK, [t], TeacherCptWriter(config(server.base_url)))
+        chats = server.chat_requests()
+    assert rows == again  # deterministic given the replies
+    assert all(r["writer"] == "llm:tiny-teacher" and r["text"].startswith("In short: ") for r in rows)
+    assert [r["text"] for r in rows] == ["In short: " + w.text.replace("Why:", "Because:") for w in template]
+    assert {r["id"] for r in rows}.isdisjoint(r["id"] for r in cpt_samples(TASK, [t]))
+    assert writer.fallbacks == [] and len(chats) == 2 * len(drafts)
+    requests = writer.requests.drain()
+    assert len(requests) == len(drafts) and {r["purpose"] for r in requests} == {"cpt_writer"}
+    assert all(r["error"] is None and r["parents"] for r in requests)
+
+    def failing(request: dict) -> str | Reply:
+        draft = json.loads(request["messages"][-1]["content"])["draft"]
+        if draft.startswith("Question:") and "\n\nPlan:\n" in draft:
+            return "this is not json"
+        if "Deep Seven" in draft:  # the reasoning over the evidence: a rewrite that drops the answer line
+            return json.dumps({"text": draft.replace("Answer: Dunmere Mine Disaster", "That is all.")})
+        if "\n\nReasoning:\n" in draft:
+            return Reply(status=500, body={"error": {"message": "overloaded"}})
+        return json.dumps({"text": draft * 3})  # the decision sample, padded out of proportion
+
+    with OpenAIServer(failing, model="tiny-teacher") as server:
+        writer = TeacherCptWriter(config(server.base_url), max_tokens=512)
+        written = writer.write_many(drafts)
+    assert [w.text for w in written] == [w.text for w in template]  # the template text, and it says so
+    assert all(w.writer == "template-1" and w.fallback.startswith("llm:tiny-teacher ") for w in written)
+    assert [f["reason"] for f in writer.fallbacks] == ["malformed", "dropped_span", "request_failed", "length"]
+    assert [f["kind"] for f in writer.fallbacks] == [d.kind for d in drafts]
+    with pytest.raises(RewriteError, match="malformed"):
+        parse_rewrite(json.dumps({"answer": "no text key"}), drafts[0])
+    assert parse_rewrite("```json\n" + json.dumps({"text": drafts[0].text}) + "\n```", drafts[0]) == drafts[0].text
+    assert {f["task_id"] for f in writer.fallbacks} == {"task-fire"}
+    fallback_rows = cpt_samples(TASK, [t], TeacherCptWriter(config("http://127.0.0.1:9/v1")))
+    assert [r["id"] for r in fallback_rows] == [r["id"] for r in cpt_samples(TASK, [t])]  # one row, not two

@@ -1,0 +1,344 @@
+"""SFT samples (filters.sft): ReAct conversations with exact train flags, context-management rounds recorded
+and converted from react trajectories, heavy syntheses, ids, skipped input, and real scripted trajectories
+written to a real store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from filters.cpt.findings import clean
+from filters.cpt.steps import NOT_RUN, SampleError
+from filters.sft import context_samples, converted_rounds, parse_system_prompt, react_sample, sft_samples
+from storage.store import Store
+from synth.agent import Policy, ScriptedSearchPolicy, ToolCall, render_turn, run_context, run_heavy, run_react
+from synth.agent.format import (
+    FORCE_ANSWER,
+    REPORT_INSTRUCTIONS,
+    parse_context_prompt,
+    parse_turn,
+    system_prompt,
+)
+from synth.agent.runner import AgentLimits, TokenCounter
+from synth.tools.base import Tool, Toolbox, ToolResult
+from synth.tools.search import Hit, format_hits
+from synth.tools.visit import render
+
+TODAY = "2025-03-01"
+URLS = {name: f"http://wiki.test/wiki/{name.replace(' ', '_')}" for name in
+        ("Nils Farrand", "Selva Film Studios", "Night Train to Kellmar", "Vera Castell")}
+SNIPPETS = {
+    "Nils Farrand": "Nils Farrand (1899 – 1968) was an Estavian film director who co-founded Selva Film Studios.",
+    "Selva Film Studios": "Selva Film Studios is a film production company in Varkholm, founded in 1928.",
+    "Night Train to Kellmar": "Night Train to Kellmar is a 1938 thriller film directed by Nils Farrand.",
+    "Vera Castell": "Vera Castell was an Estavian actress who starred in Night Train to Kellmar.",
+}
+QUESTION = "What is the thriller film directed by Nils Farrand?"
+
+
+class Search(Tool):
+    """The real result format of the search tool, over four fixed pages."""
+    name = "search"
+    description = "Search."
+    parameters = {"type": "object", "properties": {"query": {"type": "array", "items": {"type": "string"}}},  # noqa: RUF012
+                  "required": ["query"]}
+
+    async def run(self, arguments: dict) -> ToolResult:
+        hits = [Hit(title=n, url=u, snippet=SNIPPETS[n]) for n, u in URLS.items()]
+        return ToolResult("\n=======\n".join(format_hits(q, hits) for q in arguments["query"]))
+
+
+class Visit(Tool):
+    """The real result format of the visit tool."""
+    name = "visit"
+    description = "Visit."
+    parameters = {"type": "object", "properties": {"url": {"type": "array", "items": {"type": "string"}},  # noqa: RUF012
+                                                   "goal": {"type": "string"}}, "required": ["url", "goal"]}
+
+    async def run(self, arguments: dict) -> ToolResult:
+        url = arguments["url"][0]
+        name = next(n for n, u in URLS.items() if u == url)
+        info = {"rational": "The page has passages on the goal.",
+                "evidence": f"{SNIPPETS[name]}\n[infobox] Directed by: Nils Farrand",
+                "summary": SNIPPETS[name]}
+        return ToolResult(render(url, arguments["goal"], info, [("Vera Castell", URLS["Vera Castell"])]))
+
+
+class Replies(Policy):
+    name, model = "fake", "fake-1"
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = replies
+        self.calls = 0
+
+    async def respond(self, messages: list[dict], *, sample_index: int) -> str:
+        self.calls += 1
+        return self.replies[min(self.calls - 1, len(self.replies) - 1)]
+
+
+SEARCH = render_turn("I search for the director.", call=ToolCall("search", {"query": ["Nils Farrand"]}))
+VISIT = render_turn("I read the film's page.", call=ToolCall(
+    "visit", {"url": [URLS["Night Train to Kellmar"]], "goal": "the thriller film directed by Nils Farrand"}))
+ANSWER = "<think>\nThe page says so.\n</think>\n<answer>Night Train to Kellmar</answer>"
+TASK = {"id": "task-1", "question": QUESTION, "level": 1}
+TOOLS = Toolbox([Search(), Visit()])
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def react_row(replies: list[str], limits: AgentLimits | None = None, sample_index: int = 0) -> dict:
+    trajectory = run(run_react(TASK, Replies(replies), TOOLS, limits or AgentLimits(), today=TODAY, sample_index=sample_index))
+    return trajectory.row()
+
+
+# --- ReAct samples ---------------------------------------------------------------------------------------------
+
+
+def test_react_sample_trains_exactly_on_assistant_turns() -> None:
+    row = react_row([SEARCH, VISIT, ANSWER])
+    sample = react_sample(row)
+    roles = [m["role"] for m in sample["messages"]]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant"]
+    assert [m["train"] for m in sample["messages"]] == [False, False, True, False, True, False, True]
+    assert all(m["content"].startswith("<tool_response>") for m in sample["messages"][3::2][:2])
+    assert [m["content"] for m in sample["messages"]] == [m["content"] for m in row["messages"]]
+    assert (sample["mode"], sample["round"], sample["trajectory_id"], sample["task_id"]) == (
+        "react", None, row["id"], "task-1")
+    assert sample["parents"] == [row["id"], "task-1"] and "run_id" not in sample
+    assert (sample["policy"], sample["model"], sample["level"]) == ("fake", "fake-1", 1)
+    counter = TokenCounter()
+    assert sample["tokens"] == counter.messages(sample["messages"]) and sample["tokenizer"] == "chars/4"
+    words = TokenCounter(str.split, name="words")
+    counted = react_sample(row, words)
+    assert counted["tokenizer"] == "words" and counted["tokens"] == sum(len(m["content"].split())
+                                                                       for m in row["messages"])
+    assert counted["id"] == sample["id"]  # the tokenizer counts a sample; it does not make another one
+
+
+def test_a_format_error_is_shown_not_trained_and_forced_answers_are_masked() -> None:
+    row = react_row(["<think>hm</think> no action", SEARCH, SEARCH, ANSWER], AgentLimits(max_tool_calls=1))
+    sample = react_sample(row)
+    flags = [(m["role"], m["train"], m["content"][:40]) for m in sample["messages"]]
+    assert flags[2][:2] == ("assistant", False)  # the malformed turn
+    assert flags[3][1] is False and "Format error" in flags[3][2]
+    assert [m["train"] for m in sample["messages"] if m["role"] == "assistant"] == [False, True, True, True]
+    forced = [m for m in sample["messages"] if m["content"] == FORCE_ANSWER["call_limit"]]
+    assert len(forced) == 1 and forced[0]["train"] is False and forced[0]["role"] == "user"
+
+
+def test_ids_are_deterministic_and_distinct() -> None:
+    a, b = react_row([SEARCH, ANSWER]), react_row([SEARCH, ANSWER])
+    assert react_sample(a) == react_sample(b)
+    other = react_row([SEARCH, ANSWER], sample_index=1)
+    assert react_sample(other)["id"] != react_sample(a)["id"]
+    rounds = context_samples(a)
+    ids = [r["id"] for r in rounds] + [react_sample(a)["id"]]
+    assert len(set(ids)) == len(ids) == 3
+    assert [r["id"] for r in context_samples(b)] == [r["id"] for r in rounds]
+    assert context_samples(a, max_report_chars=500)[1]["id"] != rounds[1]["id"]  # the settings are in the id
+
+
+def test_broken_input_is_refused_with_a_reason() -> None:
+    row = react_row([SEARCH, ANSWER])
+    cases = {
+        "no_id": {**row, "id": ""},
+        "no_system_prompt": {**row, "messages": row["messages"][1:]},
+        "unknown_role": {**row, "messages": [*row["messages"], {"role": "tool", "content": "x"}]},
+        "malformed_messages": {**row, "messages": [*row["messages"], {"role": "user", "content": None}]},
+        "no_assistant_turn": {**row, "messages": row["messages"][:2]},
+    }
+    for reason, broken in cases.items():
+        with pytest.raises(SampleError) as error:
+            react_sample(broken)
+        assert error.value.reason == reason
+        skipped: list[dict] = []
+        assert sft_samples(broken, skipped=skipped) == []
+        assert skipped and {s["reason"] for s in skipped} <= {reason, "no_assistant_turn"}
+        assert all(s["trajectory_id"] == broken["id"] and s["detail"] for s in skipped)
+    custom = {**row, "messages": [{"role": "system", "content": "Be brief."}, *row["messages"][1:]]}
+    with pytest.raises(SampleError, match="unparsable_system"):
+        context_samples(custom)
+    assert react_sample(custom)["messages"][0]["content"] == "Be brief."  # react needs no parsing
+    skipped = []
+    assert sft_samples({**row, "status": "rejected"}, skipped=skipped) == []
+    assert {s["reason"] for s in skipped} == {"rejected"} and {s["mode"] for s in skipped} == {"react", "context"}
+    with pytest.raises(ValueError, match="unknown SFT mode"):
+        sft_samples(row, modes=("rl",))
+
+
+# --- context-management samples ----------------------------------------------------------------------------------
+
+
+def test_context_trajectory_gives_one_sample_per_round() -> None:
+    replies = [render_turn("t", call=ToolCall("search", {"query": ["Nils Farrand"]}), report="r1"),
+               render_turn("t", call=ToolCall("search", {"query": ["thriller"]}), report="r2"),
+               "<think>t</think><report>final</report><answer>Night Train to Kellmar</answer>"]
+    trajectory = run(run_context(TASK, Replies(replies), TOOLS, today=TODAY)).row()
+    samples = context_samples(trajectory)
+    assert [s["round"] for s in samples] == [0, 1, 2]
+    messages = trajectory["messages"]
+    for k, sample in enumerate(samples):
+        assert sample["mode"] == "context" and [m["role"] for m in sample["messages"]] == ["system", "user",
+                                                                                          "assistant"]
+        assert [m["train"] for m in sample["messages"]] == [False, False, True]
+        assert [m["content"] for m in sample["messages"]] == [messages[0]["content"], messages[1 + 2 * k]["content"],
+                                                              messages[2 + 2 * k]["content"]]
+    assert sft_samples(trajectory) == samples  # no react sample: the model never saw the rounds together
+    with pytest.raises(SampleError, match="wrong_mode"):
+        react_sample(trajectory)
+
+
+def finding_lines(report: str) -> list[str]:
+    """The findings of a report, without their source."""
+    out = []
+    for line in report.splitlines():
+        if line == "Open leads:":
+            break
+        if line.startswith("- "):
+            out.append(re.sub(r" \[\S*\]$", "", line[2:]).rstrip("…"))
+    return out
+
+
+def lead_urls(report: str) -> list[str]:
+    part = report.split("Open leads:", 1)
+    return re.findall(r"\[(\S+)\]$", part[1], flags=re.M) if len(part) == 2 else []
+
+
+def check_converted(row: dict, samples: list[dict]) -> None:
+    """What every react trajectory converted to context rounds must satisfy."""
+    schemas, today = parse_system_prompt(row["messages"][0]["content"])
+    system = system_prompt(schemas, today, context_mode=True)
+    assert REPORT_INSTRUCTIONS in system
+    originals = [parse_turn(m["content"]) for m in row["messages"] if m["role"] == "assistant"]
+    originals = [t for t in originals if t.error is None]
+    assert len(samples) == len(originals)
+    seen: list[str] = []  # the observations shown so far
+    previous_report = ""
+    for sample, original in zip(samples, originals, strict=True):
+        system_message, user, assistant = sample["messages"]
+        assert system_message["content"] == system and [m["train"] for m in sample["messages"]] == [False, False, True]
+        question, shown, action, observation = parse_context_prompt(user["content"])
+        assert question == row["question"] and shown == previous_report
+        if sample["round"] == 0:
+            assert (shown, action, observation) == ("", "", None)
+        if observation is not None:
+            seen.append(clean(observation))
+        turn = parse_turn(assistant["content"])
+        assert turn.error is None and turn.report  # a report, then exactly one action or the answer
+        assert (turn.call is None) != (turn.answer is None)
+        assert turn.think == original.think and turn.action == original.action
+        for finding in finding_lines(turn.report):  # only what the observations so far said
+            assert any(finding in text for text in seen), finding
+        for url in lead_urls(turn.report):
+            assert any(url in text for text in seen), url
+        previous_report = turn.report
+
+
+def test_react_trajectory_converts_to_context_rounds() -> None:
+    row = react_row([SEARCH, VISIT, ANSWER])
+    samples = context_samples(row)
+    assert [s["round"] for s in samples] == [0, 1, 2] and all(s["mode"] == "context" for s in samples)
+    check_converted(row, samples)
+    reports = [parse_turn(s["messages"][2]["content"]).report for s in samples]
+    assert reports[0] == "Findings: none yet."  # nothing observed before the first action
+    assert "thriller film directed by Nils Farrand" in reports[1] and URLS["Night Train to Kellmar"] in reports[1]
+    assert "Directed by: Nils Farrand" in reports[2]  # the visited page's infobox line
+    assert len(finding_lines(reports[2])) >= len(finding_lines(reports[1])) > 0  # the report grows
+    # the visited page is no longer an open lead; the link it offered is
+    assert URLS["Night Train to Kellmar"] not in lead_urls(reports[2]) and URLS["Vera Castell"] in reports[2]
+    small = context_samples(row, max_report_chars=220)
+    assert all(len(parse_turn(s["messages"][2]["content"]).report) <= 220 for s in small)
+    assert [s["round"] for s in sft_samples(row) if s["mode"] == "context"] == [0, 1, 2]
+
+
+def test_conversion_keeps_forced_answers_and_format_errors_as_the_runner_shows_them() -> None:
+    row = react_row(["<think>hm</think> no action", SEARCH, SEARCH, ANSWER], AgentLimits(max_tool_calls=1))
+    rounds = converted_rounds(row)
+    assert [k for k, _ in rounds] == [1, 2, 3]  # round 0 did not parse: not a sample
+    first_user = rounds[0][1][1]["content"]
+    _, _, action, observation = parse_context_prompt(first_user)
+    assert action == "<think>hm</think> no action" and observation.startswith("Format error:")
+    last_user = rounds[-1][1][1]["content"]
+    assert parse_context_prompt(last_user)[3] == NOT_RUN and last_user.endswith(FORCE_ANSWER["call_limit"])
+    check_converted(row, context_samples(row))
+
+
+def test_heavy_synthesis_is_a_react_sample() -> None:
+    class Voter(Policy):
+        name, model = "fake", "fake-1"
+
+        async def respond(self, messages: list[dict], *, sample_index: int) -> str:
+            if "research agents worked on it" in messages[-1]["content"]:
+                return "<think>Both agree.</think><answer>Night Train to Kellmar</answer>"
+            return "<think>t</think><report>it is the film</report><answer>Night Train to Kellmar</answer>"
+
+    heavy = run(run_heavy(TASK, Voter(), TOOLS, n=2, today=TODAY))
+    row = heavy.row()
+    samples = sft_samples(row)
+    assert len(samples) == 1 and samples[0]["mode"] == "react"
+    assert [m["train"] for m in samples[0]["messages"]] == [False, False, True]
+    assert samples[0]["parents"] == [row["id"], "task-1"]
+    with pytest.raises(SampleError, match="heavy_synthesis"):
+        context_samples(row)
+    members = [sft_samples(m.row()) for m in heavy.members]  # each member is a context trajectory
+    assert all(len(s) == 1 and s[0]["mode"] == "context" for s in members)
+
+
+# --- real scripted trajectories on the demo corpus ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """Scripted react and context trajectories of a few demo tasks (one batch of tasks is enough)."""
+    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
+    from synth.tools.toolbox import default_toolbox
+
+    root = os.fspath(tmp_path_factory.mktemp("sft-demo") / "data")
+    shutil.copytree(demo_subgraphs.root, root)
+    store = Store(root)
+    write_tasks(store, "tasks-run", demo_subgraphs.graph, subgraph_batches(store, demo_subgraphs.graph, 40)[0],
+                TaskConfig())
+    tasks = sorted(store.rows("tasks"), key=lambda t: t["id"])
+    chosen = [t for level in (1, 2, 3) for t in [t for t in tasks if t["level"] == level][:2]]
+    tools = default_toolbox(store, log=None)
+
+    async def all_of(runner):
+        return await asyncio.gather(*(runner(t, ScriptedSearchPolicy(), tools, today=TODAY) for t in chosen))
+
+    react = [t.row() for t in run(all_of(run_react))]
+    context = [t.row() for t in run(all_of(run_context))]
+    return SimpleNamespace(root=root, react=react, context=context)
+
+
+def test_scripted_trajectories_become_samples_in_a_real_store(demo: SimpleNamespace, tmp_path: Path) -> None:
+    rows, skipped = [], []
+    for row in demo.react:
+        samples = sft_samples(row, skipped=skipped)
+        react = [s for s in samples if s["mode"] == "react"]
+        assert len(react) == 1
+        assert [m["train"] for m in react[0]["messages"]] == [m["role"] == "assistant" for m in row["messages"]]
+        check_converted(row, [s for s in samples if s["mode"] == "context"])
+        rows += samples
+    for row in demo.context:
+        samples = sft_samples(row, skipped=skipped)
+        assert len(samples) == sum(m["role"] == "assistant" for m in row["messages"])
+        rows += samples
+    assert skipped == []
+    assert len({r["id"] for r in rows}) == len(rows)
+    store = Store(os.fspath(tmp_path / "out"))
+    with store.writer("sft_samples", "sft-run") as writer:
+        assert writer.write_many([dict(r) for r in rows]) == len(rows)
+    back = {r["id"]: r for r in store.rows("sft_samples")}
+    assert set(back) == {r["id"] for r in rows}
+    sample = rows[0]
+    assert back[sample["id"]]["messages"] == sample["messages"] and back[sample["id"]]["run_id"] == "sft-run"
+    with store.writer("sft_samples", "sft-rerun") as writer:  # the same trajectories again add nothing
+        assert writer.write_many([dict(r) for r in rows]) == 0
