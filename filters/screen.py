@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from filters.config import FilterConfig
-from filters.decontam import Decontaminator, load_benchmarks
+from filters.decontam import BenchmarkProblem, Decontaminator, load_benchmarks
 from filters.dedup import find_duplicates
 from storage import published
 from storage.store import Store
@@ -49,8 +49,8 @@ def published_task_ids(store: Store) -> set[str]:
 
 def screen(tasks: Iterable[dict], config: FilterConfig, *, already_published: set[str],
            decontaminator: Decontaminator | None) -> list[Removed]:
-    """Which tasks to remove and why. Tasks come in id order; published ones are matched against, never
-    removed (a rerun sees its own published tasks)."""
+    """Which tasks to remove and why. Of duplicates the first in `tasks` (commit order) is kept; published
+    ones are matched against, never removed (a rerun sees its own published tasks)."""
     removed: list[Removed] = []
     kept_new: list[tuple[str, str]] = []
     existing: list[tuple[str, str]] = []
@@ -63,8 +63,8 @@ def screen(tasks: Iterable[dict], config: FilterConfig, *, already_published: se
             hit = decontaminator.check(question, task.get("answer") or "")
             if hit is not None:
                 removed.append(Removed(task["id"], "decontaminate", "contaminated",
-                                       f"{hit.benchmark} item {hit.index}: {hit.field} shares "
-                                       f"the n-gram {hit.ngram!r}"))
+                                       f"{hit.benchmark} item {hit.index}: the {hit.field} matches by "
+                                       f"{hit.rule} on {hit.ngram!r}"))
                 continue
         kept_new.append((task["id"], question))
     if config.dedup:
@@ -77,7 +77,7 @@ def screen(tasks: Iterable[dict], config: FilterConfig, *, already_published: se
     return removed
 
 
-def make_decontaminator(config: FilterConfig) -> tuple[Decontaminator | None, list[str]]:
+def make_decontaminator(config: FilterConfig) -> tuple[Decontaminator | None, list[BenchmarkProblem]]:
     """The benchmark index (None when decontamination is off) and the problems met loading it."""
     if not config.decontaminate:
         return None, []
@@ -90,13 +90,14 @@ def screen_tasks(store: Store, run_id: str, config: FilterConfig, fingerprint: s
     counts: Counter[str] = Counter()
     decontaminator, problems = make_decontaminator(config)
     counts["decontaminate.benchmark_items"] = len(decontaminator.items) if decontaminator else 0
-    tasks = sorted(store.rows("tasks", ["id", "question", "answer"]), key=lambda t: t["id"])
+    tasks = list(store.rows("tasks", ["id", "question", "answer"]))  # commit order: the first written is kept
     removed = screen(tasks, config, already_published=published_task_ids(store), decontaminator=decontaminator)
     meta = {"stage": "screen", "filter": fingerprint}
     with StageOutput(store, run_id, "quarantine", stage="screen", meta=meta) as out:
         for problem in problems:
-            record = quarantine_record(stage="decontaminate", reason="benchmark_unreadable", source=problem,
-                                       detail=problem, input=json.dumps({"filter": fingerprint}))
+            record = quarantine_record(stage="decontaminate", reason="benchmark_unreadable", source=problem.path,
+                                       detail=str(problem), input=json.dumps({"filter": fingerprint,
+                                                                              "record": problem.index}))
             if out.write("quarantine", record):
                 counts["quarantine.decontaminate.benchmark_unreadable"] += 1
         for item in removed:

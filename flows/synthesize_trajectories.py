@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from filters import budget, rejection
-from flows.filter_and_publish import judge_pending, screen_tasks
+from flows.filter_and_publish import apply_budget, judge_pending, screen_tasks
 from flows.recorded import recorded_run
 from storage.store import Store
 from synth.agent import synthesize as stage
@@ -75,6 +75,7 @@ def run_synthesize_trajectories(out: str, config: dict, run_id: str, counts: Cou
         judge_pending(out, run_id, config, fingerprint, counts)
         batches = plan_wave(out, config, fingerprint)
         if not batches:
+            counts.update(apply_budget(out, run_id, config, fingerprint))  # a last wave may overshoot
             break
         wave += 1
         counts["budget.waves"] += 1

@@ -145,14 +145,18 @@ def test_planted_benchmark_questions_and_near_duplicates_are_removed_with_reason
     words = question.rstrip("?").split()
     paraphrase = _plant_task(store, template, " ".join(["Tell", "me:", *words[:-1], "exactly", words[-1]]) + "?",
                              "something else", trajectory=None)
-    near = _plant_task(store, template, template["question"].rstrip("?") + " , really?", template["answer"],
-                       trajectory=None)
+    # a near duplicate: one word of the longest question changed (word 3-gram Jaccard ~0.83)
+    longest = max(store.rows("tasks"), key=lambda t: (len(t["question"].split()), t["id"]))
+    assert len(longest["question"].split()) >= 28
+    changed = longest["question"].split()
+    changed[len(changed) // 2] = "quite" if changed[len(changed) // 2] != "quite" else "rather"
+    near = _plant_task(store, longest, " ".join(changed), longest["answer"], trajectory=None)
     result = filter_and_publish(store, "filter-run")
     quarantined = {row["source"]: row for row in store.rows("quarantine") if row["stage"] in ("decontaminate", "dedup")}
     assert quarantined[verbatim]["reason"] == "contaminated" and "bamboogle" in quarantined[verbatim]["detail"]
     assert quarantined[paraphrase]["reason"] == "contaminated"
-    assert quarantined[near]["stage"] == "dedup" and template["id"] in quarantined[near]["detail"]
-    assert template["id"] not in quarantined  # the earlier task is kept
+    assert quarantined[near]["reason"] == "near_duplicate" and longest["id"] in quarantined[near]["detail"]
+    assert longest["id"] not in quarantined  # the earlier task is kept
     # the planted task's trajectory is rejected for its task's contamination, and nothing of it is published
     (status, reason), = sql(store, "SELECT status, reason FROM trajectories WHERE task_id = ?", [verbatim])
     assert (status, reason) == ("rejected", "task_contaminated")

@@ -158,25 +158,34 @@ def test_graph_and_task_flows_run_one_task_per_batch(demo_store: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.testing.utilities import prefect_test_harness
 
+    from filters.rejection import accepted_per_level, filter_fingerprint
+    from flows.filter_and_publish import filter_and_publish
     from flows.graph import build_graph
     from flows.synthesize_tasks import synthesize_tasks
     from flows.synthesize_trajectories import synthesize_trajectories
+    from synth.settings import Settings
 
     config = {"graph": {"docs_per_task": 32}, "tasks": {"subgraphs": 40, "subgraphs_per_task": 16},
-              "agent": {"tasks_per_level": 4, "tasks_per_batch": 5, "samples": 1}}
+              "agent": {"tasks_per_level": 4, "tasks_per_batch": 5, "samples": 1},
+              "filter": {"trajectories_per_batch": 5, "decontaminate": False}}
+    budgeted = {**config, "agent": {"tasks_per_batch": 5, "samples": 2},
+                "filter": {"decontaminate": False, "budget_per_level": 2}}
     with prefect_test_harness(server_startup_timeout=180):
         built = build_graph(out=demo_store, config=config)
         made = synthesize_tasks(out=demo_store, config=config)
         ran = synthesize_trajectories(out=demo_store, config=config)
+        filtered = filter_and_publish(out=demo_store, config=config)
+        waves = synthesize_trajectories(out=demo_store, config=budgeted)
 
-        async def task_names() -> list[str]:
+        async def task_names() -> list[tuple[str, str]]:
             from prefect.client.schemas.sorting import TaskRunSort
 
             async with get_client() as client:
                 runs = await client.read_task_runs(limit=200, sort=TaskRunSort.EXPECTED_START_TIME_ASC)
-                return [t.name for t in runs]
+                return [(t.name, str(t.flow_run_id)) for t in runs]
 
-        names = asyncio.run(task_names())
+        named_runs = asyncio.run(task_names())
+    names = [n for n, _ in named_runs]
     assert made["graph"] == built["graph"]  # synthesize_tasks found the newest graph by itself
     assert len([n for n in names if n.startswith("link-batch")]) == 3  # 80 documents in batches of 32
     subgraphs = made["counts"]["subgraphs.added"]
@@ -186,12 +195,27 @@ def test_graph_and_task_flows_run_one_task_per_batch(demo_store: str) -> None:
     assert store.count("tasks") == sum(v for k, v in made["counts"].items() if k == "tasks.added")
     con = duckdb.connect(str(Path(demo_store) / "catalog.duckdb"), read_only=True)
     assert [r[0] for r in con.execute("SELECT flow FROM runs ORDER BY started_at").fetchall()] == \
-        ["build_graph", "synthesize_tasks", "synthesize_trajectories"]
+        ["build_graph", "synthesize_tasks", "synthesize_trajectories", "filter_and_publish", "synthesize_trajectories"]
     # 12 sampled tasks (4 per level) in batches of up to 5 (a batch never spans two shards): a few agent
     # tasks, not one per task, and one index build
     assert ran["counts"]["trajectories.added"] == 12
-    assert 3 <= len([n for n in names if n.startswith("run-agents")]) <= 5
-    assert len([n for n in names if n.startswith("index-corpus")]) == 1
+    (first_run,), = con.execute("SELECT flow_run_id FROM runs WHERE flow = 'synthesize_trajectories' "
+                                "ORDER BY started_at LIMIT 1").fetchall()
+    assert 3 <= len([n for n, f in named_runs if n.startswith("run-agents") and f == first_run]) <= 5
+    assert len([n for n in names if n.startswith("index-corpus")]) == 2
+    # the filter: one judging task per batch of 5 trajectories (per shard), one screening, one publish
+    (filter_run,), = con.execute("SELECT flow_run_id FROM runs WHERE flow = 'filter_and_publish'").fetchall()
+    judging = len([n for n, f in named_runs if n.startswith("judge-batch") and f == filter_run])
+    assert 3 <= judging <= 5 and filtered["counts"]["trajectories.judged"] == 12
+    assert len([n for n in names if n.startswith("screen-tasks")]) == 2  # the budgeted run screens too
+    assert len([n for n in names if n.startswith("publish")]) == 1
+    (named,), = con.execute("SELECT datasets FROM runs WHERE flow = 'filter_and_publish'").fetchall()
+    assert json.loads(named)["published"] == filtered["published"]
+    assert set(filtered["published"]) == {"sft_samples", "rl_tasks", "cpt_samples"}
+    # budgeted: waves of agents, each judged, until 2 trajectories per level are accepted
+    fingerprint = filter_fingerprint(Settings.from_dict(budgeted).filter)
+    assert accepted_per_level(store, fingerprint) == {1: 2, 2: 2, 3: 2}
+    assert waves["counts"]["budget.waves"] == len([n for n in names if n.startswith("plan-wave")]) - 1 >= 1
 
 
 def test_drsynth_run_with_a_teacher_writer_over_http(tmp_path: Path) -> None:

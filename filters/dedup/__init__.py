@@ -1,0 +1,17 @@
+"""Exact and near-duplicate (MinHash LSH) removal of questions."""
+
+from filters.dedup.exact import question_key, words_key
+from filters.dedup.minhash import LSHIndex, MinHasher, optimal_params, similarity
+from filters.dedup.questions import Duplicate, QuestionDeduper, find_duplicates
+
+__all__ = [
+    "Duplicate",
+    "LSHIndex",
+    "MinHasher",
+    "QuestionDeduper",
+    "find_duplicates",
+    "optimal_params",
+    "question_key",
+    "similarity",
+    "words_key",
+]
