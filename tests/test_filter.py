@@ -219,8 +219,12 @@ def test_an_unreachable_llm_judge_leaves_trajectories_pending_and_a_rerun_judges
     with OpenAIServer(lambda request: Reply(status=500, body={"error": {"message": "down"}})) as down:
         teacher = TeacherConfig(base_urls=[down.base_url], model="judge-model", max_retries=0, cache=False)
         filter_and_publish(store, "outage", config, teacher)
-    assert sql(store, "SELECT DISTINCT status FROM trajectories") == [("pending",)]
-    assert Counter(r["reason"] for r in store.rows("quarantine") if r["stage"] == "judge") == {"judge_error": 48}
+    # what needed the judge stays pending (a judge_error row each); what did not is decided
+    statuses = Counter(s for (s,) in sql(store, "SELECT status FROM trajectories"))
+    errors = Counter(r["reason"] for r in store.rows("quarantine") if r["stage"] == "judge")
+    assert statuses["pending"] == errors["judge_error"] > 30 and "accepted" not in statuses
+    assert {r for (r,) in sql(store, "SELECT DISTINCT reason FROM trajectories WHERE status = 'rejected'")} <= \
+        {"no_answer", "task_duplicate"}
 
     def grade(request: dict) -> str:
         return json.dumps({"verdict": "correct", "reason": "looks right", "confidence": 0.9})
