@@ -60,8 +60,8 @@ class FilterConfig:
         if not 0.0 <= self.rl_min_pass_rate < self.rl_max_pass_rate <= 1.0:
             raise ValueError("[filter] needs 0 <= rl_min_pass_rate < rl_max_pass_rate <= 1, got "
                              f"{self.rl_min_pass_rate} and {self.rl_max_pass_rate}")
-        if not 0.0 < self.near_duplicate_threshold <= 1.0:
-            raise ValueError(f"[filter] near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}")
+        if not 0.0 < self.near_duplicate_threshold < 1.0:
+            raise ValueError(f"[filter] near_duplicate_threshold must be in (0, 1), got {self.near_duplicate_threshold}")
         for name in ("max_tool_calls", "max_tokens", "num_perm", "ngram", "trajectories_per_batch", "concurrency",
                      "cpt_short_max_tokens"):
             if getattr(self, name) < 1:

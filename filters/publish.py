@@ -30,10 +30,12 @@ PUBLISHED = ("sft_samples", "rl_tasks", "cpt_samples")
 
 
 def accepted_ids(store: Store, fingerprint: str) -> dict[str, list[str]]:
-    """task id -> its accepted trajectory ids, under `fingerprint`."""
+    """task id -> its accepted trajectory ids, under `fingerprint`. A task screening removed after its
+    trajectories were accepted (a benchmark file added since) publishes none of them."""
+    removed = screened_tasks(store, fingerprint)
     by_task: dict[str, list[str]] = defaultdict(list)
     for tid, judgment in latest_judgments(store, fingerprint).items():
-        if judgment["status"] == "accepted":
+        if judgment["status"] == "accepted" and judgment["task_id"] not in removed:
             by_task[judgment["task_id"]].append(tid)
     return {task: sorted(ids) for task, ids in by_task.items()}
 
@@ -79,15 +81,27 @@ def build_sft(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, 
                 if out.write("sft_samples", row):
                     counts[f"sft_samples.{row['mode']}"] += 1
         _quarantine_skipped(out, "sft", skipped, counts)
-    return counts, ids
+    return counts, _committed(out, "sft_samples", ids)
+
+
+def _committed(out: StageOutput, dataset: str, ids: list[str]) -> list[str]:
+    """`ids` less the rows the schema refused (each a quarantine row `invalid_row`): a version names only
+    committed rows, and one bad row must not fail the whole publication."""
+    refused = set(out.writers[dataset].rejected)
+    return [i for i in ids if i not in refused] if refused else ids
 
 
 def _trajectories(store: Store, ids: Iterable[str]) -> dict[str, dict]:
+    """The rows of `ids`, reading only the row groups that hold them: every CPT batch asks for a few
+    trajectories, and reading every conversation of the dataset per batch is quadratic in it."""
     wanted = set(ids)
     found: dict[str, dict] = {}
-    if wanted:
-        for batch in store.scan("trajectories", ids=wanted):
-            for row in batch.to_pylist():
+    if not wanted:
+        return found
+    for path in store.files("trajectories"):
+        groups = [g for g, group_ids in enumerate(store.row_group_ids(path)) if not wanted.isdisjoint(group_ids)]
+        if groups:
+            for row in store.iter_row_groups(path, groups, ids=wanted):
                 found[row["id"]] = row
     return found
 
@@ -126,7 +140,7 @@ def build_cpt(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, 
         for row in log.drain():
             if out.write("requests", row):
                 counts["requests.added"] += 1
-    return counts, ids
+    return counts, _committed(out, "cpt_samples", ids)
 
 
 def publish_sets(store: Store, run_id: str, ids: Mapping[str, Iterable[str]], fingerprint: str,

@@ -2,8 +2,10 @@
 pass rate of every task and the RL task pool.
 
 A trajectory is accepted when its task survived screening, every check passes and the judge says
-correct; otherwise it is rejected with the first reason in that order (`task_contaminated`,
-`task_duplicate`, a failed check such as `format_error` or `no_answer`, `judge_incorrect`). A judge that
+correct; otherwise it is rejected with the first reason in that order (`missing_task`,
+`task_contaminated`, `task_duplicate`, `task_no_answer` (no gold answer to judge against), a failed
+check such as `format_error` or `no_answer`, `judge_incorrect`); the judge is not asked where the task
+alone decides, and such a judgment's verdict is `error` ("not judged: ..."). A judge that
 could not decide (an unreachable LLM judge) writes no judgment but a quarantine row `judge_error`, so the
 trajectory stays pending and a rerun judges it. Judgment ids are (trajectory, filter fingerprint): a rerun
 adds nothing, a new setting adds its own decisions, and the `trajectories` view shows the latest one.
@@ -26,7 +28,8 @@ from typing import Any
 from filters.checks import CheckConfig, check_trajectory, load_counter
 from filters.config import FilterConfig
 from filters.judges import Judge, Verdict, make_judge
-from filters.screen import TASK_REJECTIONS, Removed, screened_tasks
+from filters.judges.verdict import gold_spellings
+from filters.screen import TASK_REJECTIONS, Removed, memo_on_commits, screened_tasks
 from storage.batches import RowBatch, plan_batches
 from storage.ids import content_id
 from storage.store import Store
@@ -67,7 +70,7 @@ def decide(removed: Removed | None, failures: list, verdict: Verdict) -> Decisio
         return Decision("rejected", failures[0].name, f"failed checks: {names}; {failures[0].detail}")
     if verdict.verdict == "correct":
         return Decision("accepted", None, f"{verdict.judge}: {verdict.reason}")
-    reason = "no_answer" if verdict.verdict == "no_answer" else "judge_incorrect"
+    reason = {"no_answer": "no_answer", "error": "judge_error"}.get(verdict.verdict, "judge_incorrect")
     return Decision("rejected", reason, f"{verdict.judge}: {verdict.reason}")
 
 
@@ -111,12 +114,28 @@ def judgment_batches(store: Store, config: FilterConfig, fingerprint: str,
                         keep=lambda i: i not in done and (wanted is None or i in wanted))
 
 
-def _tasks_by_id(store: Store, task_ids: set[str]) -> dict[str, dict]:
+def _tasks_by_id(store: Store, task_ids: set[str | None]) -> dict[str, dict]:
     found: dict[str, dict] = {}
-    for batch in store.scan("tasks", TASK_COLUMNS, ids=task_ids):
+    wanted = {t for t in task_ids if isinstance(t, str)}  # a trajectory without a task_id has no task
+    if not wanted:
+        return found
+    for batch in store.scan("tasks", TASK_COLUMNS, ids=wanted):
         for row in batch.to_pylist():
             found[row["id"]] = row
     return found
+
+
+def task_decision(task: Mapping | None, removed: Removed | None) -> Decision | None:
+    """A rejection every trajectory of the task gets whatever its answer: its task is missing, was removed by
+    screening, or has no gold answer to judge against (None: the trajectory decides)."""
+    if task is None:
+        return Decision("rejected", "missing_task", "the trajectory's task is not in `tasks`")
+    if removed is not None:
+        return Decision("rejected", TASK_REJECTIONS[removed.stage], f"{removed.reason}: {removed.detail}")
+    if not gold_spellings(task):
+        return Decision("rejected", "task_no_answer",
+                        f"task {task.get('id')!r} has no gold answer to judge against")
+    return None
 
 
 async def judge_rows(trajectories: list[dict], tasks: Mapping[str, dict], judge: Judge, tools: Mapping[str, dict] | None,
@@ -127,9 +146,9 @@ async def judge_rows(trajectories: list[dict], tasks: Mapping[str, dict], judge:
     failures = [check_trajectory(t, tools, checks, counter) for t in trajectories]
     items, slots = [], []
     for i, trajectory in enumerate(trajectories):
-        task = tasks.get(trajectory["task_id"])
-        if task is not None and trajectory["task_id"] not in removed:
-            items.append((task, trajectory.get("answer")))
+        task_id = trajectory["task_id"]
+        if task_decision(tasks.get(task_id), removed.get(task_id)) is None:
+            items.append((tasks[task_id], trajectory.get("answer")))
             slots.append(i)
     verdicts: list[Verdict | None] = [None] * len(trajectories)
     for i, verdict in zip(slots, await judge.judge_many(items), strict=True):
@@ -138,8 +157,10 @@ async def judge_rows(trajectories: list[dict], tasks: Mapping[str, dict], judge:
     for i, trajectory in enumerate(trajectories):
         verdict = verdicts[i]
         if verdict is None:
-            why = "the task was removed by screening" if trajectory["task_id"] in removed else "the task is missing"
-            verdict = Verdict("incorrect" if trajectory["task_id"] in tasks else "error", 0.0, why, judge.name)
+            # not judged: `task_decision` rejects it whatever the judge would say, and the verdict says why
+            decision = task_decision(tasks.get(trajectory["task_id"]), removed.get(trajectory["task_id"]))
+            why = decision.detail if decision is not None else "the task could not be judged"
+            verdict = Verdict("error", 0.0, f"not judged: {why}", judge.name)
         out.append((trajectory, verdict, failures[i]))
     return out
 
@@ -156,8 +177,10 @@ async def judge_batch(store: Store, run_id: str, batch: RowBatch, config: Filter
     meta = {"stage": STAGE, "filter": fingerprint, "judge": judge.name, "trajectories_file": batch.file}
     with StageOutput(store, run_id, "judgments", stage=STAGE, meta=meta) as out:
         for trajectory, verdict, failures in results:
-            if verdict.verdict == "error" and trajectory["task_id"] in tasks:
-                # the judge could not decide: pending, and a rerun asks again
+            task_id = trajectory["task_id"]
+            decision = task_decision(tasks.get(task_id), removed.get(task_id))
+            if decision is None and verdict.verdict == "error" and verdict.retryable:
+                # the judge was unreachable: pending, and a rerun asks again
                 record = quarantine_record(stage=STAGE, reason="judge_error", source=trajectory["id"],
                                            detail=verdict.reason[:500],
                                            input=json.dumps({"trajectory": trajectory["id"], "filter": fingerprint}),
@@ -165,11 +188,8 @@ async def judge_batch(store: Store, run_id: str, batch: RowBatch, config: Filter
                 out.write("quarantine", record)
                 counts["quarantine.judge.judge_error"] += 1
                 continue
-            if trajectory["task_id"] not in tasks:
-                verdict = Verdict("error", 0.0, "the trajectory's task is not in `tasks`", judge.name)
-                decision = Decision("rejected", "missing_task", verdict.reason)
-            else:
-                decision = decide(removed.get(trajectory["task_id"]), failures, verdict)
+            if decision is None:
+                decision = decide(None, failures, verdict)
             if out.write("judgments", judgment_row(trajectory, verdict, failures, decision, fingerprint)):
                 counts[f"judgments.{decision.status}"] += 1
                 if decision.rejection:
@@ -182,14 +202,21 @@ async def judge_batch(store: Store, run_id: str, batch: RowBatch, config: Filter
 
 
 def latest_judgments(store: Store, fingerprint: str) -> dict[str, dict]:
-    """The deciding judgment of each trajectory under `fingerprint` (a budget override beats the first)."""
+    """The deciding judgment of each trajectory under `fingerprint` (a budget override beats the first).
+    Read once per new `judgments` commit in a process: every build batch asks for it. The rows are
+    shared: do not mutate them."""
+    return dict(memo_on_commits(store, "judgments", ("latest", fingerprint), lambda: _latest(store, fingerprint)))
+
+
+def _latest(store: Store, fingerprint: str) -> dict[str, dict]:
     latest: dict[str, dict] = {}
     columns = ["id", "trajectory_id", "task_id", "level", "verdict", "status", "rejection", "judge", "filter", "at"]
     for row in store.rows("judgments", columns):
         if row["filter"] != fingerprint:
             continue
         seen = latest.get(row["trajectory_id"])
-        if seen is None or (row["at"], row["judge"] == BUDGET_JUDGE) > (seen["at"], seen["judge"] == BUDGET_JUDGE):
+        # a budget override is written after the judgment it overrides: it wins even against a skewed clock
+        if seen is None or (row["judge"] == BUDGET_JUDGE, row["at"]) > (seen["judge"] == BUDGET_JUDGE, seen["at"]):
             latest[row["trajectory_id"]] = row
     return latest
 
@@ -250,21 +277,28 @@ def heavy_member_ids(store: Store) -> set[str]:
 
 
 def pass_rates(store: Store, run_id: str, config: FilterConfig, fingerprint: str) -> tuple[Counter[str], list[str]]:
-    """One `pass_rates` row per judged task and the RL pool (`rl_tasks`): tasks with a pass rate strictly
-    between the bounds. Returns the counts and the ids of the current `rl_tasks` rows (to publish)."""
+    """One `pass_rates` row per judged task (not those `task_decision` rejects whole) and the RL pool
+    (`rl_tasks`): tasks with a pass rate strictly between the bounds. Returns the counts and the ids of the
+    current `rl_tasks` rows (to publish)."""
     counts: Counter[str] = Counter()
     latest = latest_judgments(store, fingerprint)
     members = heavy_member_ids(store)
     removed = screened_tasks(store, fingerprint)
     groups: dict[str, list[dict]] = defaultdict(list)
     for tid, judgment in latest.items():
-        if tid not in members:
+        # a trajectory without a task (rejected `missing_task`) is no sample of any task
+        if tid not in members and judgment["task_id"] is not None:
             groups[judgment["task_id"]].append(judgment)
     tasks = _tasks_by_id(store, set(groups))
     rl_ids: list[str] = []
     with (store.writer("pass_rates", run_id, meta={"stage": "pass_rates", "filter": fingerprint}) as rates,
           store.writer("rl_tasks", run_id, meta={"stage": "rl_tasks", "filter": fingerprint}) as pool):
         for task_id in sorted(groups):
+            unjudged = task_decision(tasks.get(task_id), removed.get(task_id))
+            if unjudged is not None:
+                # missing, removed by screening or without a gold answer: no sample was judged, no rate is known
+                counts[f"pass_rates.skipped.{unjudged.rejection}"] += 1
+                continue
             judged = groups[task_id]
             samples = len(judged)
             correct = sum(j["verdict"] == "correct" for j in judged)
@@ -278,9 +312,7 @@ def pass_rates(store: Store, run_id: str, config: FilterConfig, fingerprint: str
                          "filter": fingerprint, "at": datetime.now(UTC)})
             counts["pass_rates.tasks"] += 1
             counts[f"pass_rates.{'all' if rate == 1 else 'none' if rate == 0 else 'some'}"] += 1
-            task = tasks.get(task_id)
-            if task is None or task_id in removed:
-                continue
+            task = tasks[task_id]
             if config.rl_min_pass_rate < rate < config.rl_max_pass_rate:
                 row_id = content_id("rl-task", task_id, fingerprint, samples, correct)
                 pool.write({"id": row_id, "parents": [task_id], "task_id": task_id,

@@ -18,6 +18,11 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
+def _level_order(item: tuple) -> tuple[bool, int]:
+    """Levels in order, a trajectory without one (bad input, still reported) last."""
+    return item[0] is None, item[0] or 0
+
+
 def filter_report(store: Store, fingerprint: str, counts: Mapping, versions: Mapping[str, str]) -> str:
     judgments = latest_judgments(store, fingerprint)
     by_level: dict[int, Counter[str]] = {}
@@ -28,8 +33,13 @@ def filter_report(store: Store, fingerprint: str, counts: Mapping, versions: Map
             reasons[judgment["rejection"]] += 1
     lines = [f"# Filter report (setting {fingerprint})", "", "## Trajectories", ""]
     rows = [[level, c["accepted"] + c["rejected"], c["accepted"], c["rejected"],
-             f"{c['accepted'] / max(1, c['accepted'] + c['rejected']):.2f}"] for level, c in sorted(by_level.items())]
+             f"{c['accepted'] / max(1, c['accepted'] + c['rejected']):.2f}"]
+            for level, c in sorted(by_level.items(), key=_level_order)]
     lines += _table(["level", "judged", "accepted", "rejected", "acceptance"], rows)
+    pending = store.count("trajectories") - len(judgments)
+    if pending > 0:  # accepted + rejected = generated only once these are judged
+        lines += ["", f"{pending} trajectories pending: the judge could not decide them (see `quarantine`, stage "
+                      "judge); a rerun judges them."]
     lines += ["", "## Rejection reasons", ""]
     lines += _table(["reason", "trajectories"], [[r, n] for r, n in reasons.most_common()]) if reasons else ["none"]
     removed = screened_tasks(store, fingerprint)

@@ -10,14 +10,20 @@ decisions of one setting.
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterable
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from filters.config import FilterConfig
 from filters.decontam import BenchmarkProblem, Decontaminator, load_benchmarks
 from filters.dedup import find_duplicates
 from storage import published
+from storage.manifest import list_commit_names
 from storage.store import Store
 from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
@@ -25,6 +31,8 @@ from synth.corpus.stage_output import StageOutput
 STAGES = ("decontaminate", "dedup")
 # rejection reasons of the trajectories of a removed task, by screening stage
 TASK_REJECTIONS = {"decontaminate": "task_contaminated", "dedup": "task_duplicate"}
+DEDUP_REASONS = {"exact": "duplicate", "near": "near_duplicate", "empty": "empty_question"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,14 +44,16 @@ class Removed:
 
 
 def published_task_ids(store: Store) -> set[str]:
-    """Tasks behind the newest published version of each training set: already out in the world."""
+    """Tasks behind every published version of each training set: already out in the world (a task a later
+    version dropped was still published, and a new copy of it must not come back)."""
     found: set[str] = set()
     for dataset in ("rl_tasks", "sft_samples", "cpt_samples"):
-        try:
-            version = published.resolve(store, dataset)
-        except published.PublicationError:
-            continue
-        found.update(t for t in published.read_publication(store, version, ["task_id"])["task_id"].to_pylist() if t)
+        chunks = [c for v in published.publications(store, dataset) for c in published.published_ids(store, v).chunks]
+        # versions overlap heavily: the union in Arrow, only the distinct ids become Python strings
+        ids = pc.unique(pa.chunked_array(chunks, pa.string())).to_pylist()
+        if ids:
+            for batch in store.scan(dataset, ["id", "task_id"], ids=ids):
+                found.update(t for t in batch.column("task_id").to_pylist() if t)
     return found
 
 
@@ -52,25 +62,27 @@ def screen(tasks: Iterable[dict], config: FilterConfig, *, already_published: se
     """Which tasks to remove and why. Of duplicates the first in `tasks` (commit order) is kept; published
     ones are matched against, never removed (a rerun sees its own published tasks)."""
     removed: list[Removed] = []
-    kept_new: list[tuple[str, str]] = []
+    new: list[tuple[str, str, str]] = []
     existing: list[tuple[str, str]] = []
     for task in tasks:
         question = task.get("question") or ""
         if task["id"] in already_published:
             existing.append((task["id"], question))
-            continue
-        if decontaminator is not None:
-            hit = decontaminator.check(question, task.get("answer") or "")
-            if hit is not None:
-                removed.append(Removed(task["id"], "decontaminate", "contaminated",
-                                       f"{hit.benchmark} item {hit.index}: the {hit.field} matches by "
-                                       f"{hit.rule} on {hit.ngram!r}"))
-                continue
-        kept_new.append((task["id"], question))
+        else:
+            new.append((task["id"], question, task.get("answer") or ""))
+    contaminated: set[str] = set()
+    if decontaminator is not None:
+        # in batches: one call per task costs ten times as much on the benchmark indexes
+        for task_id, hit in decontaminator.check_many(new):
+            contaminated.add(task_id)
+            removed.append(Removed(task_id, "decontaminate", "contaminated",
+                                   f"{hit.benchmark} item {hit.index}: the {hit.field} matches by "
+                                   f"{hit.rule} on {hit.ngram!r}"))
+    kept_new = [(task_id, question) for task_id, question, _ in new if task_id not in contaminated]
     if config.dedup:
         for dup in find_duplicates(kept_new, existing, threshold=config.near_duplicate_threshold,
                                    num_perm=config.num_perm):
-            reason = {"exact": "duplicate", "near": "near_duplicate"}.get(dup.kind, dup.kind)
+            reason = DEDUP_REASONS.get(dup.kind, dup.kind)
             detail = (f"the question of task {dup.of_id} (estimated Jaccard {dup.similarity:.2f})"
                       if dup.of_id else "the question is empty")
             removed.append(Removed(dup.id, "dedup", reason, detail))
@@ -112,14 +124,48 @@ def screen_tasks(store: Store, run_id: str, config: FilterConfig, fingerprint: s
 
 def screened_tasks(store: Store, fingerprint: str) -> dict[str, Removed]:
     """The tasks the screening under `fingerprint` removed."""
+    found = memo_on_commits(store, "quarantine", ("screened", fingerprint), lambda: _screened(store, fingerprint))
+    return dict(found)
+
+
+def _screened(store: Store, fingerprint: str) -> dict[str, Removed]:
     found: dict[str, Removed] = {}
-    for row in store.rows("quarantine", ["stage", "reason", "detail", "source", "input"]):
-        if row["stage"] not in STAGES or not row["input"]:
-            continue
-        try:
-            info = json.loads(row["input"])
-        except ValueError:
-            continue
-        if info.get("filter") == fingerprint and info.get("task"):
-            found[info["task"]] = Removed(info["task"], row["stage"], row["reason"], row["detail"] or "")
+    stages = pa.array(STAGES)
+    for batch in store.scan("quarantine", ["stage", "reason", "detail", "source", "input"]):
+        # only screening rows become Python objects: crawl and agent rows (and their inputs) can be many
+        for row in batch.filter(pc.is_in(batch.column("stage"), value_set=stages)).to_pylist():
+            if not row["input"]:
+                continue
+            try:
+                info = json.loads(row["input"])
+            except ValueError:
+                continue
+            if isinstance(info, dict) and info.get("filter") == fingerprint and info.get("task"):
+                found[info["task"]] = Removed(info["task"], row["stage"], row["reason"], row["detail"] or "")
     return found
+
+
+_MEMO: OrderedDict[tuple, tuple[tuple[str, ...], Any]] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+MEMO_ENTRIES = 16
+
+
+def memo_on_commits(store: Store, dataset: str, key: tuple, compute: Callable[[], T]) -> T:
+    """`compute()`, again only once `dataset` has a commit it has not seen: the batch tasks of one run
+    (threads of one process) read a whole-dataset decision map once instead of once per batch. Callers
+    must not mutate the value (copy it). The commits are listed before computing, so a value is never
+    older than the commits it is filed under."""
+    stamp = tuple(list_commit_names(store.root, dataset))
+    full_key = (store.uri, dataset, *key)
+    with _MEMO_LOCK:
+        hit = _MEMO.get(full_key)
+        if hit is not None and hit[0] == stamp:
+            _MEMO.move_to_end(full_key)
+            return hit[1]
+    value = compute()
+    with _MEMO_LOCK:
+        _MEMO[full_key] = (stamp, value)
+        _MEMO.move_to_end(full_key)
+        while len(_MEMO) > MEMO_ENTRIES:
+            _MEMO.popitem(last=False)
+    return value

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from flows.cli_train import add_train_parser
+
 DEMO_CRAWL = {
     # the bundled site is ours and local: crawl it briskly, and allow its loopback address
     "max_depth": 3,
@@ -256,7 +258,7 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--dataset", choices=["sft_samples", "rl_tasks", "cpt_samples"])
     pub.set_defaults(func=cmd_published)
 
-    _add_train(sub)
+    add_train_parser(sub)
 
     sql = sub.add_parser("sql", help="query the catalog of an output root")
     sql.add_argument("--out", default="data")
@@ -284,14 +286,6 @@ def parser() -> argparse.ArgumentParser:
                      help="with --vacuum: keep unnamed files younger than this many seconds (default 3600)")
     cat.set_defaults(func=cmd_catalog)
     return top
-
-
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    try:
-        from flows.cli_train import add_train_parser
-    except ImportError:  # the training commands are being built beside this one
-        return
-    add_train_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -82,7 +82,7 @@ def publish_versions(out: str, run_id: str, ids: dict[str, list[str]], fingerpri
         emit_event(event="drsynth.dataset.published", resource={"prefect.resource.id": f"drsynth.dataset.{dataset}",
                                                                  "drsynth.version": version.name,
                                                                  "drsynth.root": Store(out).uri},
-                   payload={"rows": version.rows, "run_id": run_id})
+                   payload={"version": version.name, "rows": version.rows, "run_id": run_id})
     return {dataset: version.name for dataset, version in made.items()}
 
 

@@ -69,6 +69,7 @@ def run_synthesize_trajectories(out: str, config: dict, run_id: str, counts: Cou
         run_agent_batches(out, run_id, plan_trajectories(out, config), config, counts)
         return
     fingerprint = rejection.filter_fingerprint(settings.filter, settings.teacher)
+    counts["filter"] = fingerprint  # type: ignore[assignment]
     counts.update(screen_tasks(out, run_id, config, fingerprint))
     wave = 0
     while True:

@@ -7,6 +7,7 @@ an analyst's open session keeps the snapshot it opened and never blocks a run.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -79,7 +80,7 @@ def build_catalog(store: Store, path: str | None = None) -> str:
                 )
             elif dataset == "trajectories":
                 con.execute(f"CREATE VIEW {JUDGED} AS {select}")
-                con.execute(_judged_view())
+                con.execute(_judged_view(current_filter(store)))
             else:
                 con.execute(f"CREATE VIEW {_quote(dataset)} AS {select}")
         con.execute(_lineage_view(datasets))
@@ -96,10 +97,25 @@ def build_catalog(store: Store, path: str | None = None) -> str:
     return path
 
 
-def _judged_view() -> str:
+def current_filter(store: Store) -> str | None:
+    """The filter setting of the newest run that judged: its decisions are the ones the view shows (a rerun of
+    an older setting writes no new judgments, yet it is the current one again)."""
+    newest: tuple | None = None
+    for row in store.rows("runs", ["counts", "updated_at"]):
+        try:
+            fingerprint = json.loads(row["counts"] or "{}").get("filter")
+        except ValueError:
+            continue
+        if fingerprint and (newest is None or row["updated_at"] > newest[0]):
+            newest = (row["updated_at"], fingerprint)
+    return newest[1] if newest else None
+
+
+def _judged_view(fingerprint: str | None) -> str:
+    chosen = f"WHERE filter = {_sql_str(fingerprint)} " if fingerprint else ""
     return (
         "CREATE VIEW trajectories AS WITH decided AS (SELECT trajectory_id, status, rejection FROM judgments "
-        "QUALIFY row_number() OVER (PARTITION BY trajectory_id ORDER BY \"at\" DESC, id DESC) = 1) "
+        f"{chosen}QUALIFY row_number() OVER (PARTITION BY trajectory_id ORDER BY \"at\" DESC, id DESC) = 1) "
         "SELECT t.* REPLACE (coalesce(d.status, t.status) AS status, "
         "CASE WHEN d.status IS NULL THEN t.reason WHEN d.status = 'rejected' THEN d.rejection ELSE t.reason END "
         f"AS reason) FROM {JUDGED} t LEFT JOIN decided d ON d.trajectory_id = t.id"

@@ -9,6 +9,10 @@ The version name is derived from the ids, so publishing the same rows again name
 writes nothing; a manifest, once written, is never rewritten. Both files are written whole or not at
 all (tmp + fsync + rename locally, one PUT on object stores), the ids before the manifest, so a
 manifest never names ids that are not there.
+
+`LATEST` beside them names the version the last `publish` named, and is the one file that changes: a
+version published again after another one (settings A, B, then A again) is the latest again, although
+its manifest is older.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +35,7 @@ from storage.schemas import schema_for
 from storage.store import Store
 
 PUBLISHED_DIR = "_published"
+LATEST = "LATEST"  # not `.json`: never taken for a manifest
 IDS_SCHEMA = pa.schema([("dataset", pa.string()), ("version", pa.string()), ("id", pa.string())])
 
 
@@ -78,7 +84,8 @@ def _write_whole(store: Store, path: str, data: bytes) -> None:
     if not root.is_local:
         root.fs.pipe_file(path, data)
         return
-    tmp = f"{os.path.dirname(path)}/.tmp-{os.path.basename(path)}-{os.getpid()}"
+    # unique per call: two threads of one process may write the same file (LATEST) at once
+    tmp = f"{os.path.dirname(path)}/.tmp-{os.path.basename(path)}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     with open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -95,6 +102,7 @@ def publish(store: Store, dataset: str, ids: Iterable[str], run_id: str, meta: d
     version = version_name(dataset, wanted)
     existing = _read_manifest(store, dataset, version)
     if existing is not None:
+        _point_latest(store, dataset, version)
         return existing
     files: list[str] = []
     found: set[str] = set()
@@ -120,7 +128,23 @@ def publish(store: Store, dataset: str, ids: Iterable[str], run_id: str, meta: d
     pq.write_table(table, buffer, compression="zstd")
     _write_whole(store, f"{directory}/{version}.ids.parquet", buffer.getvalue())
     _write_whole(store, f"{directory}/{version}.json", publication.to_json().encode("utf-8"))
+    _point_latest(store, dataset, version)
     return publication
+
+
+def _point_latest(store: Store, dataset: str, version: str) -> None:
+    _write_whole(store, f"{_directory(store, dataset)}/{LATEST}", version.encode("utf-8"))
+
+
+def _latest(store: Store, dataset: str) -> Publication | None:
+    """The version `LATEST` names; roots published before it existed: the newest manifest."""
+    path = f"{_directory(store, dataset)}/{LATEST}"
+    if store.root.fs.exists(path):
+        found = _read_manifest(store, dataset, store.root.fs.cat_file(path).decode("utf-8").strip())
+        if found is not None:
+            return found
+    versions = publications(store, dataset)
+    return versions[-1] if versions else None
 
 
 def _read_manifest(store: Store, dataset: str, version: str) -> Publication | None:
@@ -150,16 +174,16 @@ def publications(store: Store, dataset: str | None = None) -> list[Publication]:
 
 
 def resolve(store: Store, dataset: str, version: str = "latest") -> Publication:
-    """A version by name (`v…` or `dataset@v…`), or the newest with "latest"."""
+    """A version by name (`v…` or `dataset@v…`), or with "latest" the one the last `publish` named."""
     if "@" in version:
         named, version = version.split("@", 1)
         if named != dataset:
             raise PublicationError(f"version {named}@{version} is not a version of {dataset}")
     if version == "latest":
-        versions = publications(store, dataset)
-        if not versions:
+        latest = _latest(store, dataset)
+        if latest is None:
             raise PublicationError(f"{dataset} has no published version under {store.uri}")
-        return versions[-1]
+        return latest
     found = _read_manifest(store, dataset, version)
     if found is None:
         known = [p.version for p in publications(store, dataset)]

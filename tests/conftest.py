@@ -103,3 +103,19 @@ def copy_root(root: str, tmp_path: Path) -> str:
     target = os.fspath(tmp_path / "data")
     shutil.copytree(root, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def demo_published(demo_trajectories, tmp_path_factory: pytest.TempPathFactory):
+    """`demo_trajectories` after one filter run with default settings: judged trajectories and published
+    `sft_samples`, `rl_tasks` and `cpt_samples` versions (a demo run's shards, for the training jobs).
+    Read it, never write to it: copy `root` first."""
+    from types import SimpleNamespace
+
+    from filters.filter_and_publish import filter_and_publish
+    from storage.store import Store
+
+    root = copy_root(demo_trajectories.root, tmp_path_factory.mktemp("demo-published"))
+    result = filter_and_publish(Store(root), "filter-run")
+    return SimpleNamespace(root=root, versions={d: p.name for d, p in result.publications.items()},
+                           rows={d: p.rows for d, p in result.publications.items()})

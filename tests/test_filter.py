@@ -15,6 +15,7 @@ from filters.budget import next_wave
 from filters.config import FilterConfig
 from filters.filter_and_publish import filter_and_publish
 from filters.rejection import accepted_per_level, filter_fingerprint
+from filters.screen import screened_tasks
 from storage import published
 from storage.catalog import build_catalog
 from storage.ids import content_id
@@ -72,7 +73,10 @@ def test_accepted_trajectories_are_exactly_the_correct_and_well_formed_ones(filt
 def test_pass_rates_and_the_rl_pool(filtered: SimpleNamespace) -> None:
     store = filtered.store
     rates = sql(store, "SELECT task_id, samples, correct, pass_rate FROM pass_rates")
-    assert len(rates) == 24  # 8 tasks per level, every one judged
+    # 8 tasks per level were sampled; one removed by screening was never judged, so it has no rate
+    removed = screened_tasks(store, filtered.result.fingerprint)
+    sampled = {t for (t,) in sql(store, "SELECT DISTINCT task_id FROM trajectories")}
+    assert len(sampled) == 24 and {t for t, *_ in rates} == sampled - set(removed)
     assert all(samples == 2 and rate == correct / samples for _, samples, correct, rate in rates)
     pool = {t for (t,) in sql(store, "SELECT task_id FROM rl_tasks")}
     assert pool == {t for t, _, _, rate in rates if 0 < rate < 1}
@@ -237,3 +241,119 @@ def test_an_unreachable_llm_judge_leaves_trajectories_pending_and_a_rerun_judges
     assert {j for (j,) in sql(store, "SELECT DISTINCT judge FROM judgments")} == {"llm:judge-model"}
     assert sql(store, "SELECT count(*) FROM requests WHERE purpose = 'judge' AND error IS NULL")[0][0] > 0
     assert result.publications["sft_samples"].rows > 0
+
+
+def test_budgeted_waves_move_past_tasks_whose_agents_fail(
+        demo_trajectories: SimpleNamespace, tmp_path: Path) -> None:
+    """A teacher that is down leaves every sample a retryable quarantine row and its task pending: planning
+    the same tasks again would make the flow's wave loop run forever."""
+    from synth.agent.synthesize import AgentConfig
+    from synth.teacher.config import TeacherConfig
+
+    store = Store(copy_root(demo_trajectories.root, tmp_path))
+    config = FilterConfig(decontaminate=False, budget_per_level=2)
+    agent = AgentConfig(policy="teacher", tasks_per_level=0, samples=2, today="2026-11-21", tasks_per_batch=4)
+    fingerprint = filter_fingerprint(config)
+    with OpenAIServer(lambda request: Reply(status=500, body={"error": {"message": "down"}})) as down:
+        teacher = TeacherConfig(base_urls=[down.base_url], model="agent-model", max_retries=0, cache=False)
+        first = next_wave(store, agent, config, fingerprint, teacher)
+        for batch in first:
+            write_trajectories(store, "wave-1", batch, agent, teacher, update_index=False)
+        second = next_wave(store, agent, config, fingerprint, teacher)
+    tried = {i for b in first for i in b.ids}
+    failed = {r["source"] for r in store.rows("quarantine") if r["reason"] == "policy_error"}
+    assert tried and failed == tried  # every sample failed, and each failure is a row
+    assert second and not tried & {i for b in second for i in b.ids}
+
+
+def _bad_inputs(store: Store) -> None:
+    """Tasks and trajectories with holes: no gold answer, no level, no task_id, a task that does not exist."""
+    from synth.agent.format import system_prompt
+
+    messages = [{"role": "system", "content": system_prompt([], "2026-01-01")}, {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "<think>sure</think><answer>Ann Lee</answer>"}]
+    tasks = [("tA", "Who wrote the book about the long river in the north?", "Ann Lee", 1),
+             ("tB", "Which town hosts the annual winter fair of the northern valley?", None, 2),
+             ("tC", "Who painted the old mill on the hill above the harbour town?", "Ann Lee", None)]
+    with store.writer("tasks", "bad") as writer:
+        for task_id, question, answer, level in tasks:
+            writer.write({"id": task_id, "parents": [], "question": question, "answer": answer, "aliases": None,
+                          "answer_type": "entity", "level": level})
+    rows = [("jA", "tA", 1), ("jB", "tB", 2), ("jC", "tC", None), ("jZ", "tZ", 1), ("jN", None, None)]
+    with store.writer("trajectories", "bad") as writer:
+        for trajectory_id, task_id, level in rows:
+            writer.write({"id": trajectory_id, "parents": [task_id] if task_id else [], "task_id": task_id,
+                          "mode": "react", "messages": messages, "answer": "Ann Lee", "termination": "answer",
+                          "tool_calls": 0, "tokens": 20, "level": level, "status": "pending"})
+
+
+def test_bad_tasks_and_trajectories_become_rejections_with_reasons(tmp_path: Path) -> None:
+    from filters.report import filter_report
+
+    store = Store(str(tmp_path / "data"))
+    _bad_inputs(store)
+    result = filter_and_publish(store, "bad", NO_BENCHMARKS)
+    decided = {r["trajectory_id"]: (r["status"], r["rejection"]) for r in store.rows("judgments")}
+    assert decided == {"jA": ("accepted", None), "jB": ("rejected", "task_no_answer"), "jC": ("accepted", None),
+                       "jZ": ("rejected", "missing_task"), "jN": ("rejected", "missing_task")}
+    # a task without a gold answer is decided, not left pending for a judge that can never decide it
+    assert not [r for r in store.rows("quarantine") if r["reason"] == "judge_error"]
+    # pass rates only for tasks whose samples were judged
+    assert {r["task_id"]: r["pass_rate"] for r in store.rows("pass_rates")} == {"tA": 1.0, "tC": 1.0}
+    report = filter_report(store, result.fingerprint, result.counts, {})
+    assert "| None | 2 | 1 | 1 |" in report  # trajectories without a level are reported, last
+    before = {d: store.count(d) for d in ("judgments", "pass_rates", "quarantine", "sft_samples")}
+    filter_and_publish(store, "bad-again", NO_BENCHMARKS)
+    assert {d: store.count(d) for d in before} == before
+
+
+def test_latest_is_the_version_the_last_run_published(tmp_path: Path) -> None:
+    """Settings A, then B, then A again: the third run publishes A's rows again, an existing version, and
+    that version (not B's, though B's manifest is newer) is what training reads as latest."""
+    store = Store(str(tmp_path / "data"))
+    with store.writer("rl_tasks", "r1") as writer:
+        writer.write_many([{"id": f"rl{i}", "parents": [f"task{i}"], "task_id": f"task{i}", "question": "q?",
+                            "answer": "a", "aliases": [], "answer_type": "text", "level": 1, "pass_rate": 0.5,
+                            "samples": 2} for i in range(3)])
+    a = published.publish(store, "rl_tasks", ["rl0", "rl1"], "run-a")
+    b = published.publish(store, "rl_tasks", ["rl2"], "run-b")
+    assert published.resolve(store, "rl_tasks").version == b.version
+    again = published.publish(store, "rl_tasks", ["rl1", "rl0"], "run-a2")
+    assert again == a  # the manifest is not rewritten
+    assert published.resolve(store, "rl_tasks").version == a.version
+    assert [p.version for p in published.publications(store, "rl_tasks")] == [a.version, b.version]
+
+
+def test_dedup_matches_every_published_version_not_only_the_latest(
+        demo_trajectories: SimpleNamespace, tmp_path: Path) -> None:
+    from filters.screen import published_task_ids
+
+    store = Store(copy_root(demo_trajectories.root, tmp_path))
+    first = filter_and_publish(store, "first", NO_BENCHMARKS)
+    everything = published_task_ids(store)
+    rows = published.read_publication(store, first.publications["rl_tasks"], ["id", "task_id"])
+    dropped = min(rows["task_id"].to_pylist())
+    assert dropped in everything
+    # later versions drop a task (and the other sets shrink to nothing): it was still published once
+    pairs = zip(rows["id"].to_pylist(), rows["task_id"].to_pylist(), strict=True)
+    kept = [i for i, t in pairs if t != dropped]
+    published.publish(store, "rl_tasks", kept, "narrower")
+    for dataset in ("sft_samples", "cpt_samples"):
+        published.publish(store, dataset, [], "narrower")
+    assert published_task_ids(store) == everything
+
+
+def test_a_sample_row_the_schema_refuses_is_quarantined_not_published(tmp_path: Path) -> None:
+    from filters.publish import _committed
+    from synth.corpus.stage_output import StageOutput
+
+    store = Store(str(tmp_path / "data"))
+    good = {"id": "s-good", "parents": ["t"], "mode": "react", "messages": [], "trajectory_id": "t", "level": 1}
+    bad = {**good, "id": "s-bad", "level": "not a level"}
+    with StageOutput(store, "sft", "sft_samples", stage="sft", meta={}) as out:
+        for row in (good, bad):
+            out.write("sft_samples", row)
+    ids = _committed(out, "sft_samples", ["s-good", "s-bad"])
+    assert ids == ["s-good"]
+    assert published.publish(store, "sft_samples", ids, "sft").rows == 1
+    assert [r["source"] for r in store.rows("quarantine") if r["reason"] == "invalid_row"] == ["s-bad"]

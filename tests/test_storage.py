@@ -416,3 +416,28 @@ def test_trajectories_view_shows_the_latest_judgment(store_root: str) -> None:
     rows = con.execute("SELECT id, status, reason FROM trajectories ORDER BY id").fetchall()
     assert rows == [("t0", "accepted", None), ("t1", "rejected", "over_budget"), ("t2", "pending", None)]
     assert con.execute("SELECT count(*) FROM trajectory_rows WHERE status = 'pending'").fetchone() == (3,)
+
+
+def test_trajectories_view_follows_the_filter_setting_of_the_newest_run(store_root: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = Store(store_root)
+    with store.writer("trajectories", "r1") as writer:
+        writer.write({"id": "t0", "parents": ["task"], "task_id": "task", "mode": "react", "status": "pending",
+                      "messages": [], "level": 1})
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with store.writer("judgments", "r1") as writer:  # setting A accepted it; a later setting B rejected it
+        writer.write({"id": "ja", "parents": ["t0"], "trajectory_id": "t0", "status": "accepted", "filter": "A",
+                      "at": at})
+        writer.write({"id": "jb", "parents": ["t0"], "trajectory_id": "t0", "status": "rejected",
+                      "rejection": "too_long", "filter": "B", "at": at + timedelta(minutes=1)})
+
+    def shown() -> tuple:
+        con = duckdb.connect(build_catalog(store), read_only=True)
+        return con.execute("SELECT status, reason FROM trajectories").fetchone()
+
+    assert shown() == ("rejected", "too_long")  # no run names a setting: the newest judgment
+    for setting in ("A", "B", "A"):  # A again writes no new judgment, yet A is current
+        RunLog(store, "filter_and_publish", {}).start().finish({"filter": setting})
+        time.sleep(0.01)
+    assert shown() == ("accepted", None)

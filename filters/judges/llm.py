@@ -74,9 +74,9 @@ class LLMJudge(Judge):
                                             temperature=0.0, max_tokens=self.max_tokens,
                                             json_schema=JUDGE_SCHEMA, parents=parents)
         except Exception as error:  # never raises: one error verdict
-            return self.error(f"judge request failed: {type(error).__name__}: {error}")
+            return self.error(f"judge request failed: {type(error).__name__}: {error}", retryable=True)
         if result.error is not None:
-            return self.error(f"judge request failed: {result.error}")
+            return self.error(f"judge request failed: {result.error}", retryable=True)
         return self.parse(result.text)
 
     def messages(self, task: Mapping[str, Any], answer: str, golds: list[str]) -> list[dict]:

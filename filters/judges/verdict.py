@@ -21,6 +21,9 @@ class Verdict:
     score: float  # 0..1: token F1 (1.0 for a rule match) for the match judge, confidence for the LLM judge
     reason: str  # short human-readable why
     judge: str  # which judge: "match-1" or "llm:<model>"
+    # an error worth asking again (the judge was unreachable), unlike a malformed reply, which a cached
+    # rerun would only repeat
+    retryable: bool = False
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -82,8 +85,8 @@ class Judge(ABC):
     def no_answer(self, reason: str = "no answer given") -> Verdict:
         return Verdict("no_answer", 0.0, reason, self.name)
 
-    def error(self, reason: str) -> Verdict:
-        return Verdict("error", 0.0, reason[:1000], self.name)
+    def error(self, reason: str, *, retryable: bool = False) -> Verdict:
+        return Verdict("error", 0.0, reason[:1000], self.name, retryable)
 
 
 def verdict_counts(verdicts: Iterable[Verdict]) -> dict[str, int]:

@@ -1,0 +1,125 @@
+"""Flows `train_cpt`, `train_sft`, `train_rl`: pin the published dataset version, prepare the base model,
+run the `deepspeed` launcher as a subprocess with its log streamed into the flow's log, and record the run
+in `runs` of the data root: the exact dataset version it read (runs.datasets) and the model it wrote
+(parameters.out, counts.model), so lineage reaches from a model to its versions, rows and source URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.recorded import recorded_run
+from storage.published import resolve
+from storage.runs import new_run_id
+from storage.store import Store
+from training.config import TrainConfig, write_config
+from training.launch import LaunchError, LaunchSpec, launch_command, run_launcher, train_args
+from training.run import DATASETS, SUMMARY
+
+TINY = "tiny"
+
+
+def default_out(data: str, mode: str, run_id: str) -> str:
+    return os.path.join(data, "models", f"{mode}-{run_id}")
+
+
+@task(name="pin-dataset-version", cache_policy=NO_CACHE)
+def pin_version(data: str, dataset: str, version: str) -> str:
+    """`latest` (or a short name) as the exact `dataset@v…` this run will read, fixed before it starts."""
+    return resolve(Store(data), dataset, version).name
+
+
+@task(name="prepare-base-model", cache_policy=NO_CACHE)
+def prepare_model(model: str, out: str) -> str:
+    """The base model directory; `tiny` builds the tiny random model and its tokenizer into out/base-tiny."""
+    if model == TINY:
+        from training.tiny import build_tiny
+
+        path = build_tiny(Path(out) / "base-tiny")
+        get_run_logger().info("built the tiny random model at %s", path)
+        return path
+    if not (Path(model) / "config.json").exists():
+        raise FileNotFoundError(f"{model} is not a Hugging Face model directory (no config.json)")
+    return model
+
+
+@task(name="launch-training", cache_policy=NO_CACHE)
+def launch_training(mode: str, data: str, version: str, model: str, out: str, config_path: str,
+                    launch: dict | None) -> dict:
+    """The launcher and its ranks, to the end; their output is this task's log. Returns OUT/summary.json."""
+    logger = get_run_logger()
+    args = train_args(mode, data=data, version=version, model=model, out=out, config=config_path)
+    cmd = launch_command(LaunchSpec.from_dict(launch), args)
+    logger.info("launching: %s", " ".join(cmd))
+    (Path(out) / SUMMARY).unlink(missing_ok=True)
+    run_launcher(cmd, out, on_line=logger.info)
+    summary_path = Path(out) / SUMMARY
+    if not summary_path.exists():  # e.g. a rank killed by a signal: the launcher still exits 0
+        raise LaunchError(f"the launcher exited 0 but the job wrote no {summary_path}: see {out}/launcher.log")
+    return json.loads(summary_path.read_text())
+
+
+def _report(mode: str, pinned: str, summary: dict) -> str:
+    lines = [f"# train_{mode}", "", f"- dataset: `{pinned}`", f"- model: `{summary.get('output')}`",
+             f"- steps: {summary.get('steps')}, trained tokens: {summary.get('tokens')}",
+             f"- final loss: {summary.get('final_loss')}"]
+    for name, phase in (summary.get("phases") or {}).items():
+        lines.append(f"- phase `{name}`: {json.dumps(phase, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def run_training(mode: str, data: str, model: str, out: str | None = None, version: str = "latest",
+                 config: dict | None = None, launch: dict | None = None, run_id: str | None = None) -> dict:
+    """One training job of `mode` over the data root `data`, recorded in its `runs`."""
+    cfg = TrainConfig.from_dict(config)
+    LaunchSpec.from_dict(launch)  # a bad launch setting fails before anything runs
+    run_id = run_id or new_run_id()
+    out = os.path.abspath(out or default_out(data, mode, run_id))
+    dataset = DATASETS[mode]
+    parameters = {"mode": mode, "data": data, "model": model, "out": out, "version": version,
+                  "config": cfg.to_dict(), "launch": launch or {}}
+    with recorded_run(data, f"train_{mode}", parameters, run_id) as (log, counts):
+        pinned = pin_version(data, dataset, version)
+        log.read(dataset, pinned)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        base = prepare_model(model, out)
+        config_path = write_config(cfg, Path(out) / "train_config.json")
+        summary = launch_training(mode, data, pinned, base, out, config_path, launch)
+        read = (summary.get("datasets") or {}).get(dataset)
+        if read != pinned:
+            raise RuntimeError(f"the job read {read!r}, not the pinned {pinned!r}")
+        counts.update({"steps": summary.get("steps", 0), "tokens": summary.get("tokens", 0),
+                       "final_loss": summary.get("final_loss"), "model": summary.get("output"),
+                       "base_model": base})
+        create_markdown_artifact(_report(mode, pinned, summary), key=f"train-{mode}",
+                                 description=f"train_{mode} run {log.run_id}")
+    return {"run_id": log.run_id, "model": summary.get("output"), "datasets": {dataset: pinned}, "summary": summary}
+
+
+@flow(name="train_cpt")
+def train_cpt(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
+              launch: dict | None = None, run_id: str | None = None) -> dict:
+    """Agentic continual pre-training on a published `cpt_samples` version (config: the [train] table;
+    launch: num_gpus, num_nodes, hostfile, master_addr, master_port, launcher, bind_cores)."""
+    return run_training("cpt", data, model, out, version, config, launch, run_id)
+
+
+@flow(name="train_sft")
+def train_sft(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
+              launch: dict | None = None, run_id: str | None = None) -> dict:
+    """SFT on a published `sft_samples` version (ReAct and context-management samples)."""
+    return run_training("sft", data, model, out, version, config, launch, run_id)
+
+
+@flow(name="train_rl")
+def train_rl(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
+             launch: dict | None = None, run_id: str | None = None) -> dict:
+    """RL (group rollouts, leave-one-out advantage, clipped token-level loss) on a published `rl_tasks`
+    version; rollouts search the corpus of the same data root."""
+    return run_training("rl", data, model, out, version, config, launch, run_id)

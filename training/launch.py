@@ -1,0 +1,162 @@
+"""The `deepspeed` launcher: its exact command line for one node or many (through a hostfile), and a
+run of it as a subprocess whose output streams line by line to a callback and to `OUT/launcher.log`.
+
+One node: `deepspeed --num_nodes 1 --num_gpus G --master_port P --module training.run MODE ...` starts G
+ranks (on CPU, with DS_ACCELERATOR=cpu, G processes). Many nodes: `--hostfile H --num_nodes N` and
+`--master_addr` (the first host unless given); DeepSpeed reaches the hosts over passwordless ssh (pdsh by
+default) or through another multi-node backend (`launcher`: openmpi, slurm, ...). Ranks are not bound to
+cores by default (`bind_cores` asks DeepSpeed to, with numactl, for multi-rank CPU runs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LAUNCHER_LOG = "launcher.log"
+LAUNCHERS = ("pdsh", "openmpi", "mvapich", "slurm", "mpich", "impi")
+HOSTFILE_LINE = re.compile(r"^(?P<host>[A-Za-z0-9_.:\-\[\]]+)\s+slots=(?P<slots>\d+)\s*$")
+
+
+class LaunchError(RuntimeError):
+    """The launcher could not start, or a rank failed."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    num_gpus: int = 1  # ranks per node (processes per node on CPU)
+    num_nodes: int = 1
+    hostfile: str | None = None  # multi-node: "host slots=N" per line
+    master_addr: str | None = None  # multi-node: default the hostfile's first host
+    master_port: int | None = None  # default: a free local port
+    launcher: str = "pdsh"  # DeepSpeed's multi-node backend: one of LAUNCHERS
+    bind_cores: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_gpus < 1 or self.num_nodes < 1:
+            raise ValueError("num_gpus and num_nodes must be >= 1")
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(f"launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
+        if self.num_nodes > 1 and not self.hostfile:
+            raise ValueError(f"{self.num_nodes} nodes need a hostfile naming them")
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> LaunchSpec:
+        data = dict(data or {})
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown launch setting(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**data)
+
+
+def read_hostfile(path: str | os.PathLike[str]) -> dict[str, int]:
+    """`host slots=N` lines (blank lines and # comments skipped) -> {host: slots}; malformed is an error."""
+    hosts: dict[str, int] = {}
+    for number, raw in enumerate(Path(path).read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = HOSTFILE_LINE.match(line)
+        if not match or int(match["slots"]) < 1:
+            raise ValueError(f"{path}:{number}: expected 'HOST slots=N' with N >= 1, got {raw!r}")
+        if match["host"] in hosts:
+            raise ValueError(f"{path}:{number}: host {match['host']} appears twice")
+        hosts[match["host"]] = int(match["slots"])
+    if not hosts:
+        raise ValueError(f"{path} names no host")
+    return hosts
+
+
+def write_hostfile(hosts: Mapping[str, int], path: str | os.PathLike[str]) -> str:
+    """A hostfile for `hosts` ({host: slots}), checked by reading it back."""
+    Path(path).write_text("".join(f"{host} slots={slots}\n" for host, slots in hosts.items()))
+    read_hostfile(path)
+    return os.fspath(path)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+def deepspeed_executable() -> str:
+    """The `deepspeed` script beside this Python (a virtualenv's bin), else the one on PATH."""
+    beside = Path(sys.executable).parent / "deepspeed"
+    if beside.exists():
+        return os.fspath(beside)
+    found = shutil.which("deepspeed")
+    if found is None:
+        raise LaunchError("the deepspeed launcher is not installed (pip install 'drsynth[train]')")
+    return found
+
+
+def train_args(mode: str, *, data: str, version: str, model: str, out: str, config: str | None) -> list[str]:
+    """What every rank runs: `python -m training.run MODE ...`."""
+    args = ["training.run", mode, "--data", data, "--version", version, "--model", model, "--out", out]
+    return [*args, "--config", config] if config else args
+
+
+def launch_command(spec: LaunchSpec, args: Sequence[str], *, executable: str | None = None) -> list[str]:
+    """The exact `deepspeed` command line for `spec` running the module invocation `args`."""
+    cmd = [executable or deepspeed_executable()]
+    if spec.hostfile:
+        hosts = read_hostfile(spec.hostfile)
+        if len(hosts) < spec.num_nodes:
+            raise ValueError(f"{spec.hostfile} names {len(hosts)} host(s), {spec.num_nodes} nodes wanted")
+        short = [h for h, slots in list(hosts.items())[:spec.num_nodes] if slots < spec.num_gpus]
+        if short:
+            raise ValueError(f"{spec.hostfile}: {short} have fewer than {spec.num_gpus} slots")
+        cmd += ["--hostfile", os.fspath(spec.hostfile), "--launcher", spec.launcher,
+                "--master_addr", spec.master_addr or next(iter(hosts))]
+        if spec.launcher == "slurm":
+            cmd.append("--no_ssh_check")  # srun starts the ranks: the nodes need not accept ssh
+    cmd += ["--num_nodes", str(spec.num_nodes), "--num_gpus", str(spec.num_gpus),
+            "--master_port", str(spec.master_port or free_port())]
+    if spec.bind_cores:
+        cmd.append("--bind_cores_to_rank")
+    if spec.hostfile and spec.launcher == "slurm":
+        # DeepSpeed's slurm backend runs `python -u SCRIPT` under srun and ignores --module: name the file
+        return [*cmd, os.fspath(REPO / "training" / "run.py"), *args[1:]]
+    return [*cmd, "--module", *args]
+
+
+def run_launcher(cmd: Sequence[str], out: str | os.PathLike[str], on_line: Callable[[str], None] | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+    """Run `cmd`, streaming each output line to `on_line` and `out/launcher.log`; a non-zero exit raises
+    LaunchError with the log's last lines."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    log_path = Path(out) / LAUNCHER_LOG
+    environ = dict(os.environ if env is None else env)
+    environ["PYTHONUNBUFFERED"] = "1"
+    # the ranks import this checkout's packages whatever the working directory
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.fspath(REPO), environ.get("PYTHONPATH", "")) if p)
+    tail: deque[str] = deque(maxlen=30)
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        try:
+            process = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                       errors="replace", bufsize=1, env=environ, cwd=REPO)
+        except OSError as exc:
+            raise LaunchError(f"could not start {cmd[0]}: {exc}") from exc
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            log.write(line + "\n")
+            log.flush()
+            tail.append(line)
+            if on_line is not None:
+                on_line(line)
+        code = process.wait()
+    if code != 0:
+        last = "\n".join(tail)
+        raise LaunchError(f"the training launcher exited with status {code} (full log: {log_path}); last lines:\n{last}")
