@@ -71,7 +71,8 @@ def flops_per_token(model, rows) -> float:
     config = model.config
     embedding = model.get_input_embeddings().weight
     matmul = sum(p.numel() for p in model.parameters() if p is not embedding)
-    matmul += config.vocab_size * config.hidden_size  # the LM head (tied or not), not the lookup
+    if getattr(config, "tie_word_embeddings", False):
+        matmul += config.vocab_size * config.hidden_size  # a tied LM head is the excluded embedding matrix
     contexts = [(len(s) + 1) / 2 for row in rows for s in row for _ in range(len(s))]
     mean_context = sum(contexts) / max(1, len(contexts))
     return 6 * matmul + 12 * config.num_hidden_layers * config.hidden_size * mean_context

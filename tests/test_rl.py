@@ -352,6 +352,16 @@ def test_rollouts_become_samples_with_their_groups_advantages() -> None:
     assert sorted(first_pass) == ["0", "1", "2", "3", "4"]  # every task once per pass
 
 
+def test_rl_steps_are_max_steps_or_enough_for_the_epochs() -> None:
+    _torch()
+    from training.rl.trainer import rl_steps
+
+    assert rl_steps(TrainConfig(max_steps=7), tasks=100, world=2) == 7
+    per_step = TrainConfig.from_dict({"epochs": 2, "rl": {"tasks_per_step": 8}})
+    assert rl_steps(per_step, tasks=100, world=1) == 25 and rl_steps(per_step, tasks=100, world=2) == 13
+    assert rl_steps(TrainConfig(), tasks=3, world=1) == 1  # fewer tasks than one batch: still one step
+
+
 def _parameters(module) -> dict:
     return {name: p.detach().float().clone() for name, p in module.named_parameters()}
 
@@ -505,6 +515,15 @@ def test_train_rl_end_to_end_with_hf_rollouts(rl_root: SimpleNamespace, tiny: st
     assert json.loads((out / "summary.json").read_text())["resumed_at"] == 2
     assert [r["step"] for r in _log(out)] == [1, 2, 3] and _log(out)[:2] == records
 
+    # another task order (here: another seed) does not continue this run's checkpoint
+    from training.engine import CheckpointMismatch
+
+    table["train"]["seed"] = 1
+    config.write_text(json.dumps(table))
+    with pytest.raises(CheckpointMismatch, match="task_order"):
+        main(["rl", "--data", rl_root.root, "--version", rl_root.version, "--model", tiny, "--out", os.fspath(out),
+              "--config", os.fspath(config)])
+
 
 def test_train_rl_end_to_end_with_an_openai_endpoint(rl_root: SimpleNamespace, tiny: str, tmp_path: Path) -> None:
     pytest.importorskip("deepspeed")
@@ -536,12 +555,13 @@ def test_train_rl_end_to_end_with_an_openai_endpoint(rl_root: SimpleNamespace, t
     out = tmp_path / "out"
     with OpenAIServer(responder, model="policy") as server:
         cfg = TrainConfig.from_dict({
-            "max_steps": 1, "seq_len": 2048, "micro_batch_size": 2, "warmup_steps": 0, "lr": 1e-3,
+            "seq_len": 2048, "micro_batch_size": 2, "warmup_steps": 0, "lr": 1e-3,  # max_steps 0: one epoch
             "rl": {"group_size": 2, "tasks_per_step": 3, "max_new_tokens": 64, "max_turns": 3, "rollout": "openai",
                    "base_url": server.base_url, "model": "policy", "today": TODAY}})
         summary = train_rl(cfg, rl_root.root, rl_root.version, tiny, os.fspath(out))
         requests = len(server.chat_requests())
     assert summary["datasets"] == {"rl_tasks": rl_root.version} and summary["rollout"] == "openai"
+    assert summary["steps"] == 1  # the three tasks in one batch of three
     assert requests == 2 * 2 + 2 * 2 + 1 + 3  # two searching tasks x 2 turns x 2, the year task 1 + 3 tries
     [r] = _log(out)
     assert (r["rollouts"], r["included"], r["excluded"], r["excluded_by"]) == (6, 5, 1, {"format_error": 1})

@@ -9,11 +9,11 @@ with DeepSpeed's CPU Adam. bf16 where the accelerator has it, else fp32 with the
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import math
 import os
 import shutil
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -93,10 +93,15 @@ class WarmupCosine:
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# world sizes that srun and mpirun give their processes: DeepSpeed's slurm, openmpi and mvapich backends start
+# the ranks that way and set no RANK, leaving `deepspeed.init_distributed` to find them through MPI (mpi4py)
+LAUNCHER_WORLD_SIZES = ("SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
+
+
+def launched_world_size(environ: Mapping[str, str]) -> int:
+    """How many processes srun or mpirun started together with this one (1 when none did)."""
+    sizes = [environ[name] for name in LAUNCHER_WORLD_SIZES if environ.get(name, "").isdigit()]
+    return max((int(size) for size in sizes), default=1)
 
 
 def init_distributed() -> tuple[int, int]:
@@ -107,8 +112,16 @@ def init_distributed() -> tuple[int, int]:
     if not dist.is_initialized():
         if "RANK" in os.environ:
             deepspeed.init_distributed(verbose=False)
+        elif launched_world_size(os.environ) > 1:  # one of several ranks srun/mpirun started: never train alone
+            if importlib.util.find_spec("mpi4py") is None:
+                raise RuntimeError(f"started by srun/mpirun as one of {launched_world_size(os.environ)} ranks "
+                                   "without RANK: DeepSpeed finds the ranks of its slurm, openmpi and mvapich "
+                                   "backends through MPI; install mpi4py")
+            deepspeed.init_distributed(verbose=False)
         else:  # not under a launcher: a private single-rank group on a free port
-            private = {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+            from training.launch import free_port
+
+            private = {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
             os.environ.update(private)
             os.environ.setdefault("LOCAL_RANK", "0")  # the engine reads it
             try:

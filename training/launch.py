@@ -4,8 +4,11 @@ run of it as a subprocess whose output streams line by line to a callback and to
 One node: `deepspeed --num_nodes 1 --num_gpus G --master_port P --module training.run MODE ...` starts G
 ranks (on CPU, with DS_ACCELERATOR=cpu, G processes). Many nodes: `--hostfile H --num_nodes N` and
 `--master_addr` (the first host unless given); DeepSpeed reaches the hosts over passwordless ssh (pdsh by
-default) or through another multi-node backend (`launcher`: openmpi, slurm, ...). Ranks are not bound to
-cores by default (`bind_cores` asks DeepSpeed to, with numactl, for multi-rank CPU runs).
+default) or through another multi-node backend (`launcher`: openmpi, slurm, ...); the openmpi, mvapich,
+mpich and impi backends run a rank on every slot of the hostfile, which must then name exactly the nodes and
+slots wanted; under slurm, openmpi and mvapich the ranks find each other through MPI (mpi4py, see
+`training.engine.init_distributed`). Ranks are not bound to cores by default (`bind_cores` asks DeepSpeed
+to, with numactl, for multi-rank CPU runs).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER_LOG = "launcher.log"
 LAUNCHERS = ("pdsh", "openmpi", "mvapich", "slurm", "mpich", "impi")
+# backends that start a rank on every slot of the hostfile and refuse --num_nodes / --num_gpus
+WHOLE_HOSTFILE = ("openmpi", "mvapich", "mpich", "impi")
 HOSTFILE_LINE = re.compile(r"^(?P<host>[A-Za-z0-9_.:\-\[\]]+)\s+slots=(?P<slots>\d+)\s*$")
 
 
@@ -48,6 +53,22 @@ class LaunchSpec:
             raise ValueError(f"launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
         if self.num_nodes > 1 and not self.hostfile:
             raise ValueError(f"{self.num_nodes} nodes need a hostfile naming them")
+        if self.hostfile:
+            self.hosts()  # a hostfile that cannot hold the nodes and ranks asked for fails before anything runs
+
+    def hosts(self) -> dict[str, int]:
+        """The hostfile's {host: slots}, checked against num_nodes and num_gpus."""
+        assert self.hostfile
+        hosts = read_hostfile(self.hostfile)
+        if len(hosts) < self.num_nodes:
+            raise ValueError(f"{self.hostfile} names {len(hosts)} host(s), {self.num_nodes} nodes wanted")
+        short = [h for h, slots in list(hosts.items())[:self.num_nodes] if slots < self.num_gpus]
+        if short:
+            raise ValueError(f"{self.hostfile}: {short} have fewer than {self.num_gpus} slots")
+        if self.launcher in WHOLE_HOSTFILE and (len(hosts) != self.num_nodes or set(hosts.values()) != {self.num_gpus}):
+            raise ValueError(f"the {self.launcher} backend starts a rank on every slot of {self.hostfile}: it must "
+                             f"name exactly {self.num_nodes} host(s) of {self.num_gpus} slots each")
+        return hosts
 
     @classmethod
     def from_dict(cls, data: Mapping | None) -> LaunchSpec:
@@ -110,18 +131,14 @@ def launch_command(spec: LaunchSpec, args: Sequence[str], *, executable: str | N
     """The exact `deepspeed` command line for `spec` running the module invocation `args`."""
     cmd = [executable or deepspeed_executable()]
     if spec.hostfile:
-        hosts = read_hostfile(spec.hostfile)
-        if len(hosts) < spec.num_nodes:
-            raise ValueError(f"{spec.hostfile} names {len(hosts)} host(s), {spec.num_nodes} nodes wanted")
-        short = [h for h, slots in list(hosts.items())[:spec.num_nodes] if slots < spec.num_gpus]
-        if short:
-            raise ValueError(f"{spec.hostfile}: {short} have fewer than {spec.num_gpus} slots")
+        hosts = spec.hosts()
         cmd += ["--hostfile", os.fspath(spec.hostfile), "--launcher", spec.launcher,
                 "--master_addr", spec.master_addr or next(iter(hosts))]
         if spec.launcher == "slurm":
             cmd.append("--no_ssh_check")  # srun starts the ranks: the nodes need not accept ssh
-    cmd += ["--num_nodes", str(spec.num_nodes), "--num_gpus", str(spec.num_gpus),
-            "--master_port", str(spec.master_port or free_port())]
+    if not (spec.hostfile and spec.launcher in WHOLE_HOSTFILE):  # those refuse the flags (checked above)
+        cmd += ["--num_nodes", str(spec.num_nodes), "--num_gpus", str(spec.num_gpus)]
+    cmd += ["--master_port", str(spec.master_port or free_port())]
     if spec.bind_cores:
         cmd.append("--bind_cores_to_rank")
     if spec.hostfile and spec.launcher == "slurm":

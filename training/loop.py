@@ -3,8 +3,8 @@ logging to `train_log.jsonl`, checkpoints and resume.
 
 The plan is a pure function of the data and the config, so a resumed run skips exactly the steps it
 already made and continues the same loss curve. Every rank builds the same plan and takes its own rows.
-Loss: cross-entropy summed over the trained tokens of one step's micro batches and divided by their count
-on this rank, so accumulating micro batches equals one large batch.
+Loss: cross-entropy summed over the trained tokens of one step's micro batches on every rank and divided by
+their total count, so accumulating micro batches, or spreading them over ranks, equals one large batch.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -105,20 +106,27 @@ def token_loss(logits, targets):
 
 class TrainLog:
     """`train_log.jsonl`: one JSON object per logged step; a resumed run first drops what came after
-    its checkpoint, so the file is always one curve."""
+    its checkpoint (and a line a killed run left half-written), so the file is always one curve."""
 
     def __init__(self, path: str | os.PathLike[str], resumed_at: int, enabled: bool) -> None:
         self.path = Path(path)
         self.enabled = enabled
         if enabled and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resumed_at]
+            kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= resumed_at]
             self.path.write_text("".join(f"{line}\n" for line in kept))
 
     def write(self, record: dict) -> None:
         if self.enabled:
             with self.path.open("a") as handle:
                 handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _step_of(line: str) -> float:
+    """The step a log line records; infinite (dropped on resume) for a line that is not a whole record."""
+    try:
+        return json.loads(line).get("step", 0)
+    except (json.JSONDecodeError, AttributeError):
+        return math.inf
 
 
 def run_steps(engine, steps: Sequence[Step], cfg: TrainConfig, out: str, pad_id: int,
@@ -130,7 +138,7 @@ def run_steps(engine, steps: Sequence[Step], cfg: TrainConfig, out: str, pad_id:
 
     from training.engine import resume, save_checkpoint
 
-    rank = dist.get_rank()
+    rank, world = dist.get_rank(), dist.get_world_size()
     directory = Path(out) / "checkpoints"
     fingerprint = {"plan": plan_fingerprint(steps)}
     start = resume(engine, directory, expect=fingerprint) if checkpoints else 0
@@ -143,13 +151,17 @@ def run_steps(engine, steps: Sequence[Step], cfg: TrainConfig, out: str, pad_id:
         step = steps[index]
         batches = [collate(rows, pad_id, mask=cfg.packed_mask, dtype=dtype) for rows in step.micro_batches]
         trained = sum(int((b["targets"] != IGNORE).sum()) for b in batches)
+        everywhere = torch.tensor([trained], dtype=torch.float64, device=device)
+        dist.all_reduce(everywhere)  # the step's trained tokens on all ranks
+        # DeepSpeed divides by grad_accum and averages over ranks: undo both, so the step's loss is a mean
+        # over all its trained tokens
+        scale = cfg.grad_accum * world / max(1.0, float(everywhere[0]))
         loss_sum, lr = 0.0, engine.get_lr()[0]  # the rate this step applies (the schedule moves after it)
         for batch in batches:
             inputs = {k: v.to(device) for k, v in batch.items() if k != "targets"}
             logits = engine(**inputs, use_cache=False).logits
             loss, _ = token_loss(logits, batch["targets"].to(device))
-            # DeepSpeed divides by grad_accum: undo it, so the step's loss is a mean over its trained tokens
-            engine.backward(loss * cfg.grad_accum / max(1, trained))
+            engine.backward(loss * scale)
             engine.step()
             loss_sum += float(loss.detach())
         stats = torch.tensor([loss_sum, trained, sum(int((b["input_ids"] != pad_id).sum()) for b in batches)],

@@ -48,6 +48,12 @@ def versions_read(mode: str, data: str, version: str, summary: dict) -> dict[str
     return {DATASETS[mode]: resolve(Store(data), DATASETS[mode], version).name}
 
 
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m training.run", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    rank = os.environ.get("RANK", "0")
+    rank = next((os.environ[k] for k in ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK") if k in os.environ), "0")
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout,
                         format=f"%(asctime)s [rank {rank}] %(levelname)s %(name)s: %(message)s")
     logging.getLogger("training").setLevel(logging.INFO)
@@ -75,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = dict(trainer(args.mode)(cfg, args.data, args.version, args.model, args.out))
     summary["datasets"] = versions_read(args.mode, args.data, args.version, summary)
     summary.setdefault("mode", args.mode)
-    if rank == "0":
+    if _rank() == 0:  # known only now under srun/mpirun, where the trainer's MPI discovery sets it
         Path(args.out, SUMMARY).write_text(json.dumps(summary, indent=1, sort_keys=True, default=str) + "\n")
         logging.getLogger("training").info("done: %s", json.dumps(summary, sort_keys=True, default=str))
     return 0

@@ -18,7 +18,9 @@ KL term needs it. An optimizer step where no rank has a token with a gradient is
 zero gradients (AdamW's momentum and weight decay would still move the weights).
 
 Tasks: the published `rl_tasks` rows in a seeded order, a new order each pass; step s takes the next
-`tasks_per_step * world` of them (rank r every world-th), so a resumed run continues with the same tasks.
+`tasks_per_step * world` of them (rank r every world-th), so a resumed run continues with the same tasks
+(its checkpoint names the version and the order; another is refused). `max_steps` rollout batches, or with
+`max_steps = 0` enough for `epochs` passes over the tasks.
 Logs one JSON line per step to `out/train_log.jsonl`; checkpoints every `save_every` steps under
 `out/checkpoints`; the model in Hugging Face format under `out/final`.
 
@@ -496,6 +498,13 @@ def load_tasks(data_root: str, version: str) -> tuple[list[dict], str]:
     return rows, published.name
 
 
+def rl_steps(cfg: TrainConfig, tasks: int, world: int) -> int:
+    """Rollout batches the run makes: `max_steps`, else (0) enough for `epochs` passes over the tasks."""
+    if cfg.max_steps:
+        return cfg.max_steps
+    return max(1, math.ceil(tasks * cfg.epochs / (cfg.rl.tasks_per_step * world)))
+
+
 def load_reference(model_path: str, cfg: TrainConfig, engine: Any) -> Any:
     """The frozen initial model for the KL term (only when kl_coef > 0): a whole copy on every rank, also
     at ZeRO-3 (it is never partitioned: it takes one model's memory per rank)."""
@@ -519,8 +528,6 @@ def train_rl(cfg: TrainConfig, data_root: str, version: str, model_path: str, ou
     from training.engine import init_distributed, initialize, load_model, resume, save_checkpoint, save_hf
     from training.loop import TrainLog
 
-    if cfg.max_steps < 1:
-        raise ValueError("[train] RL needs max_steps >= 1 (a step is one rollout batch)")
     rank, world = init_distributed()
     if cfg.zero_stage == 3 and world > 1 and cfg.rl.rollout == "hf":
         # each rank samples its own tasks, so ranks call `generate` a different number of times: ZeRO-3's
@@ -528,6 +535,7 @@ def train_rl(cfg: TrainConfig, data_root: str, version: str, model_path: str, ou
         raise ValueError("[train.rl] rollout = 'hf' needs zero_stage <= 2 on several ranks (ZeRO-3 would "
                          "gather parameters inside generate in lockstep); use rollout = 'openai' or ZeRO-2")
     rows, name = load_tasks(data_root, version)
+    steps = rl_steps(cfg, len(rows), world)
     store = Store(data_root)
     if rank == 0:  # one rank brings the search index up to date; the others wait, then read it
         SearchIndex(default_index_path(store)).update(store)
@@ -538,20 +546,22 @@ def train_rl(cfg: TrainConfig, data_root: str, version: str, model_path: str, ou
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model = load_model(model_path, cfg)
-    engine = initialize(model, cfg, total_steps=cfg.max_steps * cfg.rl.updates_per_batch)
+    engine = initialize(model, cfg, total_steps=steps * cfg.rl.updates_per_batch)
     reference = load_reference(model_path, cfg, engine) if cfg.rl.kl_coef > 0 else None
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoints = out_dir / "checkpoints"
-    start = resume(engine, checkpoints)
+    # the tasks and their order: a checkpoint of another version or order is not this run's to continue
+    identity = {"tasks": name, "task_order": f"seed {cfg.seed}, {cfg.rl.tasks_per_step} per rank, world {world}"}
+    start = resume(engine, checkpoints, expect=identity)
     train_log = TrainLog(out_dir / "train_log.jsonl", start, rank == 0)
     rollouts = Rollouts(cfg, engine, tokenizer, store, Path(model_path).name or "policy")
     updater = Updater(engine, cfg, pad_id, reference)
     log.info("rl: %s, %d tasks, %d steps of %d tasks x %d rollouts per rank, %s rollouts", name, len(rows),
-             cfg.max_steps, cfg.rl.tasks_per_step, cfg.rl.group_size, cfg.rl.rollout)
+             steps, cfg.rl.tasks_per_step, cfg.rl.group_size, cfg.rl.rollout)
     record: dict = {}
     began = time.time()
-    for step in range(start, cfg.max_steps):
+    for step in range(start, steps):
         torch.manual_seed(cfg.seed * 1_000_003 + step * 1009 + rank)  # sampling reproducible across resumes
         tasks = step_tasks(rows, step, cfg.rl.tasks_per_step, rank, world, cfg.seed)
         generated_before = rollouts.generator.generated if rollouts.generator else 0
@@ -576,11 +586,11 @@ def train_rl(cfg: TrainConfig, data_root: str, version: str, model_path: str, ou
         train_log.write(record)
         if rank == 0 and (step + 1) % cfg.log_every == 0:
             log.info("rl step %d/%d: reward %s, included %d/%d, tokens %d, clip %.3f/%.3f, %s", step + 1,
-                     cfg.max_steps, record["reward_mean"], record["included"], record["rollouts"], record["tokens"],
+                     steps, record["reward_mean"], record["included"], record["rollouts"], record["tokens"],
                      record["clip_low_frac"], record["clip_high_frac"], record["terminations"])
-        if (cfg.save_every and (step + 1) % cfg.save_every == 0) or step + 1 == cfg.max_steps:
-            save_checkpoint(engine, checkpoints, step + 1, cfg.keep_checkpoints)
+        if (cfg.save_every and (step + 1) % cfg.save_every == 0) or step + 1 == steps:
+            save_checkpoint(engine, checkpoints, step + 1, cfg.keep_checkpoints, state=identity)
     final = save_hf(engine, tokenizer, out_dir / "final")
-    return {"mode": "rl", "datasets": {DATASET: name}, "steps": cfg.max_steps, "resumed_at": start,
+    return {"mode": "rl", "datasets": {DATASET: name}, "steps": steps, "resumed_at": start,
             "output": final, "world_size": world, "bf16": bool(engine.bfloat16_enabled()),
             "rollout": cfg.rl.rollout, "final": record}
