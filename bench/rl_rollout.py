@@ -32,8 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 if not Path("/dev/nvidia0").exists():  # a GPU machine keeps DeepSpeed's own accelerator detection
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
-QWEN2_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                 num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, tie_word_embeddings=True)
 QUESTION = "Who composed the opera The Lighthouse Keeper, and in what year was its composer born?"
 
 
@@ -41,7 +39,7 @@ def load(spec: str, work: str, device: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM
 
-    from training.tiny import build_tiny, tiny_config
+    from training.tiny import QWEN2_05B, build_tiny, tiny_config
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     if spec in ("tiny", "0.5b"):

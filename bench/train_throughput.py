@@ -29,10 +29,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Qwen2.5-0.5B's shape: 24 layers, hidden 896, 14 heads (2 KV), vocab 151936, tied embeddings
-QWEN2_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                 num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
-                 rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6)
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0}
 
 
@@ -41,7 +37,7 @@ def build_model(name: str, out: Path) -> str:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from training.tiny import build_tiny
+    from training.tiny import QWEN2_05B, build_tiny
 
     if name == "tiny":
         return build_tiny(out / "tiny")

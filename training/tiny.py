@@ -98,3 +98,10 @@ def build_tiny(path: str | os.PathLike[str], seed: int = 0) -> str:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return os.fspath(out)
+
+
+# Qwen2.5-0.5B's shape (24 layers, hidden 896, 14 heads with 2 KV heads, vocab 151936, tied embeddings): the
+# benchmarks build it randomly initialised from this config, so nothing is downloaded
+QWEN2_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                 num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+                 rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6)
