@@ -1,12 +1,20 @@
-"""Shared by the benchmarks: where the test pages come from, and how a process tree's memory is watched."""
+"""Shared by the benchmarks: where the test pages come from, how a process tree's memory is watched, how a
+phase is timed, and how a result is reported."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psutil
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[1]
 READABILITY = REPO.parent / "shared" / "corpora" / "readability"
@@ -72,3 +80,36 @@ class TreeMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+@dataclass(frozen=True)
+class Timing:
+    wall_s: float
+    cpu_s: float  # this process's
+    peak_rss: int  # bytes: this process's peak while the phase ran
+
+    @property
+    def peak_rss_mib(self) -> int:
+        return round(self.peak_rss / 2**20)
+
+
+def timed(run: Callable[[], T]) -> tuple[T, Timing]:
+    """What `run()` returns, and its wall time, CPU time and peak RSS."""
+    with TreeMemory(os.getpid(), interval=0.02) as memory:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return result, Timing(wall, cpu, memory.peaks.get("main", 0))
+
+
+def machine() -> dict[str, Any]:
+    """What a result's numbers depend on beside the code: the cores, and how busy they were."""
+    return {"cpu_count": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def report(result: dict, out: str | None) -> None:
+    """The result as JSON on stdout, and in the file `out` too when given."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if out:
+        Path(out).write_text(text)

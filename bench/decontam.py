@@ -17,19 +17,16 @@ plants of each kind were caught (and false flags among the synthetic questions).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import TreeMemory
+from bench._common import machine, report, timed
 from bench.dedup_minhash import _name, synthetic_question
-from filters.decontam import Decontaminator, load_benchmarks
+from filters.decontam import Benchmarks, Decontaminator, load_benchmarks
 from filters.decontam.benchmarks import DEFAULT_DIR
 from filters.text import words
 
@@ -113,6 +110,12 @@ def dataset(
     return records, planted
 
 
+def build_index(paths: list[str] | None) -> tuple[Benchmarks, Decontaminator]:
+    """The benchmark files at `paths` and the decontaminator over their items."""
+    loaded = load_benchmarks(paths)
+    return loaded, Decontaminator(loaded.items, problems=loaded.problems)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="questions")
@@ -123,19 +126,12 @@ def main() -> None:
     parser.add_argument("--out", help="also write the JSON result here")
     args = parser.parse_args()
 
-    with TreeMemory(os.getpid(), interval=0.02) as build_memory:
-        started = time.perf_counter()
-        loaded = load_benchmarks(args.benchmarks)
-        decontaminator = Decontaminator(loaded.items, problems=loaded.problems)
-        build_s = time.perf_counter() - started
+    (loaded, decontaminator), build = timed(lambda: build_index(args.benchmarks))
     if not decontaminator.items:
         raise SystemExit(f"no benchmark items: {[str(p) for p in loaded.problems]}")
     records, planted = dataset(args.n, args.plants, decontaminator)
 
-    with TreeMemory(os.getpid(), interval=0.02) as memory:
-        wall, cpu = time.perf_counter(), time.process_time()
-        flagged = dict(decontaminator.check_many(records))
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    flagged, check = timed(lambda: dict(decontaminator.check_many(records)))
 
     caught = Counter(kind for rid, kind in planted.items() if rid in flagged)
     kinds = Counter(planted.values())
@@ -145,15 +141,14 @@ def main() -> None:
         "benchmark_items": len(decontaminator.items),
         "benchmarks": loaded.counts(),
         "problems": [str(p) for p in loaded.problems],
-        "build_s": round(build_s, 2),
-        "build_peak_rss_mib": round(build_memory.peaks.get("main", 0) / 2**20),
-        "check_wall_s": round(wall, 2),
-        "check_cpu_s": round(cpu, 2),
-        "questions_per_s": round(len(records) / wall),
-        "questions_per_cpu_s": round(len(records) / cpu),
-        "peak_rss_mib": round(memory.peaks.get("main", 0) / 2**20),
-        "cpu_count": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "build_s": round(build.wall_s, 2),
+        "build_peak_rss_mib": build.peak_rss_mib,
+        "check_wall_s": round(check.wall_s, 2),
+        "check_cpu_s": round(check.cpu_s, 2),
+        "questions_per_s": round(len(records) / check.wall_s),
+        "questions_per_cpu_s": round(len(records) / check.cpu_s),
+        "peak_rss_mib": check.peak_rss_mib,
+        **machine(),
         "flagged": len(flagged),
         "flagged_by_rule": dict(Counter(c.rule for c in flagged.values())),
         "planted": dict(kinds),
@@ -164,9 +159,7 @@ def main() -> None:
         ],
         "examples": [{"question": q, **vars(flagged[rid])} for rid, q, _ in records if rid in flagged][:3],
     }
-    print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+    report(result, args.out)
     print()
     print(
         "| questions | benchmark items | build s | check s | questions/s | peak RSS MiB | flagged "

@@ -20,11 +20,8 @@ of what each flagged as near (precision), agreement between the two, and peak RS
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -33,123 +30,21 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import TreeMemory
+from bench._common import machine, report, timed
 from filters.dedup import MinHasher, find_duplicates, question_key
 from filters.dedup.minhash import WEIGHTS
 
-SYLLABLES = [
-    "ka",
-    "lo",
-    "mer",
-    "vin",
-    "tes",
-    "ra",
-    "dun",
-    "bel",
-    "or",
-    "sta",
-    "quil",
-    "fen",
-    "ar",
-    "mo",
-    "zet",
-    "hal",
-    "rin",
-    "bo",
-    "cas",
-    "tel",
-    "vor",
-    "ine",
-    "ul",
-    "pra",
-    "dro",
-    "gan",
-    "sel",
-    "wy",
-    "thor",
-    "ek",
-]
-ROLES = [
-    "director",
-    "author",
-    "founder",
-    "spouse",
-    "mother",
-    "father",
-    "composer",
-    "architect",
-    "publisher",
-    "producer",
-    "first president",
-    "head coach",
-    "lead singer",
-    "chief engineer",
-    "patron",
-]
-KINDS = [
-    "city",
-    "town",
-    "village",
-    "river",
-    "university",
-    "company",
-    "museum",
-    "novel",
-    "film",
-    "opera",
-    "newspaper",
-    "ship",
-    "bridge",
-    "cathedral",
-    "festival",
-    "observatory",
-    "orchestra",
-    "island",
-]
-ADJECTIVES = [
-    "silent",
-    "northern",
-    "golden",
-    "lost",
-    "red",
-    "hidden",
-    "last",
-    "eastern",
-    "iron",
-    "winter",
-    "broken",
-    "second",
-    "quiet",
-    "burning",
-    "distant",
-    "young",
-    "old",
-    "glass",
-    "salt",
-    "open",
-]
-NOUNS = [
-    "harbor",
-    "lantern",
-    "orchard",
-    "season",
-    "crown",
-    "mirror",
-    "voyage",
-    "garden",
-    "tower",
-    "letter",
-    "archive",
-    "meadow",
-    "signal",
-    "shore",
-    "bell",
-    "kingdom",
-    "map",
-    "river",
-    "storm",
-    "choir",
-]
+SYLLABLES = ["ka", "lo", "mer", "vin", "tes", "ra", "dun", "bel", "or", "sta", "quil", "fen", "ar", "mo",
+             "zet", "hal", "rin", "bo", "cas", "tel", "vor", "ine", "ul", "pra", "dro", "gan", "sel", "wy",
+             "thor", "ek"]
+ROLES = ["director", "author", "founder", "spouse", "mother", "father", "composer", "architect", "publisher",
+         "producer", "first president", "head coach", "lead singer", "chief engineer", "patron"]
+KINDS = ["city", "town", "village", "river", "university", "company", "museum", "novel", "film", "opera",
+         "newspaper", "ship", "bridge", "cathedral", "festival", "observatory", "orchestra", "island"]
+ADJECTIVES = ["silent", "northern", "golden", "lost", "red", "hidden", "last", "eastern", "iron", "winter",
+              "broken", "second", "quiet", "burning", "distant", "young", "old", "glass", "salt", "open"]
+NOUNS = ["harbor", "lantern", "orchard", "season", "crown", "mirror", "voyage", "garden", "tower", "letter",
+         "archive", "meadow", "signal", "shore", "bell", "kingdom", "map", "river", "storm", "choir"]
 VERBS = ["founded", "designed", "directed", "written", "built", "published", "composed", "funded", "restored"]
 FRAMES = [
     "Who was {d}?",
@@ -286,16 +181,13 @@ def datasketch_duplicates(
     return out
 
 
-def timed(run: Callable[[], list]) -> tuple[list, dict]:
+def phase(run: Callable[[], list]) -> tuple[list, dict]:
     before = psutil.Process().memory_info().rss
-    with TreeMemory(os.getpid(), interval=0.02) as memory:
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = run()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    result, timing = timed(run)
     return result, {
-        "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),
-        "peak_rss_mib": round(memory.peaks.get("main", 0) / 2**20),
+        "wall_s": round(timing.wall_s, 2),
+        "cpu_s": round(timing.cpu_s, 2),
+        "peak_rss_mib": timing.peak_rss_mib,
         "rss_before_mib": round(before / 2**20),  # the questions and what the benchmark holds already
     }
 
@@ -368,13 +260,13 @@ def main() -> None:
     }
     detectable = {qid for qid, j in jaccards.items() if j >= args.threshold}
 
-    ours_found, ours_time = timed(
+    ours_found, ours_time = phase(
         lambda: [
             (d.id, d.of_id, d.kind)
             for d in find_duplicates(rows, threshold=args.threshold, num_perm=args.num_perm, seed=args.seed)
         ]
     )
-    theirs_found, theirs_time = timed(
+    theirs_found, theirs_time = phase(
         lambda: datasketch_duplicates(rows, args.threshold, args.num_perm, args.seed)
     )
 
@@ -395,8 +287,7 @@ def main() -> None:
         },
         "threshold": args.threshold,
         "num_perm": args.num_perm,
-        "cpu_count": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **machine(),
         "ours": {
             **ours_time,
             "questions_per_s": round(len(rows) / ours_time["wall_s"]),
@@ -427,9 +318,7 @@ def main() -> None:
     result["speedup_cpu"] = round(
         result["ours"]["questions_per_cpu_s"] / result["datasketch"]["questions_per_cpu_s"], 2
     )
-    print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+    report(result, args.out)
     print()
     print("| | q/s (wall) | q/s (CPU) | peak RSS MiB | recall planted | recall detectable | near precision |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -24,6 +24,7 @@ from storage.batches import RowBatch, plan_batches
 from storage.store import Store
 from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
+from synth.teacher.open import required, store_cache
 from synth.teacher.requests_log import RequestLog
 
 PUBLISHED = ("sft_samples", "rl_tasks", "cpt_samples")
@@ -114,12 +115,8 @@ def build_cpt(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, 
     counter = _counter(config)
     log = RequestLog()
     if config.cpt_writer == "teacher":
-        from synth.teacher.cache import default_cache
-
-        if teacher_config is None:
-            raise ValueError("[filter] cpt_writer = 'teacher' needs [teacher] settings")
-        writer: Any = TeacherCptWriter(teacher_config, cache=default_cache(store) if teacher_config.cache else None,
-                                       log=log)
+        teacher = required(teacher_config, "[filter] cpt_writer = 'teacher'")
+        writer: Any = TeacherCptWriter(teacher, cache=store_cache(store, teacher), log=log)
     else:
         writer = TemplateCptWriter()
     accepted = accepted_ids(store, fingerprint)

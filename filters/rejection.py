@@ -18,6 +18,7 @@ trajectory flow also judges as it goes in that mode and stops generating a level
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,7 @@ from storage.ids import content_id
 from storage.store import Store
 from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
+from synth.teacher.open import open_client
 from synth.teacher.requests_log import RequestLog
 
 STAGE = "judge"
@@ -335,22 +337,12 @@ def run_judging(store: Store, run_id: str, batch: RowBatch, config: FilterConfig
     """The synchronous entry point for one Prefect task: judge, tools, client set up and closed here."""
     async def go() -> Counter[str]:
         log = RequestLog()
-        client = None
-        if config.judge == "llm":
-            from synth.teacher.cache import default_cache
-            from synth.teacher.client import TeacherClient
-
-            if teacher_config is None:
-                raise ValueError("[filter] judge = 'llm' needs [teacher] settings")
-            client = TeacherClient(teacher_config, cache=default_cache(store) if teacher_config.cache else None,
-                                   log=log)
-        try:
+        client = (open_client(store, teacher_config, log, needed_by="[filter] judge = 'llm'")
+                  if config.judge == "llm" else None)
+        async with client or contextlib.nullcontext():
             judge = make_task_judge(config, client)
             # tools=None: each trajectory is checked against the tools its own system prompt declared
             return await judge_batch(store, run_id, batch, config, fingerprint, judge, None, log)
-        finally:
-            if client is not None:
-                await client.aclose()
 
     return asyncio.run(go())
 

@@ -35,19 +35,10 @@ from synth.agent.format import parse_context_prompt, tool_response
 from synth.agent.policy import restore_stop
 from synth.agent.runner import TokenCounter
 from synth.agent.scripted import parse_question
-from synth.tools.base import Tool, Toolbox, ToolResult
+from synth.tools.base import Toolbox, ToolResult
+from tests.helpers import Echo, run, write_demo_tasks
 
 # --- fakes -------------------------------------------------------------------------------------------------
-
-
-class Echo(Tool):
-    name = "search"
-    description = "Search."
-    parameters = {"type": "object", "properties": {"query": {"type": "array", "items": {"type": "string"}}},  # noqa: RUF012
-                  "required": ["query"]}
-
-    async def run(self, arguments: dict) -> ToolResult:
-        return ToolResult("results for " + "; ".join(arguments["query"]))
 
 
 class Slow(Echo):
@@ -74,10 +65,6 @@ class Scripted(Policy):
 CALL = render_turn("look", call=ToolCall("search", {"query": ["x"]}))
 ANSWER = "<think>done</think>\n<answer>42</answer>"
 TASK = {"id": "t1", "question": "What is the answer?", "level": 1}
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 # --- the format ----------------------------------------------------------------------------------------------
@@ -367,14 +354,10 @@ def correct(answer: str | None, task: dict) -> bool:
 @pytest.fixture(scope="module")
 def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """The demo graph's tasks and a search index, built once."""
-    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
     from synth.tools.toolbox import default_toolbox
 
     root = os.fspath(tmp_path_factory.mktemp("agent-demo") / "data")
-    shutil.copytree(demo_subgraphs.root, root)
-    store, graph, config = Store(root), demo_subgraphs.graph, TaskConfig()
-    for batch in subgraph_batches(store, graph, config.subgraphs_per_task):
-        write_tasks(store, "tasks-run", graph, batch, config)
+    store = write_demo_tasks(demo_subgraphs, root)
     tools = default_toolbox(store, log=None)
     return SimpleNamespace(root=root, store=store, tasks=sorted(store.rows("tasks"), key=lambda t: t["id"]),
                            tools=tools)

@@ -4,11 +4,9 @@ the teacher writer over real HTTP with its fallback."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,14 +27,26 @@ from filters.cpt import (
 from filters.cpt.path import solving_path
 from filters.cpt.writer import RewriteError, parse_rewrite
 from storage.store import Store
-from synth.agent import Policy, ScriptedSearchPolicy, ToolCall, render_turn, run_context, run_heavy, run_react
+from synth.agent import Policy, ToolCall, render_turn, run_context, run_heavy, run_react
 from synth.agent.format import parse_turn
 from synth.agent.runner import TokenCounter
-from synth.tools.base import Tool, Toolbox, ToolResult
-from synth.tools.search import Hit, format_hits
-from synth.tools.visit import render
+from synth.tasks.formal import Triple
+from synth.tools.base import Toolbox
+from synth.tools.search import Hit
+from tests.helpers import FixedSearch, FixedVisit, Replies, run, wiki_url
 
 TODAY = "2025-03-01"
+
+
+def triples(*rows: tuple[str, str, str, str]) -> list[dict]:
+    """Formalization rows from (subject, predicate, object, object_kind)."""
+    return [Triple(*row).row() for row in rows]
+
+
+def evidence(*rows: tuple[str, str, str]) -> list[dict]:
+    """Evidence rows from (doc_id, page title, text)."""
+    return [{"doc_id": doc_id, "url": wiki_url(title), "text": text} for doc_id, title, text in rows]
+
 
 # "What was the underground fire associated with the historian whose notable works include A History of
 # Estavia?" as the task synthesizer writes it
@@ -44,25 +54,23 @@ TASK = {
     "id": "task-fire", "level": 2, "answer": "Dunmere Mine Disaster", "aliases": [], "answer_type": "entity",
     "question": "What was the underground fire associated with the historian whose notable works include "
                 "A History of Estavia?",
-    "formalization": [
-        {"subject": "?answer", "predicate": "type", "object": "event", "object_kind": "type"},
-        {"subject": "?answer", "predicate": "description", "object": "underground fire", "object_kind": "keyword"},
-        {"subject": "?answer", "predicate": "links_to", "object": "?x1", "object_kind": "var"},
-        {"subject": "?x1", "predicate": "type", "object": "person", "object_kind": "type"},
-        {"subject": "?x1", "predicate": "description", "object": "historian", "object_kind": "keyword"},
-        {"subject": "?x1", "predicate": "notable works", "object": "A History of Estavia", "object_kind": "entity"},
-    ],
+    "formalization": triples(
+        ("?answer", "type", "event", "type"),
+        ("?answer", "description", "underground fire", "keyword"),
+        ("?answer", "links_to", "?x1", "var"),
+        ("?x1", "type", "person", "type"),
+        ("?x1", "description", "historian", "keyword"),
+        ("?x1", "notable works", "A History of Estavia", "entity"),
+    ),
     "operations": [],
-    "evidence": [
-        {"doc_id": "d1", "url": "http://wiki.test/wiki/Dunmere_Mine_Disaster",
-         "text": "The Dunmere Mine Disaster was an underground fire in the Deep Seven shaft at Dunmere in 1961."},
-        {"doc_id": "d1", "url": "http://wiki.test/wiki/Dunmere_Mine_Disaster",
-         "text": "The disaster is described in the second volume of Dagny Sorel's A History of Estavia."},
-        {"doc_id": "d2", "url": "http://wiki.test/wiki/Dagny_Sorel",
-         "text": "Dagny Sorel (2 February 1931 – 11 August 2015) was an Estavian historian."},
-        {"doc_id": "d2", "url": "http://wiki.test/wiki/Dagny_Sorel",
-         "text": "Notable works: A History of Estavia (1978), Orrevik: A Life (1985)"},
-    ],
+    "evidence": evidence(
+        ("d1", "Dunmere Mine Disaster",
+         "The Dunmere Mine Disaster was an underground fire in the Deep Seven shaft at Dunmere in 1961."),
+        ("d1", "Dunmere Mine Disaster",
+         "The disaster is described in the second volume of Dagny Sorel's A History of Estavia."),
+        ("d2", "Dagny Sorel", "Dagny Sorel (2 February 1931 – 11 August 2015) was an Estavian historian."),
+        ("d2", "Dagny Sorel", "Notable works: A History of Estavia (1978), Orrevik: A Life (1985)"),
+    ),
 }
 
 # a level-3 shape: a masked entity, a shared attribute, an attribute answer
@@ -70,33 +78,32 @@ SHARED = {
     "id": "task-concerto", "level": 3, "answer": "31 min", "aliases": [], "answer_type": "quantity",
     "question": "What is the duration of the concerto whose soloist is the violinist born in the same island "
                 "country as Helena Brask and who died in Ostvale and whose surname begins with L?",
-    "formalization": [
-        {"subject": "?x1", "predicate": "type", "object": "work", "object_kind": "type"},
-        {"subject": "?x1", "predicate": "description", "object": "concerto", "object_kind": "keyword"},
-        {"subject": "?x1", "predicate": "soloist", "object": "?x2", "object_kind": "var"},
-        {"subject": "?x2", "predicate": "type", "object": "person", "object_kind": "type"},
-        {"subject": "?x2", "predicate": "description", "object": "violinist", "object_kind": "keyword"},
-        {"subject": "?x2", "predicate": "died", "object": "Ostvale", "object_kind": "entity"},
-        {"subject": "?x2", "predicate": "born", "object": "?s1", "object_kind": "var"},
-        {"subject": "Helena Brask", "predicate": "born", "object": "?s1", "object_kind": "var"},
-        {"subject": "?x2", "predicate": "different_from", "object": "Helena Brask", "object_kind": "distinct"},
-        {"subject": "?s1", "predicate": "type", "object": "place", "object_kind": "type"},
-        {"subject": "?x2", "predicate": "surname", "object": "L", "object_kind": "prefix"},
-        {"subject": "?x1", "predicate": "duration", "object": "?answer", "object_kind": "value"},
-    ],
+    "formalization": triples(
+        ("?x1", "type", "work", "type"),
+        ("?x1", "description", "concerto", "keyword"),
+        ("?x1", "soloist", "?x2", "var"),
+        ("?x2", "type", "person", "type"),
+        ("?x2", "description", "violinist", "keyword"),
+        ("?x2", "died", "Ostvale", "entity"),
+        ("?x2", "born", "?s1", "var"),
+        ("Helena Brask", "born", "?s1", "var"),
+        ("?x2", "different_from", "Helena Brask", "distinct"),
+        ("?s1", "type", "place", "type"),
+        ("?x2", "surname", "L", "prefix"),
+        ("?x1", "duration", "?answer", "value"),
+    ),
     "operations": [
         {"op": "shared_attribute", "slot": "?s1", "original": "Estavia",
          "obfuscated": "born in the same island country as Helena Brask"},
         {"op": "mask_name", "slot": "?x2", "original": "Marta Lindell", "obfuscated": "whose surname begins with L"},
     ],
-    "evidence": [
-        {"doc_id": "d3", "url": "http://wiki.test/wiki/Estavian_Violin_Concerto",
-         "text": "The Estavian Violin Concerto is a concerto written for Marta Lindell."},
-        {"doc_id": "d3", "url": "http://wiki.test/wiki/Estavian_Violin_Concerto", "text": "Duration: 31 min"},
-        {"doc_id": "d4", "url": "http://wiki.test/wiki/Marta_Lindell",
-         "text": "Marta Lindell (1898 – 1979) was an Estavian violinist who died in Ostvale."},
-        {"doc_id": "d5", "url": "http://wiki.test/wiki/Helena_Brask", "text": "Born: 9 May 1918, Varkholm, Estavia"},
-    ],
+    "evidence": evidence(
+        ("d3", "Estavian Violin Concerto",
+         "The Estavian Violin Concerto is a concerto written for Marta Lindell."),
+        ("d3", "Estavian Violin Concerto", "Duration: 31 min"),
+        ("d4", "Marta Lindell", "Marta Lindell (1898 – 1979) was an Estavian violinist who died in Ostvale."),
+        ("d5", "Helena Brask", "Born: 9 May 1918, Varkholm, Estavia"),
+    ),
 }
 
 PAGES = {
@@ -105,53 +112,15 @@ PAGES = {
     "Kestrel Press": "Kestrel Press publishes history, above all A History of Estavia.",
     "Dunmere Mine Disaster": "The Dunmere Mine Disaster was an underground fire described by Dagny Sorel.",
 }
-URLS = {name: f"http://wiki.test/wiki/{name.replace(' ', '_')}" for name in PAGES}
-
-
-class Search(Tool):
-    name = "search"
-    description = "Search."
-    parameters = {"type": "object", "properties": {"query": {"type": "array", "items": {"type": "string"}}},  # noqa: RUF012
-                  "required": ["query"]}
-
-    async def run(self, arguments: dict) -> ToolResult:
-        hits = [Hit(title=n, url=URLS[n], snippet=text) for n, text in PAGES.items()]
-        return ToolResult("\n=======\n".join(format_hits(q, hits) for q in arguments["query"]))
-
-
-class Visit(Tool):
-    name = "visit"
-    description = "Visit."
-    parameters = {"type": "object", "properties": {"url": {"type": "array", "items": {"type": "string"}},  # noqa: RUF012
-                                                   "goal": {"type": "string"}}, "required": ["url", "goal"]}
-
-    async def run(self, arguments: dict) -> ToolResult:
-        name = next(n for n, u in URLS.items() if u == arguments["url"][0])
-        info = {"rational": "Relevant.", "evidence": PAGES[name], "summary": PAGES[name]}
-        return ToolResult(render(arguments["url"][0], arguments["goal"], info))
-
-
-class Replies(Policy):
-    name, model = "fake", "fake-1"
-
-    def __init__(self, replies: list[str]) -> None:
-        self.replies = replies
-        self.calls = 0
-
-    async def respond(self, messages: list[dict], *, sample_index: int) -> str:
-        self.calls += 1
-        return self.replies[min(self.calls - 1, len(self.replies) - 1)]
-
+URLS = {name: wiki_url(name) for name in PAGES}
 
 SEARCH = render_turn("I look for the book first.", call=ToolCall("search", {"query": ["A History of Estavia"]}))
 VISIT = render_turn("The historian's page should list the fire.", call=ToolCall(
     "visit", {"url": [URLS["Dagny Sorel"]], "goal": "the underground fire associated with the historian"}))
 ANSWER = "<think>\nThe disaster is linked to her.\n</think>\n<answer>Dunmere Mine Disaster</answer>"
-TOOLS = Toolbox([Search(), Visit()])
-
-
-def run(coro):
-    return asyncio.run(coro)
+TOOLS = Toolbox([FixedSearch([Hit(title=n, url=URLS[n], snippet=text) for n, text in PAGES.items()]),
+                 FixedVisit({URLS[n]: {"rational": "Relevant.", "evidence": text, "summary": text}
+                             for n, text in PAGES.items()})])
 
 
 def trajectory(replies: list[str] | None = None, runner=run_react, sample_index: int = 0) -> dict:
@@ -320,23 +289,14 @@ def _normalize(text: str | None) -> str:
 @pytest.fixture(scope="module")
 def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """Demo tasks with the scripted agent's trajectories that answered them right (the accepted ones)."""
-    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
     from synth.tools.toolbox import default_toolbox
+    from tests.helpers import scripted_runs, tasks_by_level, write_demo_tasks
 
-    root = os.fspath(tmp_path_factory.mktemp("cpt-demo") / "data")
-    shutil.copytree(demo_subgraphs.root, root)
-    store = Store(root)
-    write_tasks(store, "tasks-run", demo_subgraphs.graph, subgraph_batches(store, demo_subgraphs.graph, 40)[0],
-                TaskConfig())
-    tasks = sorted(store.rows("tasks"), key=lambda t: t["id"])
-    chosen = [t for level in (1, 2, 3) for t in [t for t in tasks if t["level"] == level][:4]]
-    tools = default_toolbox(store, log=None)
-
-    async def all_of():
-        return await asyncio.gather(*(run_react(t, ScriptedSearchPolicy(), tools, today=TODAY) for t in chosen))
-
+    store = write_demo_tasks(demo_subgraphs, os.fspath(tmp_path_factory.mktemp("cpt-demo") / "data"), first=40)
+    chosen = tasks_by_level(store, 4)
     accepted = {}
-    for task, t in zip(chosen, run(all_of()), strict=True):
+    for task, t in zip(chosen, scripted_runs(chosen, default_toolbox(store, log=None), run_react, TODAY),
+                       strict=True):
         gold = {_normalize(a) for a in [task["answer"], *(task["aliases"] or [])]}
         accepted[task["id"]] = [t.row()] if _normalize(t.answer) in gold else []
     return SimpleNamespace(tasks=chosen, accepted=accepted)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +12,7 @@ import pytest
 from filters.decontam import BenchmarkItem, Decontaminator, NgramIndex, load_benchmarks
 from filters.text import normalize
 from tests.conftest import shared_path
+from tests.helpers import write_demo_tasks
 
 EXPECTED_COUNTS = {"frames": 824, "bamboogle": 125, "2wiki": 500, "musique": 500, "hotpotqa_500": 500}
 
@@ -65,14 +65,7 @@ def decontaminator() -> Decontaminator:
 @pytest.fixture(scope="module")
 def demo_tasks(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """The demo's template tasks, written once from the session's subgraphs."""
-    from storage.store import Store
-    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
-
-    root = os.fspath(tmp_path_factory.mktemp("decontam-demo") / "data")
-    shutil.copytree(demo_subgraphs.root, root)
-    store, config = Store(root), TaskConfig()
-    for batch in subgraph_batches(store, demo_subgraphs.graph, config.subgraphs_per_task):
-        write_tasks(store, "tasks-run", demo_subgraphs.graph, batch, config)
+    store = write_demo_tasks(demo_subgraphs, os.fspath(tmp_path_factory.mktemp("decontam-demo") / "data"))
     return list(store.rows("tasks", ["id", "question", "answer", "aliases"]))
 
 

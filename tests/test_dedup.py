@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from filters.dedup import LSHIndex, MinHasher, find_duplicates, optimal_params, question_key, similarity
 from filters.dedup.minhash import NO_SHINGLES, PRIME, WEIGHTS
 from filters.text import gram_hash, ngram_hashes, normalize, words
+from tests.helpers import write_demo_tasks
 
 # long multi-hop questions (about 50 words): one edit leaves about 90% of their shingles
 LONG = [
@@ -45,14 +45,7 @@ def true_jaccard(hasher: MinHasher, first: str, second: str) -> float:
 @pytest.fixture(scope="module")
 def demo_questions(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """The demo's template tasks (id, question, answer), written once from the session's subgraphs."""
-    from storage.store import Store
-    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
-
-    root = os.fspath(tmp_path_factory.mktemp("dedup-demo") / "data")
-    shutil.copytree(demo_subgraphs.root, root)
-    store, config = Store(root), TaskConfig()
-    for batch in subgraph_batches(store, demo_subgraphs.graph, config.subgraphs_per_task):
-        write_tasks(store, "tasks-run", demo_subgraphs.graph, batch, config)
+    store = write_demo_tasks(demo_subgraphs, os.fspath(tmp_path_factory.mktemp("dedup-demo") / "data"))
     return list(store.rows("tasks", ["id", "question", "answer"]))
 
 

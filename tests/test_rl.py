@@ -191,16 +191,8 @@ class ScriptedModel:
 
 
 def _echo_tools():
-    from synth.tools.base import Tool, Toolbox, ToolResult
-
-    class Echo(Tool):
-        name = "search"
-        description = "Search."
-        parameters = {"type": "object", "properties": {"query": {"type": "array", "items": {"type": "string"}}},  # noqa: RUF012
-                      "required": ["query"]}
-
-        async def run(self, arguments: dict) -> ToolResult:
-            return ToolResult("results for " + "; ".join(arguments["query"]))
+    from synth.tools.base import Toolbox
+    from tests.helpers import Echo
 
     return Toolbox([Echo()])
 

@@ -4,10 +4,8 @@ written to a real store."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,7 +15,7 @@ from filters.cpt.findings import clean
 from filters.cpt.steps import NOT_RUN, SampleError
 from filters.sft import context_samples, converted_rounds, parse_system_prompt, react_sample, sft_samples
 from storage.store import Store
-from synth.agent import Policy, ScriptedSearchPolicy, ToolCall, render_turn, run_context, run_heavy, run_react
+from synth.agent import Policy, ToolCall, render_turn, run_context, run_heavy, run_react
 from synth.agent.format import (
     FORCE_ANSWER,
     REPORT_INSTRUCTIONS,
@@ -26,12 +24,12 @@ from synth.agent.format import (
     system_prompt,
 )
 from synth.agent.runner import AgentLimits, TokenCounter
-from synth.tools.base import Tool, Toolbox, ToolResult
-from synth.tools.search import Hit, format_hits
-from synth.tools.visit import render
+from synth.tools.base import Toolbox
+from synth.tools.search import Hit
+from tests.helpers import FixedSearch, FixedVisit, Replies, run, wiki_url
 
 TODAY = "2025-03-01"
-URLS = {name: f"http://wiki.test/wiki/{name.replace(' ', '_')}" for name in
+URLS = {name: wiki_url(name) for name in
         ("Nils Farrand", "Selva Film Studios", "Night Train to Kellmar", "Vera Castell")}
 SNIPPETS = {
     "Nils Farrand": "Nils Farrand (1899 – 1968) was an Estavian film director who co-founded Selva Film Studios.",
@@ -41,57 +39,18 @@ SNIPPETS = {
 }
 QUESTION = "What is the thriller film directed by Nils Farrand?"
 
-
-class Search(Tool):
-    """The real result format of the search tool, over four fixed pages."""
-    name = "search"
-    description = "Search."
-    parameters = {"type": "object", "properties": {"query": {"type": "array", "items": {"type": "string"}}},  # noqa: RUF012
-                  "required": ["query"]}
-
-    async def run(self, arguments: dict) -> ToolResult:
-        hits = [Hit(title=n, url=u, snippet=SNIPPETS[n]) for n, u in URLS.items()]
-        return ToolResult("\n=======\n".join(format_hits(q, hits) for q in arguments["query"]))
-
-
-class Visit(Tool):
-    """The real result format of the visit tool."""
-    name = "visit"
-    description = "Visit."
-    parameters = {"type": "object", "properties": {"url": {"type": "array", "items": {"type": "string"}},  # noqa: RUF012
-                                                   "goal": {"type": "string"}}, "required": ["url", "goal"]}
-
-    async def run(self, arguments: dict) -> ToolResult:
-        url = arguments["url"][0]
-        name = next(n for n, u in URLS.items() if u == url)
-        info = {"rational": "The page has passages on the goal.",
-                "evidence": f"{SNIPPETS[name]}\n[infobox] Directed by: Nils Farrand",
-                "summary": SNIPPETS[name]}
-        return ToolResult(render(url, arguments["goal"], info, [("Vera Castell", URLS["Vera Castell"])]))
-
-
-class Replies(Policy):
-    name, model = "fake", "fake-1"
-
-    def __init__(self, replies: list[str]) -> None:
-        self.replies = replies
-        self.calls = 0
-
-    async def respond(self, messages: list[dict], *, sample_index: int) -> str:
-        self.calls += 1
-        return self.replies[min(self.calls - 1, len(self.replies) - 1)]
-
-
 SEARCH = render_turn("I search for the director.", call=ToolCall("search", {"query": ["Nils Farrand"]}))
 VISIT = render_turn("I read the film's page.", call=ToolCall(
     "visit", {"url": [URLS["Night Train to Kellmar"]], "goal": "the thriller film directed by Nils Farrand"}))
 ANSWER = "<think>\nThe page says so.\n</think>\n<answer>Night Train to Kellmar</answer>"
 TASK = {"id": "task-1", "question": QUESTION, "level": 1}
-TOOLS = Toolbox([Search(), Visit()])
-
-
-def run(coro):
-    return asyncio.run(coro)
+# the real result formats of the search and visit tools, over four fixed pages
+TOOLS = Toolbox([
+    FixedSearch([Hit(title=n, url=u, snippet=SNIPPETS[n]) for n, u in URLS.items()]),
+    FixedVisit({u: {"rational": "The page has passages on the goal.",
+                    "evidence": f"{SNIPPETS[n]}\n[infobox] Directed by: Nils Farrand", "summary": SNIPPETS[n]}
+                for n, u in URLS.items()}, links=[("Vera Castell", URLS["Vera Castell"])]),
+])
 
 
 def react_row(replies: list[str], limits: AgentLimits | None = None, sample_index: int = 0) -> dict:
@@ -298,23 +257,14 @@ def test_heavy_synthesis_is_a_react_sample() -> None:
 @pytest.fixture(scope="module")
 def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """Scripted react and context trajectories of a few demo tasks (one batch of tasks is enough)."""
-    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
     from synth.tools.toolbox import default_toolbox
+    from tests.helpers import scripted_runs, tasks_by_level, write_demo_tasks
 
     root = os.fspath(tmp_path_factory.mktemp("sft-demo") / "data")
-    shutil.copytree(demo_subgraphs.root, root)
-    store = Store(root)
-    write_tasks(store, "tasks-run", demo_subgraphs.graph, subgraph_batches(store, demo_subgraphs.graph, 40)[0],
-                TaskConfig())
-    tasks = sorted(store.rows("tasks"), key=lambda t: t["id"])
-    chosen = [t for level in (1, 2, 3) for t in [t for t in tasks if t["level"] == level][:2]]
-    tools = default_toolbox(store, log=None)
-
-    async def all_of(runner):
-        return await asyncio.gather(*(runner(t, ScriptedSearchPolicy(), tools, today=TODAY) for t in chosen))
-
-    react = [t.row() for t in run(all_of(run_react))]
-    context = [t.row() for t in run(all_of(run_context))]
+    store = write_demo_tasks(demo_subgraphs, root, first=40)
+    chosen, tools = tasks_by_level(store, 2), default_toolbox(store, log=None)
+    react = [t.row() for t in scripted_runs(chosen, tools, run_react, TODAY)]
+    context = [t.row() for t in scripted_runs(chosen, tools, run_context, TODAY)]
     return SimpleNamespace(root=root, react=react, context=context)
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from filters.cpt.draft import CptDraft
+from synth.teacher.json_reply import NoJSONObject, json_object, reply_text
 
 if TYPE_CHECKING:
     from synth.teacher.config import TeacherConfig
@@ -39,7 +39,6 @@ SYSTEM_PROMPT = (
 )
 REPLY_SCHEMA = {"title": "cpt_text", "type": "object", "properties": {"text": {"type": "string"}},
                 "required": ["text"], "additionalProperties": False}
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -78,17 +77,12 @@ class RewriteError(ValueError):
 
 def parse_rewrite(content: str | None, draft: CptDraft) -> str:
     """The rewritten text of a teacher's reply, checked against the draft; RewriteError otherwise."""
-    text = _FENCE.sub("", (content or "").strip()).strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        raise RewriteError("malformed", f"no JSON object in the reply: {text[:120]!r}")
     try:
-        data = json.loads(text[start:end + 1])
-    except json.JSONDecodeError as error:
-        raise RewriteError("malformed", f"invalid JSON ({error.msg}): {text[:120]!r}") from None
-    rewritten = data.get("text") if isinstance(data, dict) else None
+        rewritten = json_object(content, shown=120).get("text")
+    except NoJSONObject as error:
+        raise RewriteError("malformed", str(error)) from None
     if not isinstance(rewritten, str) or not rewritten.strip():
-        raise RewriteError("malformed", f"no 'text' string in the reply: {text[:120]!r}")
+        raise RewriteError("malformed", f"no 'text' string in the reply: {reply_text(content)[:120]!r}")
     rewritten = rewritten.strip()
     missing = [span for span in draft.keep if span not in rewritten]
     if missing:

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
+import numpy as np
+
 from filters.dedup.exact import words_key
 from filters.dedup.minhash import WEIGHTS, LSHIndex, MinHasher
 from filters.text import words
@@ -58,38 +60,35 @@ class QuestionDeduper:
 
     def add_existing(self, records: Iterable[tuple[str, str]]) -> None:
         """Questions already published: matched against, never reported."""
-        for chunk in _chunks(records, self.batch):
-            docs = [words(q) for _, q in chunk]
-            keys = [words_key(d) for d in docs]
-            signatures = self.hasher.signatures_of_words(docs)
-            band_keys = self.index.band_keys(signatures).tolist()
-            for (record_id, _), key, signature, bands in zip(chunk, keys, signatures, band_keys, strict=True):
-                if record_id in self._seen:
-                    continue
-                self._seen.add(record_id)
-                if key:
-                    self._exact.setdefault(key, (record_id, "exact", 1.0))
-                    self.index.insert(record_id, signature, bands)
+        for record_id, key, signature, bands in self._unseen(records):
+            if key:
+                self._exact.setdefault(key, (record_id, "exact", 1.0))
+                self.index.insert(record_id, signature, bands)
 
     def process(self, records: Iterable[tuple[str, str]]) -> Iterator[Duplicate]:
         """The duplicates among `records`, in order; the rest are kept and matched against later ones."""
+        for record_id, key, signature, bands in self._unseen(records):
+            found = self._match(record_id, key, signature, bands)
+            if found is not None:
+                if found.kind == "near":
+                    self._exact[key] = (found.of_id, found.kind, found.similarity)
+                yield found
+                continue
+            self._exact[key] = (record_id, "exact", 1.0)
+            self.index.insert(record_id, signature, bands)
+
+    def _unseen(self, records: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str, np.ndarray, list[int]]]:
+        """(id, exact key, MinHash signature, LSH band keys) of each record whose id has not been met before,
+        hashed `batch` records at a time."""
         for chunk in _chunks(records, self.batch):
             docs = [words(q) for _, q in chunk]
             keys = [words_key(d) for d in docs]
             signatures = self.hasher.signatures_of_words(docs)
             band_keys = self.index.band_keys(signatures).tolist()
             for (record_id, _), key, signature, bands in zip(chunk, keys, signatures, band_keys, strict=True):
-                if record_id in self._seen:
-                    continue
-                self._seen.add(record_id)
-                found = self._match(record_id, key, signature, bands)
-                if found is not None:
-                    if found.kind == "near":
-                        self._exact[key] = (found.of_id, found.kind, found.similarity)
-                    yield found
-                    continue
-                self._exact[key] = (record_id, "exact", 1.0)
-                self.index.insert(record_id, signature, bands)
+                if record_id not in self._seen:
+                    self._seen.add(record_id)
+                    yield record_id, key, signature, bands
 
     def _match(self, record_id: str, key: str, signature, bands: list[int]) -> Duplicate | None:
         if not key:

@@ -8,13 +8,12 @@ them. A failed request or a reply that is not the asked-for JSON is an `error` v
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from filters.judges.verdict import Judge, Verdict, gold_spellings, is_blank
+from filters.judges.verdict import Judge, Verdict
 from synth.teacher.client import TeacherClient
+from synth.teacher.json_reply import NoJSONObject, json_object
 
 JUDGE_SCHEMA = {
     "title": "judgment",
@@ -44,9 +43,6 @@ GRADER_PROMPT = (
     '{"verdict": "correct" or "incorrect", "reason": a short sentence, "confidence": a number from 0 to 1}.'
 )
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
-_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S)
-
 
 class LLMJudge(Judge):
     def __init__(self, client: TeacherClient, *, name: str | None = None, concurrency: int = 16,
@@ -62,12 +58,10 @@ class LLMJudge(Judge):
     async def judge(self, task: Mapping[str, Any], answer: str | None, *,
                     parents: Sequence[str] | None = None) -> Verdict:
         """`parents` name what the request serves in its `requests` row (default: the task's id)."""
-        if is_blank(answer):
-            return self.no_answer()
         try:
-            golds = gold_spellings(task)
-            if not golds:
-                return self.error(f"task {task.get('id')!r} has no gold answer")
+            golds = self.golds_or_verdict(task, answer)
+            if isinstance(golds, Verdict):
+                return golds
             if parents is None:
                 parents = (str(task["id"]),) if task.get("id") else ()
             result = await self.client.chat(self.messages(task, str(answer), golds), purpose="judge",
@@ -121,21 +115,7 @@ class LLMJudge(Judge):
 def reply_json(text: str) -> dict | None:
     """The JSON object in a model's reply: the whole reply, a fenced block, or the last object with a
     "verdict" found in the text (after any <think> block)."""
-    text = _THINK.sub("", text or "").strip()
-    unfenced = _FENCE.sub("", text).strip()
     try:
-        data = json.loads(unfenced)
-        if isinstance(data, dict):
-            return data
-    except json.JSONDecodeError:
-        pass
-    decoder = json.JSONDecoder()
-    found = None
-    for start in (i for i, c in enumerate(text) if c == "{"):
-        try:
-            data, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict) and "verdict" in data:
-            found = data
-    return found
+        return json_object(text, wanted=lambda data: "verdict" in data)
+    except NoJSONObject:
+        return None

@@ -34,7 +34,7 @@ from filters.judges.normalize import (
     token_f1,
     tokens,
 )
-from filters.judges.verdict import Judge, Verdict, gold_spellings, is_blank
+from filters.judges.verdict import Judge, Verdict
 from synth.graph.values import strip_parentheticals
 
 ANSWER_TYPES = ("entity", "date", "year", "number", "text")
@@ -75,12 +75,10 @@ class MatchJudge(Judge):
 
     def match(self, task: Mapping[str, Any], answer: str | None) -> Verdict:
         """The verdict, synchronously."""
-        if is_blank(answer):
-            return self.no_answer()
         try:
-            golds = gold_spellings(task)
-            if not golds:
-                return self.error(f"task {task.get('id')!r} has no gold answer")
+            golds = self.golds_or_verdict(task, answer)
+            if isinstance(golds, Verdict):
+                return golds
             outcome = self._decide(str(answer), golds, answer_kind(task.get("answer_type"), golds[0]))
         except Exception as error:  # a bug here is one error verdict, never a crashed batch
             return self.error(f"match judge failed: {type(error).__name__}: {error}")

@@ -82,6 +82,16 @@ class Judge(ABC):
 
     # verdicts every judge gives alike
 
+    def golds_or_verdict(self, task: Mapping[str, Any], answer: str | None) -> list[str] | Verdict:
+        """The gold spellings to judge `answer` against, or the verdict that needs no judging: `no_answer`
+        for a blank answer, `error` for a task without a gold answer."""
+        if is_blank(answer):
+            return self.no_answer()
+        golds = gold_spellings(task)
+        if not golds:
+            return self.error(f"task {task.get('id')!r} has no gold answer")
+        return golds
+
     def no_answer(self, reason: str = "no answer given") -> Verdict:
         return Verdict("no_answer", 0.0, reason, self.name)
 

@@ -18,6 +18,7 @@ Failures never disappear and never block a retry wrongly:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -45,12 +46,14 @@ from synth.agent.scripted import ScriptedSearchPolicy
 from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
 from synth.sections import section_items
+from synth.teacher.open import open_client, required
 from synth.teacher.requests_log import RequestLog
 from synth.tools.base import Toolbox
 
 STAGE = "agent"
 MODES = ("react", "context", "heavy")
 POLICIES = ("scripted", "teacher")
+NEEDS_TEACHER = "[agent] policy = 'teacher'"  # the setting that asks for [teacher] settings
 TASK_COLUMNS = ["id", "question", "level"]  # never the answer or evidence: the agent must not see them
 CLOSING_REASONS = frozenset({"empty_question"})  # agent quarantine reasons that close a task for good
 
@@ -129,9 +132,7 @@ def sample_ids(task_id: str, config: AgentConfig, policy: str, model: str) -> li
 def policy_identity(config: AgentConfig, teacher_config: Any = None) -> tuple[str, str]:
     """(policy name, model) of the trajectories `config` makes: what their ids depend on."""
     if config.policy == "teacher":
-        if teacher_config is None:
-            raise ValueError("[agent] policy = 'teacher' needs [teacher] settings")
-        return TeacherPolicy.name, teacher_config.model
+        return TeacherPolicy.name, required(teacher_config, NEEDS_TEACHER).model
     return ScriptedSearchPolicy.name, ScriptedSearchPolicy.model
 
 
@@ -300,21 +301,11 @@ def write_trajectories(store: Store, run_id: str, batch: TaskBatch, config: Agen
 
     async def go() -> Counter[str]:
         log = RequestLog()
-        client = None
-        if config.policy == "teacher":
-            from synth.teacher.cache import default_cache
-            from synth.teacher.client import TeacherClient
-
-            if teacher_config is None:
-                raise ValueError("[agent] policy = 'teacher' needs [teacher] settings")
-            client = TeacherClient(teacher_config, cache=default_cache(store) if teacher_config.cache else None,
-                                   log=log)
-        try:
+        client = (open_client(store, teacher_config, log, needed_by=NEEDS_TEACHER)
+                  if config.policy == "teacher" else None)
+        async with client or contextlib.nullcontext():
             tools = default_toolbox(store, log=log, update_index=update_index, teacher=client)
             return await run_batch(store, run_id, batch, config, make_policy(config, client), tools, log)
-        finally:
-            if client is not None:
-                await client.aclose()
 
     return asyncio.run(go())
 

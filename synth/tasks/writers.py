@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,22 +98,20 @@ def teacher_prompt(draft: TaskDraft) -> str:
     return json.dumps(payload, ensure_ascii=False, indent=1)
 
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
-
-
 def parse_reply(content: str | None) -> str:
     """The question in a model's reply, read defensively; WriterError("writer_malformed") otherwise."""
-    text = _FENCE.sub("", (content or "").strip()).strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        raise WriterError("writer_malformed", f"no JSON object in the reply: {text[:200]!r}")
+    from synth.teacher.json_reply import (  # template runs never load the SDK
+        NoJSONObject,
+        json_object,
+        reply_text,
+    )
+
     try:
-        data = json.loads(text[start:end + 1])
-    except json.JSONDecodeError as error:
-        raise WriterError("writer_malformed", f"invalid JSON ({error.msg}): {text[:200]!r}") from None
-    question = data.get("question") if isinstance(data, dict) else None
+        question = json_object(content).get("question")
+    except NoJSONObject as error:
+        raise WriterError("writer_malformed", str(error)) from None
     if not isinstance(question, str) or not question.strip():
-        raise WriterError("writer_malformed", f"no 'question' string in the reply: {text[:200]!r}")
+        raise WriterError("writer_malformed", f"no 'question' string in the reply: {reply_text(content)[:200]!r}")
     question = " ".join(question.split())
     if len(question) > MAX_QUESTION_CHARS:
         raise WriterError("writer_malformed", f"question of {len(question)} characters (max {MAX_QUESTION_CHARS})")
