@@ -102,7 +102,14 @@ def screen_tasks(store: Store, run_id: str, config: FilterConfig, fingerprint: s
     counts: Counter[str] = Counter()
     decontaminator, problems = make_decontaminator(config)
     counts["decontaminate.benchmark_items"] = len(decontaminator.items) if decontaminator else 0
-    tasks = list(store.rows("tasks", ["id", "question", "answer"]))  # commit order: the first written is kept
+    # of duplicates the first is kept: tasks that have trajectories first (their samples are not wasted),
+    # then commit order
+    sampled = {t for batch in store.scan("trajectories", ["task_id"]) for t in batch.column("task_id").to_pylist()}
+    # a decision once written stands: a task removed under this setting is not weighed again, so a later run
+    # can never remove both of two duplicates
+    decided = screened_tasks(store, fingerprint)
+    tasks = [t for t in store.rows("tasks", ["id", "question", "answer"]) if t["id"] not in decided]
+    tasks.sort(key=lambda t: t["id"] not in sampled)  # stable: commit order within each group
     removed = screen(tasks, config, already_published=published_task_ids(store), decontaminator=decontaminator)
     meta = {"stage": "screen", "filter": fingerprint}
     with StageOutput(store, run_id, "quarantine", stage="screen", meta=meta) as out:
