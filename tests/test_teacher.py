@@ -59,6 +59,17 @@ def chat_many(client: TeacherClient, n: int) -> list[ChatResult]:
     return asyncio.run(go())
 
 
+def chat_in_turn(client: TeacherClient, n: int, **kwargs) -> list[ChatResult]:
+    """n calls one after the other (sample indexes 0..n-1), then the client closed."""
+    async def go() -> list[ChatResult]:
+        try:
+            return [await client.chat(USER, purpose="t", sample_index=i, **kwargs) for i in range(n)]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -379,13 +390,7 @@ def test_structured_output_falls_back_and_remembers(supported: set[str], expecte
     with OpenAIServer(lambda request: '{"question": "Which?"}', response_formats=supported) as server:
         client = TeacherClient(config(server.base_url))
 
-        async def twice() -> list[ChatResult]:
-            try:
-                return [await client.chat(USER, purpose="t", json_schema=SCHEMA, sample_index=i) for i in range(2)]
-            finally:
-                await client.aclose()
-
-        results = asyncio.run(twice())
+        results = chat_in_turn(client, 2, json_schema=SCHEMA)
         kinds = [(r.body.get("response_format") or {}).get("type") for r in server.chat_requests()]
     assert all(r.ok and r.retries == 0 for r in results)
     assert kinds == [*expected, expected[-1]]  # the second call goes straight to what worked
@@ -520,13 +525,7 @@ def test_an_unrelated_400_with_a_schema_is_an_error_not_a_downgrade() -> None:
         server.script(too_long)
         client = TeacherClient(config(server.base_url))
 
-        async def twice() -> list[ChatResult]:
-            try:
-                return [await client.chat(USER, purpose="t", json_schema=SCHEMA, sample_index=i) for i in range(2)]
-            finally:
-                await client.aclose()
-
-        first, second = asyncio.run(twice())
+        first, second = chat_in_turn(client, 2, json_schema=SCHEMA)
         kinds = [r.body["response_format"]["type"] for r in server.chat_requests()]
     assert "HTTP 400" in first.error and "maximum context length" in first.error and first.retries == 0
     assert second.ok
