@@ -23,6 +23,8 @@ LINK = pa.struct(
         ("context", pa.string()),
         # where the link sits: "text" (main content), "infobox" or "table"
         ("kind", pa.string()),
+        # the heading of the section it sits in ("" for the lead), when the source has sections
+        ("section", pa.string()),
     ]
 )
 
@@ -31,8 +33,17 @@ INFOBOX_ENTRY = pa.struct(
         ("key", pa.string()),
         ("value", pa.string()),
         ("links", pa.list_(pa.struct([("href", pa.string()), ("anchor", pa.string())]))),
+        # which infobox of the page the row belongs to (0 = the first): a page can hold several, a song
+        # and its cover version, a person and an office held; each describes its own subject
+        ("box", pa.int32()),
+        # the box's template when the source names it ("Infobox song", from wikitext), else null
+        ("template", pa.string()),
+        # the box's own title (its caption or "above" row, the wikitext `name`/`title`), else null
+        ("subject", pa.string()),
     ]
 )
+# one heading of a document's section structure
+SECTION = pa.struct([("title", pa.string()), ("level", pa.int32())])
 
 TABLE = pa.struct(
     [
@@ -47,9 +58,12 @@ ATTRIBUTE = pa.struct(
     [
         ("key", pa.string()),  # normalized key: "born", "population", "founded"
         ("value", pa.string()),  # as written: "3 March 1891, Varkholm, Estavia"
-        ("kind", pa.string()),  # date | year | number | quantity | place | person | entity | text
-        ("normalized", pa.string()),  # ISO date "1891-03-03", year "1891", number "12400"
-        ("unit", pa.string()),  # for quantities: "km", "m", "people"
+        # date | year | span | number | quantity | duration | money | count | percent | format |
+        # coordinates | identifier | place | person | organization | entity | text (see synth.graph.values)
+        ("kind", pa.string()),
+        ("normalized", pa.string()),  # ISO date "1891-03-03", year "1891", number "12400", seconds "192"
+        ("unit", pa.string()),  # for quantities: "km", "m", "people", "s", "USD"
+        ("qualifier", pa.string()),  # what qualifies the value: "c.", "(2021 census)", "estimate"
         ("entity_id", pa.string()),  # when the value names an entity of the graph
         ("source", pa.string()),  # infobox | table
         ("doc_id", pa.string()),
@@ -136,6 +150,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("canonical_url", pa.string()),  # <link rel="canonical">: one URL for a page's copies
         pa.field("word_count", pa.int32()),
         pa.field("extractor", pa.string()),
+        # what the page is: article | disambiguation | list | index | redirect | navigation | null
+        # (unknown: a page from an ordinary website); only articles describe one entity
+        pa.field("page_kind", pa.string()),
+        pa.field("categories", pa.list_(pa.string())),  # the page's own categories, without "Category:"
+        pa.field("sections", pa.list_(SECTION)),  # headings in order
     ),
     # bad input never disappears: it lands here with the stage that refused it and why
     "quarantine": _schema(
@@ -163,8 +182,14 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("label", pa.string()),  # the name without a trailing disambiguator: "Selva"
         pa.field("aliases", pa.list_(pa.string())),
         pa.field("description", pa.string()),  # one sentence
-        pa.field("type", pa.string()),  # person | place | organization | work | event | thing
+        pa.field("type", pa.string()),  # person | group | place | organization | work | event | thing
         pa.field("attributes", pa.list_(ATTRIBUTE)),
+        # finer type ("song", "musical artist", "record label") and where the type came from:
+        # infobox | lead | category | key (a stub typed by the infobox key that links to it) | none
+        pa.field("subtype", pa.string()),
+        pa.field("type_source", pa.string()),
+        # a stub: linked from an infobox value, no page of its own in the corpus (name from the link)
+        pa.field("stub", pa.bool_()),
         pa.field("key", pa.string()),  # the resolution key: stable across graph versions
         pa.field("urls", pa.list_(pa.string())),  # every normalized URL that names this entity
         pa.field("doc_ids", pa.list_(pa.string())),
@@ -179,6 +204,9 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("relation", pa.string()),  # infobox key or table header ("spouse"), else links_to / mentions
         pa.field("evidence", pa.string()),  # the sentence (or infobox line) that states it
         pa.field("kind", pa.string()),  # text | infobox | table | mention
+        # whether `relation` is a property of src (an infobox key, a property column): only typed
+        # edges are facts a question may state; links_to / mentions are untyped
+        pa.field("typed", pa.bool_()),
         pa.field("anchor", pa.string()),  # the link text or the matched mention
         pa.field("doc_id", pa.string()),  # the document it was found in (also in parents)
         pa.field("graph", pa.string()),

@@ -575,6 +575,9 @@ def _document(page: dict, *, title: str | None, text: str, lang: str | None, **f
         "canonical_url": fields.get("canonical_url"),
         "word_count": len(text.split()),
         "extractor": EXTRACTOR_VERSION,
+        "page_kind": fields.get("page_kind"),
+        "categories": fields.get("categories", []),
+        "sections": fields.get("sections", []),
     }
 
 
