@@ -613,19 +613,19 @@ def test_a_document_that_breaks_a_pass_is_quarantined_and_the_build_goes_on(tmp_
     import synth.graph.entities as entities_module
     import synth.graph.links as links_module
 
-    real_type, real_relation = entities_module.entity_type, links_module._relation
+    real_type, real_relation = entities_module.classify, links_module._relation
 
-    def entity_type(keys, sentence):
+    def classify(keys, sentence, **cues):
         if sentence and sentence.startswith("Gamma"):
             raise ValueError("odd field")
-        return real_type(keys, sentence)
+        return real_type(keys, sentence, **cues)
 
-    def relation(link, tables):
+    def relation(link, own_box):
         if link.get("kind") == "table":
             raise KeyError("bad table")
-        return real_relation(link, tables)
+        return real_relation(link, own_box)
 
-    monkeypatch.setattr(entities_module, "entity_type", entity_type)
+    monkeypatch.setattr(entities_module, "classify", classify)
     monkeypatch.setattr(links_module, "_relation", relation)
     docs = [
         _doc("a", f"{SITE}Alpha", "Alpha", "Alpha is a town on the coast of the northern sea, near Beta.",

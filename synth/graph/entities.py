@@ -29,20 +29,38 @@ import pyarrow as pa
 
 from storage.ids import content_id
 from storage.store import Store
+from synth.corpus.page_kind import describes_one_entity
 from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
 from synth.graph import documents as dm
-from synth.graph.attributes import infobox_attributes, lead_attributes, table_attributes
+from synth.graph.attributes import (
+    infobox_attributes,
+    lead_attributes,
+    normalize_key,
+    own_entries,
+    stub_type,
+    table_attributes,
+)
 from synth.graph.config import GraphConfig
-from synth.graph.types import entity_type
+from synth.graph.types import classify
 from synth.graph.unionfind import UnionFind
-from synth.graph.urls import alias_from_url, fold, is_site_root, normalize_url, text_record_key, url_key
+from synth.graph.urls import (
+    alias_from_url,
+    fold,
+    host_of,
+    is_site_root,
+    normalize_url,
+    text_record_key,
+    url_key,
+)
 
-GRAPH_FORMAT_VERSION = "drsynth-graph/2"
+GRAPH_FORMAT_VERSION = "drsynth-graph/3"
 STAGE = "graph"
 # documents per record batch while scanning: texts are read a few hundred at a time
 SCAN_ROWS = 256
 MAX_ANCHOR_ALIASES = 10
+# a stub names the documents that link to it as its parents, up to this many (lineage, not a census)
+MAX_STUB_PARENTS = 64
 ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "entity_id", "source", "doc_id")
 # distinct anchor texts counted per entity: a bound on memory far above the aliases kept, so that the
 # top ones by (count, text) do not depend on the order documents are read in (only an entity linked
@@ -160,6 +178,8 @@ class _Doc:
     rank: int  # lower is a better primary document: self-canonical, no query, short URL
     signals: tuple[str, ...]
     life: tuple[tuple[str, str, str], ...] = ()  # (key, kind, normalized) from the lead sentence
+    subtype: str | None = None
+    type_source: str = "none"
 
 
 @dataclass(slots=True)
@@ -171,6 +191,19 @@ class _Entity:
     type: str
     urls: list[str] = field(default_factory=list)
     redirect_aliases: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Stub:
+    """An entity known only from infobox links to it (a record label, a birthplace without a page)."""
+
+    key: str
+    url: str
+    anchors: Counter = field(default_factory=Counter)
+    types: Counter = field(default_factory=Counter)
+    parents: set[str] = field(default_factory=set)
+    id: str = ""
+    name: str = ""
 
 
 class EntityBuilder:
@@ -203,6 +236,7 @@ class EntityBuilder:
         # recorded the hops (then the hops decide, temporary ones merging nothing)
         self.requested: list[tuple[int, int]] = []
         self.redirect_sources: set[int] = set()
+        self.stubs: dict[str, _Stub] = {}  # url key -> stub
 
     # -- resolution -------------------------------------------------------------------------------
 
@@ -230,7 +264,8 @@ class EntityBuilder:
     def resolve(self, href: str) -> tuple[str, str] | None:
         e = self.entity_of_href(href)
         if e is None:
-            return None
+            stub = self.stubs.get(url_key(href) or "")
+            return (stub.id, stub.types.most_common(1)[0][0]) if stub is not None and stub.id else None
         entity = self.entities[e]
         return entity.id, entity.type
 
@@ -238,14 +273,16 @@ class EntityBuilder:
 
     def read_documents(self) -> None:
         columns = ["id", "url", "page_url", "canonical_url", "title", "description", "text", "bold_terms",
-                   "word_count", "infobox", "links"]
+                   "word_count", "infobox", "links", "page_kind", "categories"]
+        fields = ("key", "value", "box", "template", "subject")
         for batch in self.store.scan("documents", columns, batch_size=SCAN_ROWS, files=self.snapshot.documents):
-            infobox_keys = _list_field(batch.column("infobox"), "key")
+            infobox = zip(*(_list_field(batch.column("infobox"), f) for f in fields), strict=True)
             link_kinds = _list_field(batch.column("links"), "kind")
             rows = batch.select([c for c in columns if c not in ("infobox", "links")]).to_pylist()
-            for row, keys, kinds in zip(rows, infobox_keys, link_kinds, strict=True):
+            for row, box_fields, kinds in zip(rows, infobox, link_kinds, strict=True):
+                entries = [dict(zip(fields, values, strict=True)) for values in zip(*box_fields, strict=True)]
                 try:
-                    self._read_document(row, keys, kinds)
+                    self._read_document(row, entries, kinds)
                 except Exception as error:  # one malformed document is quarantined; the build goes on
                     self._malformed(row, error)
 
@@ -262,11 +299,12 @@ class EntityBuilder:
             if any(mask):
                 yield from batch.filter(pa.array(mask, pa.bool_())).to_pylist()
 
-    def _read_document(self, row: dict, infobox_keys: list[str | None], link_kinds: list[str | None]) -> None:
+    def _read_document(self, row: dict, entries: list[dict], link_kinds: list[str | None]) -> None:
         """Everything that can fail on an odd field is computed before the union-find is touched, so a
         document that raises leaves no trace but its quarantine row."""
         self.counts["documents.seen"] += 1
-        infobox_keys = [k for k in infobox_keys if k]
+        own = own_entries(entries, row["title"])  # a cover version's box is not the song's
+        infobox_keys = [e["key"] for e in own if e["key"]]
         url = row["url"] or row["page_url"] or ""
         text = row["text"] or ""
         record_key = text_record_key(url, row["title"])
@@ -274,19 +312,27 @@ class EntityBuilder:
         bold = tuple(dict.fromkeys(t for t in (dm.clean_term(b) for b in row["bold_terms"] or [] if b) if t))
         lead = dm.first_sentence(dm.lead_paragraph(text, title))
         names = [dm.label_of(title), *bold]
-        kind = entity_type(infobox_keys, lead)
+        template = next((e["template"] for e in own if e.get("template")), None)
+        typed = classify(infobox_keys, lead, template=template, categories=row.get("categories") or [],
+                         values={e["key"]: e["value"] or "" for e in own if e["key"]})
+        kind = typed.type
         life: tuple = ()
         if kind == "person" and not any(k.lower() in ("born", "died") for k in infobox_keys):
             life = tuple((a["key"], a["kind"], a["normalized"]) for a in lead_attributes(lead, doc_id=row["id"]))
         desc = dm.description(lead, row["description"], names)
         digest = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest()
         signals: tuple[str, ...] = ()
+        page_kind = row.get("page_kind")
+        if not describes_one_entity(page_kind):
+            # a disambiguation, list or index page links to many entities and is none of them, whatever
+            # its infobox or bold terms say (a discography page has both)
+            signals = (f"a {page_kind} page",)
         if record_key is None:
             if url_key(url) is None:
                 self.counts["documents.no_url"] += 1
                 self.unaddressed.append(row["id"])
                 return
-            signals = tuple(dm.non_entity_signals(
+            signals = signals or tuple(dm.non_entity_signals(
                 url=url, title=title, lead_sentence=lead, word_count=row["word_count"] or len(text.split()),
                 text_links=sum(1 for k in link_kinds if k == "text"), has_infobox=bool(infobox_keys),
                 bold_terms=list(bold),
@@ -310,7 +356,8 @@ class EntityBuilder:
         self.doc_index[row["id"]] = len(self.docs)
         self.docs.append(_Doc(
             id=row["id"], node=node, title=title, description=desc, type=kind, bold=bold, digest=digest,
-            rank=rank * 100_000 + min(len(url), 99_999), signals=signals, life=life,
+            rank=rank * 100_000 + min(len(url), 99_999), signals=signals, life=life, subtype=typed.subtype,
+            type_source=typed.source,
         ))
 
     @staticmethod
@@ -404,9 +451,12 @@ class EntityBuilder:
             return
         sources = {self.docs[i].id for entity in self.entities for i in self.link_docs(entity)}
         ids = {entity.id: e for e, entity in enumerate(self.entities)}
-        for row in self._rows(["id", "url", "links", "tables"], sources):
+        primaries = {self.docs[entity.primary].id for entity in self.entities}
+        for row in self._rows(["id", "url", "title", "links", "tables", "infobox"], sources):
             try:
                 anchors, found = self._read_links(row)
+                if row["id"] in primaries:
+                    self._stub_candidates(row)
             except Exception as error:  # one malformed document is quarantined; the build goes on
                 self._malformed(row, error)
                 continue
@@ -432,6 +482,55 @@ class EntityBuilder:
                 found += table_attributes(table, links, self.resolve, doc_id=row["id"], page_url=row["url"],
                                           own_id=self.entities[own].id)
         return anchors, found
+
+    def _stub_candidates(self, row: dict) -> None:
+        """Infobox links of the page's own box to pages of its site that the corpus lacks: each
+        target becomes a stub entity, typed by the keys it is linked under."""
+        page_host = host_of(row["url"])
+        for entry in own_entries(row["infobox"], row["title"]):
+            key = normalize_key(entry.get("key") or "")
+            for link in entry.get("links") or []:
+                href, anchor = link.get("href") or "", dm.clean_term(link.get("anchor"))
+                target = url_key(href)
+                if (not target or not anchor or not anchor[0].isalpha() or host_of(href) != page_host
+                        or self.entity_of_href(href) is not None):
+                    continue
+                stub = self.stubs.get(target)
+                if stub is None:
+                    stub = self.stubs[target] = _Stub(key=target, url=normalize_url(href) or href)
+                stub.anchors[anchor] += 1
+                stub.types[stub_type(key, anchor)] += 1
+                stub.parents.add(row["id"])
+
+    def make_stubs(self, graph: str) -> None:
+        """Name and id each stub; a stub whose name is an entity's title is dropped (a namesake)."""
+        for key in sorted(self.stubs):
+            stub = self.stubs[key]
+            anchors = sorted(stub.anchors.items(), key=lambda kv: (-kv[1], kv[0]))
+            name = alias_from_url(stub.url) or anchors[0][0]
+            if _NAMESPACE.match(name) or fold(name) in self.name_owner:
+                del self.stubs[key]
+                self.counts["stubs.dropped"] += 1
+                continue
+            stub.name, stub.id = name, content_id("entity", graph, key)
+            # a type named by most of the links wins; ties go to the more specific type
+            stub.types = Counter(dict(sorted(stub.types.items(), key=lambda kv: (-kv[1], kv[0] == "thing", kv[0]))))
+
+    def write_stubs(self, out: StageOutput, graph: str) -> None:
+        for key in sorted(self.stubs):
+            stub = self.stubs[key]
+            kind = stub.types.most_common(1)[0][0]
+            aliases = [a for a, _ in sorted(stub.anchors.items(), key=lambda kv: (-kv[1], kv[0]))
+                       if fold(a) != fold(stub.name)][:MAX_ANCHOR_ALIASES]
+            written = out.write("entities", {
+                "id": stub.id, "parents": sorted(stub.parents)[:MAX_STUB_PARENTS], "name": stub.name,
+                "label": dm.label_of(stub.name), "aliases": aliases, "description": "", "type": kind,
+                "subtype": None, "type_source": "key", "stub": True, "attributes": [], "key": key,
+                "urls": [stub.url], "doc_ids": [], "link_doc_ids": [], "graph": graph,
+            })
+            self.counts["entities.stubs"] += 1
+            self.counts[f"entities.type.{kind}"] += 1
+            self.counts["entities.added" if written else "entities.already_present"] += 1
 
     def _count_anchor(self, target: int, anchor: str) -> None:
         """Count an anchor text that could be an alias of `target` (most just repeat its title)."""
@@ -483,8 +582,8 @@ class EntityBuilder:
         entity = self.entities[e]
         primary = self.docs[entity.primary]
         try:
-            attributes = infobox_attributes([x for x in row["infobox"] or [] if x], self.resolve, doc_id=primary.id,
-                                            page_url=row["url"], own_id=entity.id)
+            attributes = infobox_attributes(own_entries(row["infobox"], primary.title), self.resolve,
+                                            doc_id=primary.id, page_url=row["url"], own_id=entity.id)
         except Exception as error:  # the entity is still written, without its infobox; the row says why
             self._malformed(row, error)
             attributes = []
@@ -507,6 +606,9 @@ class EntityBuilder:
             "aliases": self.aliases(e),
             "description": primary.description,
             "type": entity.type,
+            "subtype": primary.subtype,
+            "type_source": primary.type_source,
+            "stub": False,
             "attributes": attributes,
             "key": entity.key,
             "urls": sorted(set(entity.urls)),
@@ -558,11 +660,13 @@ def build_entities(store: Store, run_id: str, config: GraphConfig) -> tuple[str,
     builder.read_redirects()
     non_entities = builder.make_entities(graph)
     builder.read_links()
+    builder.make_stubs(graph)
     meta = {"stage": STAGE, "graph": graph}
     with StageOutput(store, run_id, "entities", stage=STAGE, meta=meta) as out:
         builder.write_entities(out, graph)
+        builder.write_stubs(out, graph)
         builder.quarantine(out, non_entities)
     counts = builder.counts
-    counts["entities"] = len(builder.entities)
+    counts["entities"] = len(builder.entities) + len(builder.stubs)
     counts["documents.not_entities"] = len(non_entities)
     return graph, counts

@@ -1,7 +1,8 @@
 """Stage two of the graph: edges from one batch of documents, hyperlinks first, then name mentions.
 
 A hyperlink becomes an edge when its target resolves to an entity other than the page's own: the
-relation is the infobox key or table column it sits under, else `links_to`, and the evidence is the
+relation is the key of the page's own infobox row it sits in (a typed edge: a fact about the page's
+subject), else an untyped `links_to`, and the evidence is the
 sentence (or "Key: value" line) around it. Links to pages outside the corpus, from pages that are not
 entities, or from copies of a page already linked, make no edge and are counted. Documents without a
 resolvable link (text corpora) get `mentions` edges from the names of other entities in their text
@@ -17,13 +18,15 @@ from storage.ids import content_id
 from storage.store import Store
 from synth.corpus.extract import sentence_around, sentence_bounds
 from synth.corpus.stage_output import StageOutput
-from synth.graph.attributes import TableRelations, normalize_key
+from synth.graph.attributes import normalize_key, own_entries
 from synth.graph.config import GraphConfig
 from synth.graph.entities import STAGE, malformed_document
 from synth.graph.index import ResolutionIndex, resolution_index
 from synth.graph.urls import host_of
 
-LINK_COLUMNS = ["id", "url", "links", "tables"]
+LINK_COLUMNS = ["id", "url", "title", "links", "infobox"]
+# relations that say two entities are connected, not how: never a fact a question may state
+UNTYPED_RELATIONS = frozenset({"links_to", "mentions"})
 WEB_SCHEMES = ("http://", "https://", "file:")
 
 
@@ -40,7 +43,7 @@ def document_batches(store: Store, per_task: int) -> list[DocBatch]:
 
 
 def edge_row(graph: str, *, src: str, dst: str, relation: str, evidence: str, kind: str, anchor: str,
-             doc_id: str) -> dict:
+             doc_id: str, typed: bool = False) -> dict:
     return {
         "id": content_id("edge", graph, src, dst, relation, doc_id, evidence),
         "parents": [doc_id],
@@ -49,22 +52,31 @@ def edge_row(graph: str, *, src: str, dst: str, relation: str, evidence: str, ki
         "relation": relation,
         "evidence": evidence,
         "kind": kind,
+        "typed": typed and relation not in UNTYPED_RELATIONS,
         "anchor": anchor,
         "doc_id": doc_id,
         "graph": graph,
     }
 
 
-def _relation(link: dict, tables: TableRelations | None) -> str:
-    """The infobox key or table column header a link sits under, else `links_to`; `tables` is the
-    document's table lookup, built once per document (None when it has no table links)."""
-    kind = link.get("kind") or "text"
-    if kind == "infobox":
+def _relation(link: dict, own_box: set[tuple[str, str]]) -> tuple[str, bool]:
+    """(relation, typed): the key of the page's own infobox row a link sits in is a property of the
+    page's subject (typed). Everything else is an untyped `links_to`: a table column header names a
+    property of the row's subject, not of the page ("Director" in an actress's filmography), and a
+    link in another subject's box (a cover version) is no fact about the page. Table rows become the
+    row subjects' attributes instead (attributes.table_attributes)."""
+    if (link.get("kind") or "text") == "infobox":
         key = normalize_key((link.get("context") or "").partition(": ")[0])
-        return key or "links_to"
-    if kind == "table" and tables is not None:
-        return tables.relation(link) or "links_to"
-    return "links_to"
+        if key and (key, link.get("href") or "") in own_box:
+            return key, True
+    return "links_to", False
+
+
+def own_box_links(row: dict) -> set[tuple[str, str]]:
+    """(normalized key, href) of the links in the page's own infobox."""
+    return {(normalize_key(entry.get("key") or ""), link.get("href") or "")
+            for entry in own_entries(row.get("infobox"), row.get("title"))
+            for link in entry.get("links") or []}
 
 
 class _Linker:
@@ -87,7 +99,7 @@ class _Linker:
         before any is written, so a malformed document writes none (it is quarantined instead)."""
         reached: set[str] = set()
         page_host = host_of(row["url"])
-        tables: TableRelations | None = None
+        own_box = own_box_links(row)
         edges: list[dict] = []
         for link in row["links"] or []:
             self.counts["links.seen"] += 1
@@ -104,11 +116,11 @@ class _Linker:
                 continue
             reached.add(dst)
             kind = link["kind"] or "text"
-            if kind == "table" and tables is None:
-                tables = TableRelations(row["tables"])
-            edges.append(edge_row(self.graph, src=src, dst=dst, relation=_relation(link, tables),
+            relation, typed = _relation(link, own_box)
+            self.counts["edges.typed" if typed else "edges.untyped"] += 1
+            edges.append(edge_row(self.graph, src=src, dst=dst, relation=relation,
                                   evidence=link["context"] or link["anchor"] or "", kind=kind,
-                                  anchor=link["anchor"] or "", doc_id=row["id"]))
+                                  anchor=link["anchor"] or "", doc_id=row["id"], typed=typed))
         for edge in edges:
             self.write(edge)
         return reached

@@ -1,6 +1,6 @@
 """What kind of thing an entity is: person, place, organization, work, event or thing.
 
-Infobox keys decide first (a "Born" row makes a person, "Population" a place, "Founded" an
+An infobox template decides first when the source names it (`classify`); then infobox keys (a "Born" row makes a person, "Population" a place, "Founded" an
 organization, "Directed by" a work, "Date" with "Location" an event); the defining sentence of the
 lead ("X was an Estavian composer") decides when there is no infobox or it says nothing. These are
 generic cues of encyclopedic writing, not lists of known titles.
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-TYPES = ("person", "place", "organization", "work", "event", "thing")
+TYPES = ("person", "group", "place", "organization", "work", "event", "thing")
 
 # infobox key (lower-cased, exact or as a prefix word) -> (type, weight)
 _KEY_CUES: dict[str, tuple[str, float]] = {
@@ -101,7 +102,7 @@ _NOUNS = {
              "census-designated inlet fjord lagoon marsh",
     "organization": "company corporation firm business organisation organization association society "
                     "institution institute university college school academy conservatory orchestra "
-                    "band ensemble choir club team party agency ministry department council committee "
+                    "choir club team party agency ministry department council committee "
                     "union federation league foundation charity museum gallery library newspaper "
                     "magazine publisher label studio studios brand manufacturer bank airline railway "
                     "railways network broadcaster channel station observatory hospital order army "
@@ -128,7 +129,7 @@ _COPULA = re.compile(r"\b(?:is|was|are|were)\s+(?:(?:an?|the|one of the)\s+)?(?P
                      re.IGNORECASE)
 _PHRASE_END = re.compile(r"\b(?:of|in|from|by|who|that|which|whose|for|with|at|on|near|to|between|than|and|or|"
                          r"located|based|founded|written|directed|produced|published|released|built|made|"
-                         r"created|established|developed|designed|owned|operated|named|set|held|composed|"
+                         r"created|established|developed|designed|owned|operated|named|set|held|composed|formed|"
                          r"painted|situated|known|born|starring|featuring|consisting|best|where|when)\b|[,\u2013\u2014]")
 _LIFE_PARENS = re.compile(r"\([^()]*\b(?:born|died|b\.|d\.)\s", re.IGNORECASE)
 
@@ -184,3 +185,164 @@ def type_from_sentence(sentence: str) -> str | None:
 
 def entity_type(infobox_keys: Iterable[str], sentence: str | None) -> str:
     return type_from_infobox(infobox_keys) or type_from_sentence(sentence or "") or "thing"
+
+
+# --- templates, groups and categories -------------------------------------------------------------
+
+# Wikipedia's infobox templates name the kind of thing outright ("Infobox song"): the strongest cue
+# there is. Keys are the template name without "Infobox", folded; values are (type, subtype).
+_TEMPLATE_TYPES: dict[str, tuple[str, str]] = {}
+for _type, _names in {
+    "person": "person|biography|officeholder|politician|president|prime minister|royalty|monarch|noble|"
+              "scientist|writer|poet|artist|architect|actor|comedian|model|journalist|philosopher|"
+              "military person|religious biography|saint|christian leader|pope|cardinal|bishop|judge|"
+              "sportsperson|football biography|basketball biography|baseball biography|cricketer|tennis player|"
+              "boxer|athlete|swimmer|cyclist|racing driver|golfer|ice hockey player|wrestler|chess player|"
+              "astronaut|engineer|economist|criminal|spy|murderer|presenter|youtube personality|dancer|"
+              "chef|medical person|fashion designer|classical composer|composer|scholar|academic",
+    "group": "musical group|band|choir|comedy group",
+    "organization": "company|organization|organisation|record label|university|college|school|"
+                    "political party|government agency|newspaper|magazine|publisher|sports team|"
+                    "football club|club|orchestra|museum|library|airline|bank|broadcasting network|"
+                    "television channel|radio station|military unit|brand|website|non-profit|union|"
+                    "religious organization|legislature|court|ministry|company ",
+    "place": "settlement|country|former country|city|town|village|uk place|us state|state|province|"
+             "region|island|islands|river|lake|body of water|mountain|mountain range|volcano|valley|"
+             "protected area|park|building|church|religious building|historic building|castle|stadium|"
+             "venue|airport|station|bridge|road|street|dam|lighthouse|historic site|nrhp|landform|"
+             "desert|glacier|cave|waterfall|archipelago|continent|ocean|sea|uk district|german location|"
+             "french commune|italian comune|indian jurisdiction|australian place|canadian city",
+    "work": "song|single|album|film|book|novel|short story|poem|play|opera|musical|television|"
+            "television episode|television season|video game|artwork|painting|sculpture|comic|"
+            "manga|anime|musical composition|hymn|anthem|national anthem|podcast|website work|"
+            "software|programming language|journal|film series|book series|concert tour|tour",
+    "event": "military conflict|battle|war|event|election|sports event|tournament|competition|"
+             "olympics|earthquake|hurricane|storm|disaster|flood|festival|awards|award ceremony|"
+             "treaty|protest|civil conflict|aircraft occurrence|rail accident|terrorist attack|"
+             "historical event|pandemic|epidemic|summit|conference",
+    "thing": "taxobox|speciesbox|automatic taxobox|chembox|drugbox|element|mineral|disease|"
+             "medical condition|gene|protein|language|ethnic group|religion|currency|ship|aircraft|"
+             "automobile|weapon|award|food|dog breed|horse|planet|galaxy|star|comet|asteroid",
+}.items():
+    for _name in _names.split("|"):
+        _TEMPLATE_TYPES.setdefault(_name.strip(), (_type, _name.strip()))
+
+# a musical artist's infobox says whether it is a person or a group in its `background` field; its
+# rows do too: groups have members, persons are born
+_GROUP_KEYS = frozenset({"past members", "current members", "former members", "founding members"})
+_GROUP_NOUNS = frozenset({"band", "group", "duo", "trio", "quartet", "quintet", "sextet", "octet", "ensemble",
+                          "girl group", "boy band", "supergroup", "collective"})
+_GROUP_PHRASE = re.compile(r"\b(?:girl|boy|vocal|pop|rock|musical|music|r&b|soul|hip hop|folk|comedy)\s+"
+                           r"(?:group|band|duo|trio|quartet)\b|\bboy band\b|\b(?:band|duo|trio|quartet)\b",
+                           re.IGNORECASE)
+_GROUP_PHRASE_END = re.compile(r"\b(?:who|that|which|whose|formed|founded|from|based|in|by|of|with)\b|[,;]")
+# categories are the last resort: "1962 songs", "American male singers", "Record labels established in 1947"
+_CATEGORY_CUES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), kind, subtype) for pattern, kind, subtype in (
+        (r"\bsongs\b", "work", "song"), (r"\bsingles\b", "work", "single"), (r"\balbums\b", "work", "album"),
+        (r"\bfilms\b", "work", "film"), (r"\bnovels\b", "work", "novel"), (r"\bbooks\b", "work", "book"),
+        (r"\boperas\b", "work", "opera"), (r"\bmusical groups\b|\bbands\b|\bgirl groups\b", "group", "musical group"),
+        (r"\brecord labels\b", "organization", "record label"), (r"\bcompanies\b", "organization", "company"),
+        (r"\b(?:singers|musicians|actors|actresses|writers|politicians|people|births|deaths|composers|"
+         r"rappers|songwriters|players|painters|poets)\b", "person", "person"),
+        (r"\b(?:cities|towns|villages|populated places|rivers|lakes|mountains|islands|countries)\b", "place", "place"),
+        (r"\b(?:battles|wars|elections|disasters|festivals|earthquakes)\b", "event", "event"),
+    ))
+
+
+@dataclass(frozen=True)
+class EntityType:
+    type: str
+    subtype: str | None
+    source: str  # infobox | lead | category | key | none
+
+
+def template_type(template: str | None) -> tuple[str, str] | None:
+    """(type, subtype) that an infobox template names: "Infobox musical artist" is not decided here
+    (a person or a group: see `classify`)."""
+    if not template:
+        return None
+    name = " ".join(template.replace("_", " ").lower().split())
+    name = re.sub(r"^infobox\s*", "", name).strip()
+    if not name:
+        return None
+    if name in _TEMPLATE_TYPES:
+        return _TEMPLATE_TYPES[name]
+    # "Infobox French commune" and "Infobox settlement/alt": the last words, then the first
+    words = name.replace("/", " ").split()
+    for n in range(len(words), 0, -1):
+        if " ".join(words[-n:]) in _TEMPLATE_TYPES:
+            return _TEMPLATE_TYPES[" ".join(words[-n:])]
+    return _TEMPLATE_TYPES.get(words[0])
+
+
+def _group_keys(keys: set[str], values: dict[str, str]) -> bool:
+    """A band's infobox lists its members by name; an academy's "Members: 120 fellows" is a count."""
+    if keys & _GROUP_KEYS:
+        return True
+    members = values.get("members")
+    return members is not None and not re.search(r"\d", members) and bool({"genres", "genre", "origin"} & keys)
+
+
+def _is_group(keys: set[str], values: dict[str, str], sentence: str) -> bool:
+    background = values.get("background", "").lower()
+    if background:
+        return "group" in background or "band" in background
+    if _group_keys(keys, values):
+        return True
+    match = _COPULA.search(sentence or "")
+    if match:
+        # "an American doo-wop and R&B/soul vocal group": "and" joins genres here, so only a clause cuts
+        phrase = match.group("phrase")
+        cut = _GROUP_PHRASE_END.search(phrase)
+        phrase = phrase[: cut.start()] if cut else phrase
+        return bool(_GROUP_PHRASE.search(phrase))
+    return False
+
+
+def subtype_from_sentence(sentence: str) -> str | None:
+    """The head noun of the defining sentence: "a 1961 single" -> "single"."""
+    match = _COPULA.search(sentence or "")
+    if not match:
+        return None
+    phrase = match.group("phrase")
+    cut = _PHRASE_END.search(phrase)
+    words = re.findall(r"[a-z][a-z-]*", (phrase[: cut.start()] if cut else phrase).lower())
+    if not words:
+        return None
+    head = words[-1] if words[-1] in _NOUN_TYPE else words[-1].rstrip("s")
+    return head if head in _NOUN_TYPE or head in _GROUP_NOUNS else None
+
+
+def classify(keys: Iterable[str], sentence: str | None, *, template: str | None = None,
+             values: dict[str, str] | None = None, categories: Iterable[str] = ()) -> EntityType:
+    """The entity's type from its infobox template, then the infobox's keys and the lead sentence's
+    predicate, then its categories. Groups (bands, duos) are never persons."""
+    keys = {" ".join(k.lower().split()) for k in keys if k}
+    values = {" ".join(k.lower().replace("_", " ").split()): v for k, v in (values or {}).items()}
+    sentence = sentence or ""
+    named = template_type(template)
+    musical = bool(template) and "musical artist" in template.lower()
+    grouped = _group_keys(keys, values)
+    if musical or (named and named[0] in ("person", "group")) or (named is None and grouped):
+        if _is_group(keys, values, sentence):
+            return EntityType("group", "musical group" if musical or grouped else "group",
+                              "infobox" if template or keys else "lead")
+        if musical:
+            return EntityType("person", "musical artist", "infobox")
+    if named is not None:
+        return EntityType(named[0], named[1], "infobox")
+    subtype = subtype_from_sentence(sentence)
+    by_keys = type_from_infobox(keys)
+    if by_keys is not None:
+        return EntityType(by_keys, subtype if subtype and _NOUN_TYPE.get(subtype) == by_keys else None, "infobox")
+    if subtype in _GROUP_NOUNS or _is_group(set(), {}, sentence):
+        return EntityType("group", subtype, "lead")
+    by_sentence = type_from_sentence(sentence)
+    if by_sentence is not None:
+        return EntityType(by_sentence, subtype, "lead")
+    for category in categories:
+        for pattern, kind, sub in _CATEGORY_CUES:
+            if pattern.search(category or ""):
+                return EntityType(kind, sub, "category")
+    return EntityType("thing", None, "none")
