@@ -27,20 +27,65 @@ PERSON_KEYS = re.compile(
     r"^(?:spouses?|spouse\(s\)|partners?|children|parents?|parent\(s\)|relatives|founders?|founded by|director|"
     r"directed by|author|authors|composer|artist|leader|mayor|president|chairman|ceo|key people|starring|"
     r"music by|written by|lyrics|librettist|soloist|conductor|principal conductor|succeeded by|preceded by|"
-    r"monarch|prime minister|governor|discovered by|designer|architect|editor|producer|produced by)\b",
+    r"monarch|prime minister|governor|discovered by|designer|architect|editor|producer|produced by|producers?|"
+    r"writers?|songwriters?|lyricists?|performers?|narrated by|presented by|screenplay by|story by|"
+    r"cinematography|edited by|creators?|created by|illustrators?|translators?)\b",
     re.IGNORECASE,
 )
 # a name that is a company's, whatever key it sits under ("Founder: Netscape Communications Corporation")
 _ORGANIZATION_NAME = re.compile(r"\b(?:Corporation|Corp|Company|Co|Inc|Ltd|LLC|GmbH|AG|SA|plc|Group|Foundation|"
                                 r"University|Institute|Society|Association|Studios?|Press|Records)\b\.?$")
+ORGANIZATION_KEYS = re.compile(
+    r"^(?:label|labels|record label|publisher|published by|studio|production companies|production company|"
+    r"distributor|distributed by|network|original network|broadcaster|employer|political party|party|"
+    r"manufacturer|developer|owner|owners|operator|parent|parent company|school|alma mater|university|"
+    r"club|team|current team|league|affiliation|affiliations)\b",
+    re.IGNORECASE,
+)
 _FOOTNOTE = re.compile(r"\[[^\]]{1,12}\]")
+_OPTIONAL_PLURAL = re.compile(r"\(s\)|\(es\)", re.IGNORECASE)
+_NAME_CHARS = re.compile(r"[^\w]+")
+_DISAMBIGUATOR = re.compile(r"\s*\([^()]+\)\s*$")
 _KEY_WS = re.compile(r"\s+")
 
 
 def normalize_key(key: str) -> str:
-    """An infobox key or table header as a relation name: "Notable works:" -> "notable works"."""
-    key = _FOOTNOTE.sub("", key or "")
+    """An infobox key or table header as a relation name: "Notable works:" -> "notable works",
+    "Writer(s)" -> "writer", "birth_place" -> "birth place"."""
+    key = _FOOTNOTE.sub("", key or "").replace("_", " ")
+    key = _OPTIONAL_PLURAL.sub("", key)
     return _KEY_WS.sub(" ", key).strip(" :·•").lower()
+
+
+def _fold_name(text: str | None) -> str:
+    return " ".join(_NAME_CHARS.sub(" ", (text or "").casefold()).split())
+
+
+def own_box(entries: list[dict], title: str | None) -> int | None:
+    """Which infobox of a page describes the page's own subject: the first whose title is the page's
+    (or that has none). A later box with the same title is another subject of that name, a cover
+    version of the song; a box titled otherwise is an office held, a ship's namesake. None when the
+    page has no infobox."""
+    boxes: dict[int, str | None] = {}
+    for entry in entries:
+        box = entry.get("box") or 0
+        if box not in boxes or (boxes[box] is None and entry.get("subject")):
+            boxes[box] = entry.get("subject")
+    if not boxes:
+        return None
+    label = _fold_name(_DISAMBIGUATOR.sub("", title or ""))
+    for box in sorted(boxes):
+        subject = _fold_name(boxes[box])
+        if not subject or not label or subject == label or subject in label or label in subject:
+            return box
+    return min(boxes)
+
+
+def own_entries(entries: list[dict] | None, title: str | None) -> list[dict]:
+    """The rows of the page's own infobox; rows of the boxes about other subjects are left out."""
+    entries = [e for e in entries or [] if e]
+    box = own_box(entries, title)
+    return [e for e in entries if (e.get("box") or 0) == box]
 
 
 def attribute(key: str, value: str, kind: str, *, normalized: str | None = None, unit: str | None = None,
@@ -55,6 +100,15 @@ def _hint(key: str) -> str | None:
     if PERSON_KEYS.search(key):
         return "person"
     return None
+
+
+def stub_type(key: str, anchor: str) -> str:
+    """The type of an entity known only from an infobox link to it, by the key it sits under:
+    `label` -> organization, `birth place` -> place, `writer` -> person."""
+    key = normalize_key(key)
+    if ORGANIZATION_KEYS.search(key) or _ORGANIZATION_NAME.search(anchor):
+        return "organization"
+    return _hint(key) or "thing"
 
 
 def _scalar(key: str, value: str, found: Value, source: str, doc_id: str) -> dict:
@@ -83,7 +137,7 @@ def value_attributes(
             if entity_id in seen or entity_id == own_id:
                 continue
             seen.add(entity_id)
-            kind = entity_type if entity_type in ("person", "place") else "entity"
+            kind = entity_type if entity_type in ("person", "place", "organization", "group") else "entity"
             out.append(attribute(key, anchor, kind, entity_id=entity_id, source=source, doc_id=doc_id))
         elif page_host and host_of(href) == page_host and anchor not in seen and not anchor[0].islower():
             # a page of the same site the corpus does not hold: still a name, typed by the key
@@ -230,33 +284,3 @@ def table_attributes(
                                          doc_id=doc_id, page_url=page_url, own_id=target[0]):
                 out.append((target[0], attr))
     return out
-
-
-class TableRelations:
-    """The column header a table link sits under, for every table of one document: the rows are
-    indexed by their context once, so each link is one lookup (not a scan of every row)."""
-
-    def __init__(self, tables: list[dict] | None) -> None:
-        # context -> [(header, cells)] in table and row order: the first row whose cell holds the link wins
-        self._rows: dict[str, list[tuple[list[str], list[str]]]] = {}
-        for table in tables or []:
-            if not table:
-                continue
-            header, rows = table_rows(table)
-            if not header:
-                continue
-            for cells in rows:
-                self._rows.setdefault(row_context(header, cells), []).append((header, cells))
-
-    def relation(self, link: dict) -> str | None:
-        for header, cells in self._rows.get(link.get("context") or "", ()):
-            col = _cell_of(cells, link.get("anchor") or "")
-            if col is not None and col < len(header) and header[col]:
-                return normalize_key(header[col])
-        return None
-
-
-def table_relation(table: dict, link: dict) -> str | None:
-    """The column header of the cell a table link sits in, when the cell can be found (one table;
-    `TableRelations` answers for all of a document's tables at once)."""
-    return TableRelations([table]).relation(link)

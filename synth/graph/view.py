@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 from storage.store import Store
 
 ENTITY_COLUMNS = ["id", "name", "label", "type", "aliases", "description", "attributes", "doc_ids", "urls",
-                  "graph"]
-EDGE_COLUMNS = ["id", "src", "dst", "relation", "evidence", "kind", "doc_id", "anchor", "graph"]
+                  "subtype", "stub", "graph"]
+EDGE_COLUMNS = ["id", "src", "dst", "relation", "evidence", "kind", "doc_id", "anchor", "typed", "graph"]
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Entity:
     attributes: list[dict]
     doc_ids: list[str]
     urls: list[str] = field(default_factory=list)
+    subtype: str | None = None  # "song", "record label": finer than `type`
+    stub: bool = False  # known only from infobox links to it, no page of its own
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Edge:
     kind: str
     doc_id: str
     anchor: str = ""  # the link text or the matched mention
+    typed: bool = False  # a property of src (its own infobox's key), not a bare link: only these are facts
 
 
 class GraphView:
@@ -118,6 +121,7 @@ def _entity(row: dict) -> Entity:
         type=row.get("type") or "thing", aliases=list(row.get("aliases") or []),
         description=row.get("description") or "", attributes=list(row.get("attributes") or []),
         doc_ids=list(row.get("doc_ids") or []), urls=list(row.get("urls") or []),
+        subtype=row.get("subtype"), stub=bool(row.get("stub")),
     )
 
 
@@ -125,7 +129,7 @@ def _edge(row: dict) -> Edge:
     return Edge(
         id=row["id"], src=row["src"], dst=row["dst"], relation=row.get("relation") or "links_to",
         evidence=row.get("evidence") or "", kind=row.get("kind") or "text", doc_id=row.get("doc_id") or "",
-        anchor=row.get("anchor") or "",
+        anchor=row.get("anchor") or "", typed=bool(row.get("typed")),
     )
 
 
