@@ -241,7 +241,8 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the whole pipeline on your sources")
     run.add_argument("--source", action="append", required=True,
-                     help="a directory of HTML, a .warc/.warc.gz, a .json/.jsonl text corpus, or an http(s) seed URL; repeatable")
+                     help=("a directory of HTML, a .warc/.warc.gz, a .json/.jsonl text corpus, a MediaWiki XML dump "
+                           "(.xml/.xml.bz2/.xml.gz), a Kiwix .zim file, or an http(s) seed URL; repeatable"))
     run.add_argument("--out", required=True, help="output root: a local path or an fsspec URL")
     run.add_argument("--config", help="TOML settings file (see README)")
     _teacher_arguments(run)

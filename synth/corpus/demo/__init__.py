@@ -1,6 +1,6 @@
 """The bundled demo corpus: *The Halvard Encyclopedia*, a small fictional encyclopedia.
 
-Sixty-seven interlinked articles about the invented island republic of Estavia (its people, places,
+Seventy-four interlinked articles about the invented island republic of Estavia (its people, places,
 organisations, works and events), written for this project so that `drsynth demo` can crawl, extract,
 build a graph and synthesize multi-hop questions without touching the network or anyone's licence.
 Facts are consistent across pages; nothing in it is real.
@@ -28,6 +28,6 @@ ENCYCLOPEDIA_NAME = "The Halvard Encyclopedia"
 NON_ARTICLE_PAGES = frozenset({"Index", "Disclaimer", "Contact", "Random"})
 
 # deliberate traps, so tests and stages can tell a planted failure from a real one
-RED_LINKS = frozenset({"/wiki/Karl_Voss"})  # linked, never written: answers 404
+RED_LINKS = frozenset({"/wiki/Karl_Voss", "/wiki/Gullwing_Records"})  # linked, never written: answers 404
 BINARY_PATHS = frozenset({"/files/map_of_the_realm.png"})  # linked like a page, is an image
 PRIVATE_PREFIX = "/private/"  # disallowed by robots.txt; a polite crawler never requests it
