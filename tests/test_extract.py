@@ -128,7 +128,7 @@ def test_wikipedia_pages_structure(readability: dict) -> None:
     assert docs["wikipedia"]["bold_terms"] == ["Mozilla"]
     infobox_links = [lk for lk in docs["wikipedia"]["links"] if lk["kind"] == "infobox"]
     assert {"href": "http://fakehost/wiki/Netscape", "anchor": "Netscape Communications Corporation",
-            "context": "Founder: Netscape Communications Corporation", "kind": "infobox"} in infobox_links
+            "context": "Founder: Netscape Communications Corporation", "kind": "infobox", "section": ""} in infobox_links
 
     new_zealand = {e["key"]: e["value"] for e in docs["wikipedia-2"]["infobox"]}
     assert new_zealand["Capital"].startswith("Wellington")
@@ -347,7 +347,8 @@ def test_links_infobox_tables_and_bold_terms_from_a_hand_written_page() -> None:
     assert infobox["Known for"]["links"][0]["href"] == "https://wiki.example.org/wiki/Analytical_Engine#Programs"
     infobox_links = [lk for lk in doc["links"] if lk["kind"] == "infobox"]
     assert {"href": "https://wiki.example.org/wiki/London", "anchor": "London",
-            "context": "Born: Augusta Ada Byron, 10 December 1815, London, England", "kind": "infobox"} in infobox_links
+            "context": "Born: Augusta Ada Byron, 10 December 1815, London, England", "kind": "infobox",
+            "section": ""} in infobox_links
 
     assert doc["tables"] == [{"caption": "Selected works", "header": ["Year", "Title"],
                               "rows": [["1843", "Sketch of the Analytical Engine"], ["1844", "Letters"]]}]

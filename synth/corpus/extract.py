@@ -38,6 +38,7 @@ from trafilatura.xml import xmltotxt
 
 from storage.ids import content_id
 from synth.corpus import html_structure as hs
+from synth.corpus.page_kind import page_kind
 from synth.corpus.records import quarantine_record
 
 try:  # optional: language detection for pages that do not declare their language
@@ -139,6 +140,8 @@ _MAX_CONTEXT_CHARS = 400
 # trafilatura's output blocks: a link's context sentence never crosses one of these
 _OUTPUT_BLOCKS = frozenset({"p", "item", "head", "quote", "cell", "code", "list", "table", "row", "body", "div"})
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# trafilatura's `<head rend="h2">`: the heading levels a document's `sections` list
+_SECTION_RENDS = frozenset({"h2", "h3", "h4"})
 _KILT_SECTION = re.compile(r"^Section::::(.*?)\.?$")
 _KILT_BULLET = re.compile(r"^BULLET::::-?\s*")
 
@@ -447,17 +450,24 @@ def _block_text(block: _Element) -> tuple[str, list[tuple[int, int, str | None]]
 
 
 def text_links(body: _Element | None, base_url: str) -> list[dict]:
-    """[{href, anchor, context, kind: "text"}] for the `<ref target>` links of trafilatura's body; the
-    context is the sentence around the anchor. Only blocks that hold links are walked."""
+    """[{href, anchor, context, kind: "text", section}] for the `<ref target>` links of trafilatura's
+    body; the context is the sentence around the anchor, the section the title of the h2–h4 heading
+    the link sits under ("" before the first). Only blocks that hold links are walked."""
     if body is None:
         return []
-    blocks: dict[int, _Element] = {}
-    refs = list(body.iter("ref"))  # keeps the proxies, and so the id() keys, alive
-    for ref in refs:
-        block = _block_of(ref)
-        blocks.setdefault(id(block), block)
+    blocks: dict[int, tuple[_Element, str]] = {}
+    section = ""
+    held = []  # keeps the proxies, and so the id() keys, alive
+    for el in body.iter("head", "ref"):
+        if el.tag == "head":
+            if el.get("rend") in _SECTION_RENDS:
+                section = hs.collapse_ws("".join(el.itertext()))
+            continue
+        held.append(el)
+        block = _block_of(el)
+        blocks.setdefault(id(block), (block, section))
     links = []
-    for block in blocks.values():
+    for block, block_section in blocks.values():
         text, spans = _block_text(block)
         bounds = sentence_bounds(text)
         for start, end, target in spans:
@@ -465,7 +475,8 @@ def text_links(body: _Element | None, base_url: str) -> list[dict]:
             href = hs.resolve_href(target, base_url)
             if anchor and href and not _CITATION_ANCHOR.match(anchor):
                 context = sentence_around(text, start, end, bounds)
-                links.append({"href": href, "anchor": anchor, "context": context, "kind": "text"})
+                links.append({"href": href, "anchor": anchor, "context": context, "kind": "text",
+                              "section": block_section})
     return links
 
 
@@ -478,9 +489,11 @@ def plain_text(body: _Element | None) -> str:
     return unicodedata.normalize("NFC", xmltotxt(body, include_formatting=False)).strip()
 
 
-def infobox_links(entries: list[dict]) -> list[dict]:
+def infobox_links(entries: list[dict], sections: dict[int, str] | None = None) -> list[dict]:
+    """Links of infobox rows; `sections` maps a row's `box` to the section the box sits in."""
     return [
-        {"href": link["href"], "anchor": link["anchor"], "context": f"{e['key']}: {e['value']}", "kind": "infobox"}
+        {"href": link["href"], "anchor": link["anchor"], "context": f"{e['key']}: {e['value']}", "kind": "infobox",
+         "section": (sections or {}).get(e.get("box", 0), "")}
         for e in entries
         for link in e["links"]
     ]
@@ -595,12 +608,33 @@ def _html_document(page: dict, text: str) -> dict:
         raise Refused("no_content", "not parseable as HTML")
     final_url = page.get("final_url") or page.get("url") or ""
     base = hs.document_base_url(tree, final_url)
-    # read-only passes over our tree, before trafilatura sees it
-    landmarks = hs.Landmarks(tree)
-    infobox = hs.infobox(tree, base, landmarks)
-    tables = hs.tables_with_links(tree, base, landmarks)
-    bold = hs.bold_terms(tree, landmarks)
     canonical = canonical_url(tree, base)
+    # what only the furniture says about the page, read before it goes: its categories, whether it is
+    # a disambiguation page; and the metadata, which may sit in a footer or a byline aside
+    categories = hs.wiki_categories(tree)
+    disambiguation = hs.has_disambiguation_marker(tree)
+    meta = page_metadata(tree, final_url)
+    heading = tree.get_element_by_id("firstHeading", None) if hasattr(tree, "get_element_by_id") else None
+    page_title = hs.collapse_ws(heading.text_content()) if heading is not None else meta["title"]
+    # page furniture is never fact (shared/docs/QUALITY.md): cut out of our tree in place, before the
+    # structural reads and trafilatura see it, so none of it yields text, links, infobox rows or tables
+    hs.remove_furniture(tree, hs.main_content(tree))
+    landmarks = hs.Landmarks(tree)
+    main = landmarks.main
+    boxes: list = []
+    infobox = hs.infobox(tree, base, landmarks, boxes)
+    table_elements: list = []
+    tables = hs.tables_with_links(tree, base, landmarks, table_elements)
+    bold = hs.bold_terms(tree, landmarks)
+    sections = hs.sections(main)
+    if hs.lead_paragraph(tree, landmarks) is not None:
+        # the data tables are read; trafilatura drops tables anyway (include_tables=False), but its
+        # fallbacks (readability, justext) would take a list page's table for the text in place of
+        # its lead once the furniture is gone, at several times the cost. Kept when the page has no
+        # paragraph outside tables, where the table is all the text there is
+        for table in table_elements:
+            if table.getparent() is not None:
+                table.drop_tree()
     # url=None keeps hrefs raw: trafilatura would resolve them against the site root, not the page.
     # output_format="txt" leaves the body unserialized (we render it once, below, without links).
     result = trafilatura.bare_extraction(
@@ -618,9 +652,9 @@ def _html_document(page: dict, text: str) -> dict:
     main_text = plain_text(body)
     if not main_text:
         raise Refused("no_content", "trafilatura found no main text")
-    meta = page_metadata(tree, final_url)
     lang = declared_lang(tree, page.get("headers")) or detect_lang(main_text)
-    links += infobox_links(infobox) + [link for _, table_links in tables for link in table_links]
+    links += infobox_links(infobox, {i: hs.section_of(box, main) for i, box in enumerate(boxes)})
+    links += [link for _, table_links in tables for link in table_links]
     return _document(
         page,
         title=meta["title"],
@@ -633,7 +667,27 @@ def _html_document(page: dict, text: str) -> dict:
         tables=[t for t, _ in tables],
         bold_terms=bold,
         canonical_url=canonical,
+        page_kind=_page_kind(page_title, categories, disambiguation, wiki=_is_wiki(tree, main, categories)),
+        categories=categories,
+        sections=sections,
     )
+
+
+def _is_wiki(tree: HtmlElement, main: HtmlElement, categories: list[str]) -> bool:
+    """A MediaWiki page: its content div, its category box, or parser output markup."""
+    if categories or main.get("id") == "mw-content-text":
+        return True
+    return any(True for _ in tree.iterfind(".//div[@class='mw-parser-output']"))
+
+
+def _page_kind(title: str | None, categories: list[str], disambiguation: bool, *, wiki: bool) -> str | None:
+    """page_kind for a wiki page; for an ordinary web page null ("unknown, an ordinary page") unless
+    its own markers or title say disambiguation or list: "Help: ..." or "Talk: ..." in a blog's title
+    is no namespace, and most pages are not articles about one entity."""
+    kind = page_kind(title, categories, disambiguation=disambiguation)
+    if wiki:
+        return kind
+    return kind if kind in ("disambiguation", "list") else None
 
 
 def _plain_document(page: dict, text: str) -> dict:

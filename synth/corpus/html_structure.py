@@ -1,8 +1,11 @@
 """Structure that trafilatura drops, read from the parsed HTML tree with lxml.
 
 Infobox key-values, data tables and the bold names of the lead paragraph feed the knowledge graph
-(entity attributes, aliases); trafilatura's main-text extraction throws all three away. Every
-function here only reads the tree, so the same tree can be handed to trafilatura afterwards.
+(entity attributes, aliases); trafilatura's main-text extraction throws all three away. Page
+furniture (navboxes, sidebars, hatnotes, references, "See also", categories...) is never fact
+(shared/docs/QUALITY.md): `remove_furniture` cuts it out of the tree, in place, before anything else
+reads text, links, infobox rows or tables from it. Every other function here only reads the tree, so
+the same tree can be handed to trafilatura afterwards.
 
 Hrefs are resolved against `<base href>` / the final URL but keep their fragments: entity resolution
 happens later and needs the raw target.
@@ -153,6 +156,243 @@ def element_links(el: HtmlElement, base_url: str) -> list[dict]:
     return links
 
 
+# --- page furniture ----------------------------------------------------------------------------
+
+# class token -> furniture kind. Exact tokens: "navbox-list" sits inside a navbox (gone with it), while
+# prefixes would catch "sidebar-content" wrappers that some skins put around the article itself
+_FURNITURE_CLASSES: dict[str, str] = {
+    "navbox": "navbox", "vertical-navbox": "navbox", "navbox-styles": "navbox", "navbox-inner": "navbox",
+    "sidebar": "sidebar",
+    "hatnote": "hatnote", "dablink": "hatnote", "rellink": "hatnote",
+    "references": "references", "reflist": "references", "mw-references-wrap": "references",
+    "authority-control": "authority_control",
+    "portal": "portal", "portalbox": "portal", "portal-bar": "portal",
+    "succession-box": "succession", "s-start": "succession",
+    "mw-editsection": "edit_link",
+    "toc": "toc", "printfooter": "chrome", "sistersitebox": "chrome", "mw-jump-link": "chrome",
+    "catlinks": "categories",
+    "noprint": "noprint",
+}
+_FURNITURE_IDS: dict[str, str] = {
+    "catlinks": "categories", "toc": "toc", "coordinates": "coordinates", "footer": "footer",
+    "mw-navigation": "navigation", "mw-panel": "navigation", "mw-head": "navigation",
+}
+_FURNITURE_TAGS: dict[str, str] = {"nav": "navigation", "footer": "footer", "aside": "aside"}
+_FURNITURE_ROLES: dict[str, str] = {"navigation": "navigation", "contentinfo": "footer", "note": "hatnote"}
+# sections that hold no statement about the subject: a heading with one of these titles goes, through to
+# the next heading of the same or a higher level. Compound titles ("Notes and references") are split
+_FURNITURE_SECTION_WORDS = frozenset(
+    {"see also", "references", "reference", "notes", "note", "footnotes", "citations", "sources",
+     "external links", "external link", "further reading", "bibliography", "works cited", "cited works",
+     "explanatory notes", "general references", "general bibliography", "cited sources", "citation notes",
+     "reference notes", "notes and citations"}
+)
+_SECTION_TITLE_SPLIT = re.compile(r"\s*(?:,|&|\band\b)\s*")
+_HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_SUCCESSION_MARKS = ("Preceded by", "Succeeded by")
+_DISAMBIGUATION_IDS = frozenset({"disambigbox", "setindexbox"})
+_DISAMBIGUATION_CLASSES = frozenset({"dmbox", "disambig", "dmbox-disambig", "setindexbox", "dmbox-setindex"})
+
+
+def _infobox_like(el: HtmlElement) -> bool:
+    tokens = (el.get("class") or "").split()
+    return any("infobox" in t for t in tokens) or (el.tag == "table" and "vcard" in tokens)
+
+
+def _furniture_kind(el: HtmlElement) -> str | None:
+    """The furniture kind of one element, from its own tag, id, class and role; None for content."""
+    tag = el.tag
+    if not isinstance(tag, str):
+        return None
+    classes = el.get("class")
+    if classes:
+        tokens = classes.split()
+        if "authority-control" in tokens:  # a navbox by markup, listed on its own
+            return "authority_control"
+        for token in tokens:
+            kind = _FURNITURE_CLASSES.get(token)
+            if kind is not None:
+                if kind == "references" and tag == "sup":
+                    return "citation"
+                return kind
+            if token.endswith("mbox") or token.startswith("mbox-"):  # ambox, tmbox, dmbox...: notices
+                return "message_box"
+            if token == "reference" and tag == "sup":
+                return "citation"
+            if token == "geo-default" and not any(_infobox_like(a) for a in el.iterancestors()):
+                return "coordinates"
+    el_id = el.get("id")
+    if el_id and el_id in _FURNITURE_IDS:
+        return _FURNITURE_IDS[el_id]
+    kind = _FURNITURE_TAGS.get(tag)
+    if kind is not None:
+        # Fandom and similar wikis put the infobox itself in an <aside class="portable-infobox">
+        return None if tag == "aside" and _infobox_like(el) else kind
+    role = el.get("role")
+    if role and role in _FURNITURE_ROLES:
+        return _FURNITURE_ROLES[role]
+    if tag == "table" and not _infobox_like(el) and len(el) < 12:
+        # {{s-start}} boxes without their class: "Preceded by ... | Office | Succeeded by ..."
+        text = el.text_content()
+        if all(mark in text for mark in _SUCCESSION_MARKS):
+            return "succession"
+    return None
+
+
+def wiki_categories(tree: HtmlElement) -> list[str]:
+    """The page's visible MediaWiki categories (`#mw-normal-catlinks li a`), hidden tracking ones left out."""
+    box = tree.get_element_by_id("mw-normal-catlinks", None) if hasattr(tree, "get_element_by_id") else None
+    if box is None:
+        return []
+    names = (collapse_ws(a.text_content()) for li in box.iter("li") for a in li.iter("a"))
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def has_disambiguation_marker(tree: HtmlElement) -> bool:
+    """A MediaWiki disambiguation (or set index) notice: `#disambigbox`, `.dmbox`, `.disambig`."""
+    for el in tree.iter("div", "table"):
+        if el.get("id") in _DISAMBIGUATION_IDS:
+            return True
+        classes = el.get("class")
+        if classes and any(t in _DISAMBIGUATION_CLASSES for t in classes.split()):
+            return True
+    return False
+
+
+def heading_level(el: HtmlElement) -> int | None:
+    """2 for `<h2>` and for the `<div class="mw-heading mw-heading2">` wrapper MediaWiki now puts around it."""
+    tag = el.tag
+    if isinstance(tag, str) and tag in _HEADING_TAGS:
+        return int(tag[1])
+    if tag == "div":
+        classes = el.get("class") or ""
+        if "mw-heading" in classes:
+            for token in classes.split():
+                if token.startswith("mw-heading") and token[10:].isdigit():
+                    return int(token[10:])
+    return None
+
+
+def heading_title(el: HtmlElement) -> str:
+    return element_text(el, " ")
+
+
+def _is_furniture_section(title: str) -> bool:
+    parts = [p for p in _SECTION_TITLE_SPLIT.split(title.casefold().strip(" :")) if p]
+    return bool(parts) and all(p in _FURNITURE_SECTION_WORDS for p in parts)
+
+
+def _contains_heading_up_to(el: HtmlElement, level: int) -> bool:
+    return any(el.iter(*_HEADING_TAGS[:level]))
+
+
+def _section_span(heading: HtmlElement, level: int) -> list[HtmlElement]:
+    """The heading (or its mw-heading wrapper) and what follows it up to the next heading of the same
+    or a higher level. In Parsoid HTML a heading opening a `<section>` takes the whole section."""
+    node = heading
+    parent = node.getparent()
+    if parent is not None and heading_level(parent) == level:  # <div class="mw-heading mw-heading2"><h2>
+        node = parent
+        parent = node.getparent()
+    if parent is not None and parent.tag == "section" and next(iter(parent), None) is node:
+        return [parent]
+    span = [node]
+    for sibling in node.itersiblings():
+        sibling_level = heading_level(sibling)
+        if sibling_level is not None and sibling_level <= level:
+            break
+        if isinstance(sibling.tag, str) and (sibling.tag == "section" or _contains_heading_up_to(sibling, level)):
+            break  # a wrapper holding the next section: not ours to cut
+        span.append(sibling)
+    return span
+
+
+def _protected(main: HtmlElement | None) -> list[HtmlElement]:
+    """The main content element and its ancestors: a generic `<aside>`/`.sidebar` rule must never take
+    the article itself (some themes wrap the whole page in such an element)."""
+    return [] if main is None else [main, *main.iterancestors()]
+
+
+def remove_furniture(tree: HtmlElement, main: HtmlElement | None = None) -> dict[str, int]:
+    """Cut page furniture out of `tree`, in place, and count what went, per kind.
+
+    Kinds: navbox, sidebar, hatnote, references, citation, section (See also, References, Notes,
+    External links...), categories, authority_control, portal, succession, coordinates, edit_link,
+    noprint, message_box, toc, chrome (print footer, sister-site boxes, jump links), navigation (nav,
+    role=navigation), footer (footer, role=contentinfo), aside. Elements are dropped with `drop_tree`,
+    which keeps their tail text (the sentence after a citation marker). Only outermost elements count.
+    """
+    protected = _protected(main)
+    keep = {id(el) for el in protected}  # `protected` keeps the proxies alive, so ids are stable
+    found: list[tuple[HtmlElement, str]] = []
+    for el in tree.iter():
+        kind = _furniture_kind(el)
+        if kind is not None and id(el) not in keep:
+            found.append((el, kind))
+    counts: dict[str, int] = {}
+    marked = {id(el) for el, _ in found}  # `found` keeps the proxies alive, so ids are stable
+    for el, kind in found:
+        if any(id(a) in marked for a in el.iterancestors()):
+            continue  # inside furniture already going
+        counts[kind] = counts.get(kind, 0) + 1
+        _drop(el)
+    root = main if main is not None else tree
+    for heading in list(root.iter(*_HEADING_TAGS[1:])):
+        level = heading_level(heading)
+        if level is None or heading.getroottree().getroot() is not tree.getroottree().getroot():
+            continue  # already cut out with an earlier section
+        if not _is_furniture_section(heading_title(heading)):
+            continue
+        for el in _section_span(heading, level):
+            _drop(el)
+        counts["section"] = counts.get("section", 0) + 1
+    return counts
+
+
+def _drop(el: HtmlElement) -> None:
+    if el.getparent() is not None:
+        el.drop_tree()  # keeps el.tail in the parent
+
+
+# --- sections --------------------------------------------------------------------------------
+
+SECTION_LEVELS = (2, 3, 4)
+
+
+def sections(main: HtmlElement) -> list[dict]:
+    """[{title, level}] for the h2–h4 headings of the main content, in order (after furniture removal,
+    so "See also" and "References" are not among them)."""
+    out = []
+    for heading in main.iter("h2", "h3", "h4"):
+        title = heading_title(heading)
+        if title:
+            out.append({"title": title, "level": int(heading.tag[1])})
+    return out
+
+
+def _heading_in(el: HtmlElement) -> str | None:
+    """The h2–h4 title `el` is or wraps (`div.mw-heading`), else None."""
+    level = heading_level(el)
+    if level is None or level not in SECTION_LEVELS:
+        return None
+    if el.tag == "div":
+        inner = next(el.iter("h2", "h3", "h4"), None)
+        return heading_title(inner) if inner is not None else None
+    return heading_title(el)
+
+
+def section_of(el: HtmlElement, stop: HtmlElement | None = None) -> str:
+    """The title of the h2–h4 heading `el` sits under ("" before the first): the nearest heading
+    before it among its own and its ancestors' preceding siblings, up to `stop`."""
+    node: HtmlElement | None = el
+    while node is not None and node is not stop:
+        for sibling in node.itersiblings(preceding=True):
+            title = _heading_in(sibling)
+            if title:
+                return title
+        node = node.getparent()
+    return ""
+
 # --- one scan ----------------------------------------------------------------------------------
 
 
@@ -172,7 +412,9 @@ class Landmarks:
                 self.tables.append(el)
             tokens = (el.get("class") or "").split()
             # Wikipedia's `table.infobox ...` (also infobox_v2, infobox-xyz, div variants); hCard tables
-            if any(t.startswith("infobox") for t in tokens) or (tag == "table" and "vcard" in tokens):
+            if any(t.startswith("infobox") or t == "portable-infobox" for t in tokens) or (
+                tag == "table" and "vcard" in tokens
+            ):
                 infoboxes.append(el)
             if el.get("id") == "mw-content-text":
                 mains.append((0, el))
@@ -182,9 +424,13 @@ class Landmarks:
                 mains.append((2, el))
             elif tag == "article":
                 mains.append((3, el))
-        # outermost infoboxes only: a nested one is read through its parent
+        # every box, nested ones included, in document order: a cover version's box inside a song's
+        # (`infobox-subbox`, a module-embedded box) describes its own subject, so it is its own box
+        # (tables only, once inside a box: a `div.infobox-caption` is a part of its box, not a box)
         ids = {id(el) for el in infoboxes}  # the list keeps the proxies alive, so ids are stable
-        self.infoboxes = [el for el in infoboxes if not any(id(a) in ids for a in el.iterancestors())]
+        self.infoboxes = [
+            el for el in infoboxes if el.tag == "table" or not any(id(a) in ids for a in el.iterancestors())
+        ]
         if mains:
             self.main = min(mains, key=lambda ranked: ranked[0])[1]  # min() keeps document order among equals
         else:
@@ -196,12 +442,25 @@ class Landmarks:
 
 
 _SUB_ROW_MARKS = "•·"  # Wikipedia's country boxes: "• Total" rows under an "Area" header
+_SUBJECT_CLASSES = ("infobox-above", "infobox-title")
 
 
-def _row_pairs(root: HtmlElement) -> Iterator[tuple[HtmlElement, HtmlElement | None]]:
-    """(key cell, value cell) pairs: `th`+`td` rows, `td.label`+`td` rows, `dt`+`dd` pairs; a lone
-    `th` row comes as (th, None): a section header for the bullet rows below it."""
+def _owner(el: HtmlElement, boxes: set[int]) -> int | None:
+    """id of the innermost box holding `el`."""
+    for a in el.iterancestors():
+        if id(a) in boxes:
+            return id(a)
+    return None
+
+
+def _row_pairs(root: HtmlElement, boxes: set[int]) -> Iterator[tuple[HtmlElement, HtmlElement | None]]:
+    """(key cell, value cell) pairs of `root`'s own rows (not of a box nested in it): `th`+`td` rows,
+    `td.label`+`td` rows, `dt`+`dd` pairs; a lone `th` row comes as (th, None): a section header for
+    the bullet rows below it."""
+    own = id(root)
     for tr in root.iter("tr"):
+        if _owner(tr, boxes) != own:
+            continue
         cells = [c for c in tr if c.tag in ("th", "td")]
         if len(cells) == 1 and cells[0].tag == "th":
             yield cells[0], None  # a section header ("Area", "Population")
@@ -209,25 +468,61 @@ def _row_pairs(root: HtmlElement) -> Iterator[tuple[HtmlElement, HtmlElement | N
             continue
         key, value = cells
         if value.tag == "td" and (key.tag == "th" or _has_class(key, ("label",))):
+            if any(id(t) in boxes for t in value.iter("table", "div")):
+                continue  # the cell holds a nested box: its rows are that box's
             yield key, value
     for dt in root.iter("dt"):
         dd = dt.getnext()
-        if dd is not None and dd.tag == "dd":
+        if dd is not None and dd.tag == "dd" and _owner(dt, boxes) == own:
             yield dt, dd
 
 
-def infobox(tree: HtmlElement, base_url: str, landmarks: Landmarks | None = None) -> list[dict]:
-    """Key-value rows of the page's infobox(es): [{key, value, links: [{href, anchor}]}].
+def box_subject(root: HtmlElement, boxes: set[int] | None = None) -> str | None:
+    """A box's own title: its `.infobox-above`/`.infobox-title` cell, its caption, or a first row that
+    is one `th` spanning the box; None when it has none."""
+    boxes = boxes if boxes is not None else {id(root)}
+    own = id(root)
+    for el in root.iter("th", "td", "caption", "div"):
+        if _has_class(el, _SUBJECT_CLASSES) and _owner(el, boxes) == own:
+            return element_text(el, " ") or None
+    caption = root.find("caption")
+    if caption is not None:
+        return element_text(caption, " ") or None
+    for tr in root.iter("tr"):
+        if _owner(tr, boxes) != own:
+            continue
+        cells = [c for c in tr if c.tag in ("th", "td")]
+        if len(cells) == 1 and cells[0].tag == "th" and cells[0].get("colspan"):
+            return element_text(cells[0], " ") or None
+        if cells and any(element_lines(c) for c in cells):
+            return None  # the first row with text is not a title row
+    return None
 
+
+def infobox(
+    tree: HtmlElement, base_url: str, landmarks: Landmarks | None = None, boxes_out: list | None = None
+) -> list[dict]:
+    """Key-value rows of the page's infobox(es): [{key, value, links: [{href, anchor}], box, template,
+    subject}].
+
+    `box` numbers the boxes that hold rows, in document order from 0; a row belongs to its innermost
+    box only, so a cover version's box nested in a song's box keeps its own release date. `subject`
+    is the box's own title (see `box_subject`); `template` is null (HTML does not name it).
+    `boxes_out`, when given, receives the box elements, one per `box` number.
     Multi-line values (`<br>`, lists) are joined with ", "; bullet sub-rows take their section's
     name ("Area – Total"); rows whose value is only an image (no text), section headers and exact
-    duplicate rows are dropped.
+    duplicate rows of one box are dropped.
     """
     entries: list[dict] = []
-    seen: set[tuple[str, str]] = set()
-    for root in (landmarks or Landmarks(tree)).infoboxes:
+    roots = (landmarks or Landmarks(tree)).infoboxes
+    boxes = {id(el) for el in roots}
+    box = 0
+    for root in roots:
         section = ""
-        for key_cell, value_cell in _row_pairs(root):
+        seen: set[tuple[str, str]] = set()
+        subject: str | None = None
+        rows: list[dict] = []
+        for key_cell, value_cell in _row_pairs(root, boxes):
             key = element_text(key_cell, " ").rstrip(":").strip()
             if key and key[0] in _SUB_ROW_MARKS:
                 sub_key = key.lstrip(_SUB_ROW_MARKS + " ")
@@ -240,7 +535,15 @@ def infobox(tree: HtmlElement, base_url: str, landmarks: Landmarks | None = None
             if not key or not value or (key, value) in seen:
                 continue
             seen.add((key, value))
-            entries.append({"key": key, "value": value, "links": element_links(value_cell, base_url)})
+            if not rows:
+                subject = box_subject(root, boxes)
+            rows.append({"key": key, "value": value, "links": element_links(value_cell, base_url),
+                         "box": box, "template": None, "subject": subject})
+        if rows:
+            entries.extend(rows)
+            box += 1
+            if boxes_out is not None:
+                boxes_out.append(root)
     return entries
 
 
@@ -274,27 +577,61 @@ def _take_carried(out: list[str], carried: dict[int, tuple[int, str]]) -> None:
         out.append(text)
 
 
-def _grid(rows: list[HtmlElement], base_url: str) -> list[tuple[list[str], bool, list[dict]]]:
-    """Rows as (cell texts, all cells are th, links), with colspan/rowspan expanded so columns align."""
+def _grid(rows: list[HtmlElement], base_url: str) -> list[tuple[list[str], bool, list[list[dict]]]]:
+    """Rows as (cell texts, all cells are th, links per column), with colspan/rowspan expanded so
+    columns align; a spanned cell's links sit in its first column and row only."""
     carried: dict[int, tuple[int, str]] = {}  # column -> (rows still spanned, text)
     grid = []
     for tr in rows[:MAX_TABLE_ROWS]:
         cells = [c for c in tr if c.tag in ("th", "td")]
         out: list[str] = []
-        links: list[dict] = []
+        links: list[list[dict]] = []
         for cell in cells:
             _take_carried(out, carried)
+            links.extend([] for _ in range(len(out) - len(links)))
             text = element_text(cell)[:MAX_CELL_CHARS]
-            links.extend(element_links(cell, base_url))
+            links.append(element_links(cell, base_url))
             rowspan = _span(cell, "rowspan")
             for _ in range(_span(cell, "colspan")):
                 if rowspan > 1:
                     carried[len(out)] = (rowspan - 1, text)
                 out.append(text)
         _take_carried(out, carried)
+        links.extend([] for _ in range(len(out) - len(links)))
         all_th = bool(cells) and all(c.tag == "th" for c in cells)
-        grid.append((out[:MAX_TABLE_COLS], all_th, links))
+        grid.append((out[:MAX_TABLE_COLS], all_th, links[:MAX_TABLE_COLS]))
     return grid
+
+
+# a cell listing things rather than stating a value: several links that make up most of its text
+# ("A · B · C" in a navbox-like grouping table); a description with links in its sentences is not one
+_LIST_CELL_LINKS = 3
+_LIST_CELL_LINK_SHARE = 0.6
+# a column header naming a group of rows, not a property: "1970s", "1990–1999"
+_GROUP_HEADER = re.compile(r"^(?:\d{3}0s|\d{4}\s*[–—-]\s*\d{2,4})$")
+
+
+def _is_list_cell(text: str, links: list[dict]) -> bool:
+    if len(links) < _LIST_CELL_LINKS or not text:
+        return False
+    return sum(len(link["anchor"]) for link in links) >= _LIST_CELL_LINK_SHARE * len(text.replace(" ", ""))
+
+
+def _grouping_columns(header: list[str], body: list[tuple[list[str], list[list[dict]]]]) -> set[int]:
+    """Columns that group rows rather than state a property of each row's subject: a group header
+    ("1970s"), or cells that are mostly lists of links."""
+    width = max((len(cells) for cells, _ in body), default=0)
+    grouping: set[int] = set()
+    for col in range(width):
+        if col < len(header) and _GROUP_HEADER.match(header[col].split(" / ")[-1]):
+            grouping.add(col)
+            continue
+        filled = [(cells[col], links[col] if col < len(links) else [])
+                  for cells, links in body if col < len(cells) and cells[col]]
+        lists = sum(_is_list_cell(text, links) for text, links in filled)
+        if filled and lists * 2 > len(filled):
+            grouping.add(col)
+    return grouping
 
 
 def _merge_header(rows: list[list[str]]) -> list[str]:
@@ -327,16 +664,21 @@ def _row_context(header: list[str], row: list[str]) -> str:
 
 
 def tables_with_links(
-    tree: HtmlElement, base_url: str, landmarks: Landmarks | None = None
+    tree: HtmlElement, base_url: str, landmarks: Landmarks | None = None, elements_out: list | None = None
 ) -> list[tuple[dict, list[dict]]]:
     """Data tables, each with its links [{href, anchor, context, kind: "table"}].
 
     A data table is a `wikitable`, or any other table with a header row (all `th`), at least two
     columns and at least two data rows; infoboxes, navigation boxes, notices, layout tables (with
-    nested tables or role=presentation) and tables in nav/header/footer/aside are not.
+    nested tables or role=presentation) and tables in nav/header/footer/aside are not. Its columns
+    must state properties of each row's subject: grouping columns (a "1970s" header, cells that are
+    lists of links) are left out, with their links, and a table left with fewer than two property
+    columns after that is a navbox-like grouping table ("Studio albums | A · B · C"), not data.
+    `elements_out`, when given, receives the table elements, one per table returned.
     """
     found = []
-    for table in (landmarks or Landmarks(tree)).tables:
+    marks = landmarks or Landmarks(tree)
+    for table in marks.tables:
         if not _is_candidate_table(table):
             continue
         grid = _grid(_own_rows(table), base_url)
@@ -352,15 +694,26 @@ def tables_with_links(
             continue
         if not body:
             continue
+        grouping = _grouping_columns(header, body)
+        if grouping:
+            if width - len(grouping) < 2:
+                continue
+            header = [h for i, h in enumerate(header) if i not in grouping]
+            body = [([c for i, c in enumerate(cells) if i not in grouping],
+                     [cl for i, cl in enumerate(links) if i not in grouping]) for cells, links in body]
         caption_el = table.find("caption")
         caption = element_text(caption_el, " ") if caption_el is not None else None
         record = {"caption": caption or None, "header": header, "rows": [cells for cells, _ in body]}
+        section = section_of(table, marks.main)
         links = [
-            {**link, "context": _row_context(header, cells), "kind": "table"}
+            {**link, "context": _row_context(header, cells), "kind": "table", "section": section}
             for cells, row_links in body
-            for link in row_links
+            for cell_links in row_links
+            for link in cell_links
         ]
         found.append((record, links))
+        if elements_out is not None:
+            elements_out.append(table)
     return found
 
 
