@@ -27,7 +27,7 @@ PERSON_KEYS = re.compile(
     r"^(?:spouses?|spouse\(s\)|partners?|children|parents?|parent\(s\)|relatives|founders?|founded by|director|"
     r"directed by|author|authors|composer|artist|leader|mayor|president|chairman|ceo|key people|starring|"
     r"music by|written by|lyrics|librettist|soloist|conductor|principal conductor|succeeded by|preceded by|"
-    r"monarch|prime minister|governor|discovered by|designer|architect|editor|producer|produced by|producers?|"
+    r"monarch|prime minister|governor|governor-general|discovered by|designer|architect|editor|producer|produced by|producers?|"
     r"writers?|songwriters?|lyricists?|performers?|narrated by|presented by|screenplay by|story by|"
     r"cinematography|edited by|creators?|created by|illustrators?|translators?)\b",
     re.IGNORECASE,
@@ -89,16 +89,18 @@ def own_entries(entries: list[dict] | None, title: str | None) -> list[dict]:
 
 
 def attribute(key: str, value: str, kind: str, *, normalized: str | None = None, unit: str | None = None,
-              entity_id: str | None = None, source: str, doc_id: str) -> dict:
+              qualifier: str | None = None, entity_id: str | None = None, source: str, doc_id: str) -> dict:
     return {"key": key, "value": value, "kind": kind, "normalized": normalized, "unit": unit,
-            "entity_id": entity_id, "source": source, "doc_id": doc_id}
+            "qualifier": qualifier, "entity_id": entity_id, "source": source, "doc_id": doc_id}
 
 
 def _hint(key: str) -> str | None:
-    if PLACE_KEYS.search(key):
-        return "place"
-    if PERSON_KEYS.search(key):
-        return "person"
+    # a sub-row ("Government – Prime Minister") is typed by its own name, after its section's
+    for part in dict.fromkeys((key, key.rsplit(" – ", 1)[-1])):
+        if PLACE_KEYS.search(part):
+            return "place"
+        if PERSON_KEYS.search(part):
+            return "person"
     return None
 
 
@@ -106,14 +108,15 @@ def stub_type(key: str, anchor: str) -> str:
     """The type of an entity known only from an infobox link to it, by the key it sits under:
     `label` -> organization, `birth place` -> place, `writer` -> person."""
     key = normalize_key(key)
-    if ORGANIZATION_KEYS.search(key) or _ORGANIZATION_NAME.search(anchor):
+    if ORGANIZATION_KEYS.search(key.rsplit(" – ", 1)[-1]) or _ORGANIZATION_NAME.search(anchor):
         return "organization"
     return _hint(key) or "thing"
 
 
 def _scalar(key: str, value: str, found: Value, source: str, doc_id: str) -> dict:
-    return attribute(key, value, found.kind, normalized=found.normalized, unit=found.unit, source=source,
-                     doc_id=doc_id)
+    # `value` stays the row as written (the surface form a question quotes); the parse is in the others
+    return attribute(key, value, found.kind, normalized=found.normalized, unit=found.unit,
+                     qualifier=found.qualifier, source=source, doc_id=doc_id)
 
 
 def value_attributes(
