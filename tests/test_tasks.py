@@ -1109,3 +1109,81 @@ def test_teacher_writer_rerun_is_served_from_the_root_cache(demo_graph: SimpleNa
     assert again["tasks.added"] == 0 and again["requests.added"] == sent
     hits = [r["cache_hit"] for r in store.rows("requests", ["cache_hit"])]
     assert hits.count(True) == sent and hits.count(False) == sent
+
+
+# --- typed values: durations, money, identifiers, years ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def records() -> GraphView:
+    entities = [
+        _entity("single", "Blue Harbour (song)", "work", "Blue Harbour is a song by Anna Berg.",
+                [_attr("length", "3:12", "duration", "192", unit="s", doc="doc-single"),
+                 _attr("label", "Atlantic 8025", "identifier", "Atlantic 8025", doc="doc-single"),
+                 _attr("format", '7" single', "format", "7-inch single", doc="doc-single"),
+                 _attr("recorded", "1954–1960", "span", "1954/1960", doc="doc-single"),
+                 _attr("released", "1962", "year", "1962", doc="doc-single")]),
+        _entity("film", "Salt Road", "work", "Salt Road is a film.",
+                [_attr("budget", "$2 million", "money", "2000000", unit="USD", doc="doc-film"),
+                 _attr("population census year", "2011", "number", "2011", doc="doc-film")]),
+    ]
+    return GraphView.from_rows(entities, [])
+
+
+def _find(view: GraphView, entity_id: str, key: str) -> dict:
+    return next(a for a in view.entities[entity_id].attributes if a["key"] == key)
+
+
+def test_a_duration_range_is_worded_with_its_unit(records: GraphView) -> None:
+    from synth.tasks.formal import holds
+    from synth.tasks.operations import amount_range
+    from synth.tasks.plan import Planner
+
+    song = amount_range("duration", "192", "s")
+    assert song is not None and song.phrase == "between 3 and 4 minutes" and song.object == "180..240"
+    film = amount_range("duration", "5820", "s")
+    assert film is not None and film.phrase == "between 90 and 100 minutes" and in_number_range(5820, film.object)
+    budget = amount_range("money", "2000000", "USD")
+    assert budget is not None and budget.phrase == "between $2 million and $2.5 million"
+    planner = Planner(records)
+    length = _find(records, "single", "length")
+    answer, aliases, _, expected = planner.answer_of(records.entities["single"], length)
+    assert (answer, expected) == ("3:12", "192")
+    assert {"3 minutes 12 seconds", "3 min 12 s"} <= set(aliases) and "3" not in aliases
+    mention = planner.mention("single", "?x1")
+    clause = planner.attribute_clause(mention, length, obfuscate=True, rng=random.Random(0))
+    assert clause is not None and "between 3 and 4 minutes" in clause.text
+    assert holds(records.entities["single"], Triple.of(clause.triples[0]))
+    exact = planner.attribute_clause(mention, length, obfuscate=False, rng=random.Random(0))
+    assert exact is not None and "3:12" in exact.text
+
+
+def test_an_identifier_format_or_span_is_never_ranged(records: GraphView) -> None:
+    from synth.tasks.operations import amount_range
+    from synth.tasks.phrases import askable
+    from synth.tasks.plan import Planner
+
+    planner = Planner(records)
+    mention = planner.mention("single", "?x1")
+    for key, kind in (("label", "identifier"), ("format", "format"), ("recorded", "span")):
+        attribute = _find(records, "single", key)
+        assert amount_range(kind, attribute["normalized"], None) is None
+        assert not askable(key, kind)
+        for obfuscate in (True, False):
+            assert planner.attribute_clause(mention, attribute, obfuscate=obfuscate, rng=random.Random(1)) is None
+    assert amount_range("number", "8025", None, key="catalogue number") is None
+
+
+def test_a_year_is_never_printed_with_a_thousands_separator(records: GraphView) -> None:
+    from synth.tasks.plan import Planner
+
+    planner = Planner(records)
+    released = _find(records, "single", "released")
+    answer, aliases, _, _ = planner.answer_of(records.entities["single"], released)
+    assert answer == "1962" and not any("," in a for a in aliases)
+    clause = planner.attribute_clause(planner.mention("single", "?x1"), released, obfuscate=False,
+                                      rng=random.Random(0))
+    assert clause is not None and "1962" in clause.text and "1,962" not in clause.text
+    census = _find(records, "film", "population census year")
+    answer, aliases, _, _ = planner.answer_of(records.entities["film"], census)
+    assert answer == "2011" and "2,011" not in aliases

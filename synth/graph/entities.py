@@ -61,7 +61,7 @@ SCAN_ROWS = 256
 MAX_ANCHOR_ALIASES = 10
 # a stub names the documents that link to it as its parents, up to this many (lineage, not a census)
 MAX_STUB_PARENTS = 64
-ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "entity_id", "source", "doc_id")
+ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "qualifier", "entity_id", "source", "doc_id")
 # distinct anchor texts counted per entity: a bound on memory far above the aliases kept, so that the
 # top ones by (count, text) do not depend on the order documents are read in (only an entity linked
 # under more distinct texts than this could see a difference)

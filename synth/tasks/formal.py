@@ -41,7 +41,30 @@ EDGE_KINDS = frozenset({"var", "entity"})
 ATTRIBUTE_KINDS = frozenset({"literal", "year_range", "number_range"})
 UNARY_KINDS = frozenset({*ATTRIBUTE_KINDS, "prefix", "initials", "type", "keyword"})
 DISTINCT = "distinct"
-VALUE_KINDS = frozenset({"date", "year", "number", "quantity", "text"})
+VALUE_KINDS = frozenset({"date", "year", "span", "number", "quantity", "count", "percent", "money", "duration",
+                         "text"})
+# kinds a number_range constraint compares (the normalized amount: seconds, a plain sum of money)
+AMOUNT_KINDS = frozenset({"number", "quantity", "count", "percent", "money", "duration"})
+_SPAN_CAP = 200  # years of an open or long span indexed for year_range
+
+
+def span_years(value: str | None) -> tuple[int, int] | None:
+    """The first and last year of a span ("1954/1960", "1921-09-26/1921-09-28", "1967/.." to the
+    widest end a year_range is indexed for)."""
+    first, sep, last = (value or "").partition("/")
+    if not sep:
+        return None
+    start = year_of(first)
+    if start is None:
+        return None
+    if first.startswith("-"):
+        start = -start
+    end = year_of(last) if last and last != ".." else start + _SPAN_CAP
+    if end is None:
+        return None
+    if last.startswith("-"):
+        end = -end
+    return (start, end) if start <= end else None
 MAX_BINDINGS = 20_000  # enumeration stops here: a formalization this loose is ambiguous anyway
 
 
@@ -108,6 +131,12 @@ class _Index:
                     year = year_of(attribute_answer(attribute))
                     if year is not None:
                         self.by_year[(key, year)].add(entity.id)
+                elif attribute.get("kind") == "span":
+                    # a candidate whose span overlaps a year range might be what the question means
+                    years = span_years(attribute_answer(attribute))
+                    if years is not None:
+                        for year in range(years[0], min(years[1], years[0] + _SPAN_CAP) + 1):
+                            self.by_year[(key, year)].add(entity.id)
         self.all = set(view.entities)
 
     def targets(self, src: str, relation: str) -> set[str]:
@@ -171,11 +200,24 @@ def holds(entity: Entity, triple: Triple) -> bool:
                    for a in attributes)
     if kind == "year_range":
         years = (year_of(attribute_answer(a)) for a in attributes if a.get("kind") in ("date", "year"))
-        return any(y is not None and in_year_range(y, wanted) for y in years)
+        if any(y is not None and in_year_range(y, wanted) for y in years):
+            return True
+        spans = (span_years(attribute_answer(a)) for a in attributes if a.get("kind") == "span")
+        return any(s is not None and _overlaps(s, wanted) for s in spans)
     if kind == "number_range":
-        numbers = (number_of(attribute_answer(a)) for a in attributes if a.get("kind") in ("number", "quantity"))
+        # a range of amounts (normalized "2000000/3000000") is no single number to compare
+        numbers = (number_of(attribute_answer(a)) for a in attributes
+                   if a.get("kind") in AMOUNT_KINDS and "/" not in attribute_answer(a))
         return any(n is not None and in_number_range(n, wanted) for n in numbers)
     raise ValueError(f"not a one-entity constraint: {triple}")
+
+
+def _overlaps(years: tuple[int, int], spec: str) -> bool:
+    lo, _, hi = spec.partition("..")
+    try:
+        return (not lo or years[1] >= int(lo)) and (not hi or years[0] <= int(hi))
+    except ValueError:
+        return False
 
 
 def attribute_values(entity: Entity, key: str) -> set[str]:

@@ -10,6 +10,7 @@ Vague dates split a decade into early (years 0-3), mid (4-6) and late (7-9), and
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from synth.tasks.text import format_number, number_of, year_of
@@ -24,7 +25,17 @@ UNIT_WORDS = {
     "ha": "hectares", "kg": "kilograms", "t": "tonnes", "g": "grams", "ft": "feet", "mi": "miles",
     "l": "litres", "s": "seconds", "min": "minutes", "h": "hours", "%": "per cent", "km/h": "km/h",
     "°": "degrees", "deg": "degrees", "°c": "degrees Celsius", "ft²": "square feet", "mi²": "square miles",
+    "in": "inches", "sq mi": "square miles", "sq ft": "square feet", "yd": "yards", "lb": "pounds", "kn": "knots",
+    "/km2": "per square kilometre", "/sq mi": "per square mile", "acres": "acres",
 }
+# amounts that a range can stand for; what else a value can be (a format, a catalogue number,
+# coordinates, a span of years) is never turned into a range
+AMOUNT_KINDS = frozenset({"number", "quantity", "count", "percent", "money", "duration"})
+# the symbol written before an amount of these currencies
+CURRENCY_SYMBOLS = {"USD": "$", "GBP": "£", "EUR": "€", "JPY": "¥", "INR": "₹", "CAD": "C$", "AUD": "A$",
+                    "NZD": "NZ$", "HKD": "HK$"}
+# keys whose numbers are years or codes: never written with digit groups ("1962", not "1,962")
+_PLAIN_KEYS = re.compile(r"\b(?:years?|code|codes|no|number|id|isbn|oclc|catalog(?:ue)?)\b", re.IGNORECASE)
 # units the attribute key already implies ("population: 12,400 people")
 SILENT_UNITS = frozenset({"", "people", "persons", "inhabitants", "residents"})
 _ARTICLES = ("the ", "a ", "an ")
@@ -118,6 +129,96 @@ def number_range(value: str, unit: str | None = None, mode: str = "between", key
     hi = lo + step
     return Vague(f"between {format_number(lo)} and {format_number(hi)}{tail}", key, f"{_plain(lo)}..{_plain(hi)}",
                  "number_range")
+
+
+def amount_text(number: float, key: str = "") -> str:
+    """A number as a question writes it: digit groups for amounts ("12,400"), none for a year or a
+    code a number-kind row still holds ("population census year: 2011")."""
+    if _PLAIN_KEYS.search(key.replace("_", " ")) and float(number).is_integer():
+        return str(int(number))
+    return format_number(number)
+
+
+def money_text(number: float, unit: str | None) -> str:
+    """2000000, "USD" -> "$2 million"; 40266 -> "$40,266"; 1.2e6, "crowns" -> "1.2 million crowns"."""
+    for scale, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if abs(number) >= scale:
+            amount = f"{format_number(round(number / scale, 3))} {word}"
+            break
+    else:
+        amount = format_number(number)
+    code = (unit or "").strip()
+    symbol = CURRENCY_SYMBOLS.get(code)
+    if symbol:
+        return f"{symbol}{amount}"
+    return f"{amount} {code}".strip()
+
+
+def duration_text(seconds: float) -> list[str]:
+    """192 -> ["3:12", "3 minutes 12 seconds", "3 min 12 s"]; 5820 -> ["1:37:00", "97 minutes", ...]."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+    def words(n: int, unit: str) -> str:
+        return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+    long_parts = [words(n, u) for n, u in ((hours, "hour"), (minutes, "minute"), (secs, "second")) if n]
+    short_parts = [f"{n} {u}" for n, u in ((hours, "h"), (minutes, "min"), (secs, "s")) if n]
+    out = [clock, " ".join(long_parts), " ".join(short_parts)]
+    if hours and not secs:
+        out.append(words(total // 60, "minute"))
+    return [o for o in out if o]
+
+
+def duration_range(value: str, key: str = "") -> Vague | None:
+    """Seconds as a range a reader pictures: 192 -> "between 3 and 4 minutes" (180..240), 5820 ->
+    "between 90 and 100 minutes", 9000 -> "between 2 and 3 hours"."""
+    seconds = number_of(value)
+    if seconds is None or seconds <= 0 or not math.isfinite(seconds):
+        return None
+    if seconds < 60:
+        lo = math.floor(seconds / 10) * 10
+        return Vague(f"between {lo} and {lo + 10} seconds", key, f"{lo}..{lo + 10}", "number_range")
+    minutes = seconds / 60
+    if minutes < 20:
+        lo = math.floor(minutes)
+        return Vague(f"between {lo} and {lo + 1} minutes", key, f"{lo * 60}..{(lo + 1) * 60}", "number_range")
+    if minutes < 180:
+        lo = math.floor(minutes / 10) * 10
+        return Vague(f"between {lo} and {lo + 10} minutes", key, f"{lo * 60}..{(lo + 10) * 60}", "number_range")
+    hours = seconds / 3600
+    if hours < 48:
+        lo = math.floor(hours)
+        return Vague(f"between {lo} and {lo + 1} hours", key, f"{lo * 3600}..{(lo + 1) * 3600}", "number_range")
+    return None
+
+
+def money_range(value: str, unit: str | None, mode: str = "between", key: str = "") -> Vague | None:
+    """An amount of money as a range with its currency: "between $2 million and $2.5 million"."""
+    vague = number_range(value, None, mode, key)
+    if vague is None or not unit:
+        return None
+    spec = vague.object
+    if spec.startswith(">"):
+        return Vague(f"more than {money_text(float(spec[1:]), unit)}", key, spec, vague.object_kind)
+    lo, _, hi = spec.partition("..")
+    return Vague(f"between {money_text(float(lo), unit)} and {money_text(float(hi), unit)}", key, spec,
+                 vague.object_kind)
+
+
+def amount_range(kind: str, value: str, unit: str | None, mode: str = "between", key: str = "") -> Vague | None:
+    """The range a question states for an amount, worded with its unit; None for what is no amount."""
+    if kind == "duration":
+        return duration_range(value, key)
+    if kind == "money":
+        return money_range(value, unit, mode, key)
+    if kind not in AMOUNT_KINDS or "/" in (value or ""):
+        return None
+    if _PLAIN_KEYS.search(key.replace("_", " ")):
+        return None  # a code or a year kept as a number: ranging it says nothing true
+    return number_range(value, unit, mode, key)
 
 
 def _plain(number: float) -> str:

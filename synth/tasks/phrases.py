@@ -389,12 +389,13 @@ def askable(key: str, kind: str) -> bool:
         return False
     if kind in ("date", "year"):
         return datable(key)
-    if kind in ("number", "quantity"):
+    if kind in ("number", "quantity", "count", "percent", "money", "duration"):
         words = key.split()
         if _counted_event(key):
             return True
         return (key not in NOT_AMOUNTS and not is_participle(words[0]) and not is_participle(words[-1])
                 and words[-1] not in _PREPOSITIONS)
+    # a span, a format, a catalogue number or coordinates: no question or range words them well yet
     return kind == "text"
 
 
@@ -464,7 +465,7 @@ def attribute_question(key: str, kind: str, np: str) -> str:
         if kind == "year" and question.startswith("When "):
             question = "In what year " + question[len("When "):]
         return question
-    if kind in ("number", "quantity"):
+    if kind in ("number", "quantity", "count", "percent", "money", "duration"):
         if key in DEATH_COUNTS:
             return f"How many people died in {np}?"
         counted = _counted_event(key)

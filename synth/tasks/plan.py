@@ -23,17 +23,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from storage.ids import content_id
+from synth.graph.values import strip_parentheticals
 from synth.graph.view import Edge, Entity, GraphView
 from synth.tasks import checks, render
 from synth.tasks.draft import Clause, Mention, TaskDraft
 from synth.tasks.formal import ANSWER, Triple
-from synth.tasks.operations import Operation, mask_name, number_range, unit_words, vague_date
+from synth.tasks.operations import (
+    Operation,
+    amount_range,
+    amount_text,
+    duration_text,
+    mask_name,
+    money_text,
+    unit_words,
+    vague_date,
+)
 from synth.tasks.phrases import DEATH_KEYS, askable, date_clause, number_clause, text_clause, type_noun
 from synth.tasks.shape import LINK_RELATIONS
 from synth.tasks.text import (
     attribute_answer,
     date_spellings,
-    format_number,
     number_of,
     parse_iso_date,
     unique,
@@ -154,15 +163,35 @@ class Planner:
             year = year_of(value)
             text = str(year) if year is not None else raw
             return text, unique([value, raw.split(",")[0]]) if raw and raw != text else [], "year", value
-        if kind in ("number", "quantity"):
-            number = number_of(value)
-            if number is not None:
-                plain = format_number(number)
-                unit = str(attribute.get("unit") or "").strip()
-                words = unit_words(unit)
-                written = f"{plain} {unit}" if words else plain
-                aliases = unique([plain, value, f"{plain} {words}" if words else "", raw.split("(")[0].strip()])
-                return written, [a for a in aliases if a != written], "number", value
+        surface = strip_parentheticals(raw) if raw else ""
+        number = number_of(value) if "/" not in value else None
+        if kind == "duration" and number is not None:
+            # the length as written ("3:12"), and its other spellings ("3 minutes 12 seconds", "3 min 12 s")
+            spellings = duration_text(number)
+            written = surface or spellings[0]
+            aliases = unique([*spellings, surface])
+            return written, [a for a in aliases if a != written], "number", value
+        if kind == "money" and number is not None:
+            spelled = money_text(number, attribute.get("unit"))
+            written = surface or spelled
+            aliases = unique([spelled, f"{amount_text(number)} {attribute.get('unit') or ''}".strip(), surface])
+            return written, [a for a in aliases if a != written], "number", value
+        if kind == "percent" and number is not None:
+            plain = amount_text(number)
+            written = surface or f"{plain}%"
+            aliases = unique([f"{plain}%", f"{plain} per cent", f"{plain} percent", surface])
+            return written, [a for a in aliases if a != written], "number", value
+        if kind in ("number", "quantity", "count") and number is not None:
+            plain = amount_text(number, str(attribute.get("key") or ""))
+            unit = str(attribute.get("unit") or "").strip()
+            words = unit_words(unit)
+            written = f"{plain} {unit}" if words else plain
+            aliases = unique([plain, value, f"{plain} {words}" if words else "", raw.split("(")[0].strip()])
+            return written, [a for a in aliases if a != written], "number", value
+        if kind == "span" and surface:
+            ends = [e for e in value.split("/") if e]
+            aliases = unique([" to ".join(ends), surface.replace("–", "-")]) if len(ends) == 2 else []
+            return surface, [a for a in aliases if a != surface], "text", value
         return raw or value, [value] if raw and value != raw else [], "text", value
 
     # --- planning ---------------------------------------------------------------------------------
@@ -351,19 +380,25 @@ class Planner:
             when = f"on {date_spellings(day)[0]}" if day is not None else f"in {year}"
             return Clause(kind="attribute", relation=key, text=date_clause(key, when, mention.person),
                           evidence=evidence, triples=[Triple(mention.term, key, value, "literal")])
-        if kind in ("number", "quantity"):
-            number = number_of(value)
+        if kind in ("number", "quantity", "count", "percent", "money", "duration"):
+            number = number_of(value) if "/" not in value else None
             if number is None:
                 return None
+            unit = attribute.get("unit")
+            if kind == "count" and unit and str(unit).lower() in key.lower().split():
+                unit = None  # "with between 2 and 4 children", not "... children children"
             if obfuscate:
-                vague = number_range(value, attribute.get("unit"), rng.choice(["between", "more_than"]), key)
+                # the range is over the normalized value (seconds, a plain amount) and says its unit
+                vague = amount_range(str(kind), value, unit, rng.choice(["between", "more_than"]), key)
                 if vague is None:
                     return None
                 return Clause(kind="attribute", relation=key, text=number_clause(key, vague.phrase, mention.person),
                               evidence=evidence, triples=[Triple(mention.term, key, vague.object, vague.object_kind)],
                               op=Operation("number_range", mention.term, raw or value, vague.phrase))
-            words = unit_words(attribute.get("unit"))
-            amount = f"{format_number(number)} {words}".strip()
+            if kind in ("duration", "money", "percent"):
+                amount = strip_parentheticals(raw) if raw else value  # "3:12", "$2 million", "70.2%"
+            else:
+                amount = f"{amount_text(number, key)} {unit_words(unit)}".strip()
             return Clause(kind="attribute", relation=key, text=number_clause(key, amount, mention.person),
                           evidence=evidence, triples=[Triple(mention.term, key, value, "literal")])
         if kind == "text" and not obfuscate and raw and len(raw.split()) <= 4 and not any(c in raw for c in ",;()"):
