@@ -8,7 +8,10 @@ linearly with N; memory holds per-entity summaries and the stores' id indexes, n
 
 Second, mention linking alone on the 6,119 2wiki passages (no hyperlinks), in-process.
 
-    .venv/bin/python bench/graph_build.py [--sizes 1000,10000,100000]
+`--corpus wikidump` replicates the real Wikipedia dump excerpt instead (106 articles, 99 redirects,
+extracted once in-process, its extraction rate reported), copy k on host `c<k>.wikipedia.test`.
+
+    .venv/bin/python bench/graph_build.py [--sizes 1000,10000,100000] [--corpus demo|wikidump]
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from bench._common import REPO, TreeMemory
 from synth.corpus.demo import DEMO_HOST
 
 TWOWIKI = REPO.parent / "shared" / "corpora" / "text" / "2wiki_passages.json"
+WIKIDUMP = REPO.parent / "shared" / "corpora" / "wiki" / "enwiki-2016-excerpt.xml.bz2"
+WIKI_HOST = "en.wikipedia.org"
 
 
 def demo_rows(root: str) -> tuple[list[dict], list[dict]]:
@@ -41,18 +46,42 @@ def demo_rows(root: str) -> tuple[list[dict], list[dict]]:
     return list(store.rows("documents")), list(store.rows("redirects"))
 
 
-def _move(value, host: str):
+def wikidump_rows() -> tuple[list[dict], list[dict], dict]:
+    """The dump excerpt's documents and redirects, read and extracted once in-process, and the rate."""
+    from synth.corpus.extract import extract_page
+    from synth.corpus.wikidump import read_wikidump
+
+    started = time.perf_counter()
+    rows = list(read_wikidump(WIKIDUMP))
+    read_s = time.perf_counter() - started
+    mark = time.perf_counter()
+    documents = []
+    for dataset, row in rows:
+        if dataset == "pages":
+            kind, doc = extract_page(row)
+            if kind == "documents":
+                documents.append(doc)
+    extract_s = time.perf_counter() - mark
+    redirects = [row for dataset, row in rows if dataset == "redirects"]
+    rate = {"articles": len(documents), "redirects": len(redirects), "read_s": round(read_s, 2),
+            "extract_s": round(extract_s, 2), "extract_articles_per_s": round(len(documents) / extract_s, 1)}
+    return documents, redirects, rate
+
+
+def _move(value, host: str, origin: str = DEMO_HOST):
     if isinstance(value, str):
-        return value.replace(DEMO_HOST, host)
+        return value.replace(origin, host)
     if isinstance(value, list):
-        return [_move(v, host) for v in value]
+        return [_move(v, host, origin) for v in value]
     if isinstance(value, dict):
-        return {k: _move(v, host) for k, v in value.items()}
+        return {k: _move(v, host, origin) for k, v in value.items()}
     return value
 
 
-def replicate_corpus(root: str, documents: list[dict], redirects: list[dict], n: int) -> None:
-    """n documents cycling through the demo's, copy k moved to host c<k>, with new ids and titles."""
+def replicate_corpus(root: str, documents: list[dict], redirects: list[dict], n: int,
+                     origin: str = DEMO_HOST) -> None:
+    """n documents cycling through the corpus's, copy k moved from `origin` to host c<k>, with new ids
+    and titles."""
     from storage.ids import content_id
     from storage.store import Store
     from synth.corpus.stage_output import StageOutput
@@ -63,8 +92,8 @@ def replicate_corpus(root: str, documents: list[dict], redirects: list[dict], n:
         for i in range(n):
             k, j = divmod(i, len(documents))
             doc = documents[j]
-            host = f"c{k}.halvard.test"
-            row = {key: _move(doc[key], host) for key in ("url", "page_url", "canonical_url", "links", "infobox")}
+            host = _copy_host(k, origin)
+            row = {key: _move(doc[key], host, origin) for key in ("url", "page_url", "canonical_url", "links", "infobox")}
             out.write("documents", {
                 **{key: value for key, value in doc.items() if key != "run_id"}, **row, "id": content_id("bench-document", k, doc["id"]), "parents": [],
                 "title": f"{doc['title']} {k}" if doc["title"] else None,
@@ -73,8 +102,12 @@ def replicate_corpus(root: str, documents: list[dict], redirects: list[dict], n:
                 out.commit()
         for k in range(copies):
             for red in redirects:
-                out.write("redirects", {**{key: v for key, v in red.items() if key != "run_id"}, **{key: _move(red[key], f"c{k}.halvard.test") for key in ("url", "target")},
+                out.write("redirects", {**{key: v for key, v in red.items() if key != "run_id"}, **{key: _move(red[key], _copy_host(k, origin), origin) for key in ("url", "target")},
                                         "id": content_id("bench-redirect", k, red["id"]), "parents": []})
+
+
+def _copy_host(k: int, origin: str) -> str:
+    return f"c{k}.wikipedia.test" if origin == WIKI_HOST else f"c{k}.halvard.test"
 
 
 def child(root: str, out_json: str) -> None:
@@ -102,10 +135,11 @@ def child(root: str, out_json: str) -> None:
     }))
 
 
-def measure(size: int, documents: list[dict], redirects: list[dict], scratch: Path) -> dict:
+def measure(size: int, documents: list[dict], redirects: list[dict], scratch: Path,
+            origin: str = DEMO_HOST) -> dict:
     root = str(scratch / f"graph-{size}")
     started = time.perf_counter()
-    replicate_corpus(root, documents, redirects, size)
+    replicate_corpus(root, documents, redirects, size, origin)
     prepare_s = time.perf_counter() - started
     out_json = scratch / f"graph-{size}.json"
     proc = subprocess.Popen([sys.executable, __file__, "--child", root, str(out_json)], stderr=subprocess.PIPE,
@@ -157,6 +191,8 @@ def mentions_2wiki(scratch: Path) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated document counts")
+    parser.add_argument("--corpus", choices=("demo", "wikidump"), default="demo",
+                        help="replicate the demo site's documents or the Wikipedia dump excerpt's")
     parser.add_argument("--child", nargs=2, metavar=("ROOT", "OUT_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -165,11 +201,18 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     with tempfile.TemporaryDirectory(prefix="drsynth-graph-bench-") as tmp:
         scratch = Path(tmp)
-        documents, redirects = demo_rows(str(scratch / "demo"))
-        rows = [measure(size, documents, redirects, scratch) for size in sizes]
-        text = mentions_2wiki(scratch)
+        extraction = None
+        if args.corpus == "wikidump":
+            documents, redirects, extraction = wikidump_rows()
+            rows = [measure(size, documents, redirects, scratch, WIKI_HOST) for size in sizes]
+            text = None
+        else:
+            documents, redirects = demo_rows(str(scratch / "demo"))
+            rows = [measure(size, documents, redirects, scratch) for size in sizes]
+            text = mentions_2wiki(scratch)
     idle = idle_rss_mib()
-    print(json.dumps({"idle_rss_mib": idle, "builds": rows, "mentions_2wiki": text}, indent=1))
+    print(json.dumps({"idle_rss_mib": idle, "extraction": extraction, "builds": rows, "mentions_2wiki": text},
+                     indent=1))
     print()
     print("| documents | entities | edges | entities s | edges s | total s | docs/s | peak RSS MiB (idle "
           f"{idle}) |")

@@ -38,8 +38,10 @@ from trafilatura.xml import xmltotxt
 
 from storage.ids import content_id
 from synth.corpus import html_structure as hs
+from synth.corpus import wikitext
 from synth.corpus.page_kind import page_kind
 from synth.corpus.records import quarantine_record
+from synth.corpus.wikitext import WIKITEXT_RECORD_TYPE
 
 try:  # optional: language detection for pages that do not declare their language
     import py3langid
@@ -729,6 +731,19 @@ def _record_document(page: dict, body: bytes) -> dict:
     return _document(page, title=title, text=main_text, lang=detect_lang(main_text))
 
 
+def _wikitext_document(page: dict, body: bytes) -> dict:
+    """A MediaWiki dump's article (synth.corpus.wikidump): wikitext rendered by synth.corpus.wikitext."""
+    record = json.loads(body.decode("utf-8"))
+    title = str(record.get("title") or "").strip() or None
+    fields = wikitext.document_fields(title or "", record.get("wikitext") or "", record.get("base_url"),
+                                      context=sentence_around, bounds=sentence_bounds)
+    if not fields["text"]:
+        raise Refused("no_content", "the article renders to no text")
+    stamp = record.get("timestamp") or ""
+    return _document(page, title=title, lang=record.get("lang") or detect_lang(fields["text"]),
+                     date=stamp[:10] if _ISO_DATE.match(stamp) else None, **fields)
+
+
 def _extract(page: dict, body: bytes, max_bytes: int) -> dict:
     if len(body) > max_bytes:
         raise Refused("oversize", f"{len(body)} bytes > max_bytes {max_bytes}")
@@ -737,6 +752,8 @@ def _extract(page: dict, body: bytes, max_bytes: int) -> dict:
     mtype, charset = media_type(page.get("content_type"))
     if mtype == TEXT_RECORD_TYPE:
         return _record_document(page, body)
+    if mtype == WIKITEXT_RECORD_TYPE:
+        return _wikitext_document(page, body)
     if why := sniff_binary(body, mtype):
         raise Refused("binary", why)
     if mtype not in _HTML_TYPES and mtype not in _PLAIN_TYPES:

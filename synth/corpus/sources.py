@@ -1,4 +1,5 @@
-"""Which kind of source a string names, and the reader for it: crawl, HTML directory, WARC, text corpus."""
+"""Which kind of source a string names, and the reader for it: crawl, HTML directory, WARC, ZIM, text corpus,
+MediaWiki XML dump."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from synth.corpus.crawler import Crawler
 from synth.corpus.local_sources import STAGE as READ_STAGE
 from synth.corpus.local_sources import read_html_dir, read_text_corpus, read_warc
 from synth.corpus.records import quarantine_record
+from synth.corpus.wikidump import DUMP_SUFFIXES, is_wikidump, read_wikidump
+from synth.corpus.zim import read_zim
 
 Row = tuple[str, dict]
 
 
 def source_kind(source: str) -> str:
-    """crawl | html_dir | warc | text | unknown."""
+    """crawl | html_dir | warc | zim | text | wikidump | unknown."""
     if source.startswith(("http://", "https://")):
         return "crawl"
     path = Path(source)
@@ -25,8 +28,13 @@ def source_kind(source: str) -> str:
         return "html_dir"
     if name.endswith((".warc", ".warc.gz", ".arc", ".arc.gz")):
         return "warc"
+    if name.endswith(".zim"):
+        return "zim"
     if name.endswith((".json", ".jsonl", ".ndjson", ".jsonl.gz")):
         return "text"
+    if name.endswith(DUMP_SUFFIXES):
+        # any XML file ends in .xml: only a MediaWiki export (root <mediawiki>) is a dump
+        return "wikidump" if not path.exists() or is_wikidump(path) else "unknown"
     return "unknown"
 
 
@@ -41,10 +49,15 @@ def read_source(source: str, config: IngestConfig) -> Iterator[Row]:
         yield from read_html_dir(source, max_bytes=config.extract.max_bytes)
     elif kind == "warc":
         yield from read_warc(source, max_bytes=config.extract.max_bytes)
+    elif kind == "zim":
+        yield from read_zim(source, max_bytes=config.extract.max_bytes)
     elif kind == "text":
         yield from read_text_corpus(source)
+    elif kind == "wikidump":
+        yield from read_wikidump(source, max_bytes=config.extract.max_bytes)
     else:
         yield "quarantine", quarantine_record(
             stage=READ_STAGE, reason="unknown_source", source=source,
-            detail="expected an http(s) URL, a directory of HTML, a .warc/.warc.gz or a .json/.jsonl corpus",
+            detail="expected an http(s) URL, a directory of HTML, a .warc/.warc.gz, a .zim archive, "
+                   "a .json/.jsonl corpus or a MediaWiki XML dump (.xml, .xml.bz2, .xml.gz)",
         )
