@@ -40,6 +40,7 @@ from synth.tasks.phrases import (
     base_form,
     date_clause,
     number_clause,
+    phrasable,
     relation_phrase,
     type_noun,
 )
@@ -63,8 +64,9 @@ def _entity(eid: str, name: str, etype: str, description: str, attributes: list[
 
 
 def _edge(eid: str, src: str, dst: str, relation: str, evidence: str, kind: str = "infobox") -> dict:
+    # as the graph makes them: an infobox row is a typed fact of its source, a link or mention is not
     return {"id": eid, "src": src, "dst": dst, "relation": relation, "evidence": evidence, "kind": kind,
-            "doc_id": f"doc-{src}"}
+            "doc_id": f"doc-{src}", "typed": kind == "infobox"}
 
 
 @pytest.fixture(scope="module")
@@ -188,10 +190,9 @@ def test_wl_hash_non_isomorphic_graphs_differ() -> None:
     star = wl_hash("abcd", [("a", "b", "r"), ("a", "c", "r"), ("a", "d", "r")], "a")
     chain_target_inside = wl_hash("abcd", [("a", "b", "r"), ("b", "c", "r"), ("c", "d", "r")], "b")
     reversed_edge = wl_hash("abcd", [("b", "a", "r"), ("b", "c", "r"), ("c", "d", "r")], "a")
-    link_edge = wl_hash("abcd", [("a", "b", "links_to"), ("b", "c", "r"), ("c", "d", "r")], "a")
     attribute_target = wl_hash("abcd", [("a", "b", "r"), ("b", "c", "r"), ("c", "d", "r")], "a",
                                attribute_target=True)
-    hashes = [chain, star, chain_target_inside, reversed_edge, link_edge, attribute_target]
+    hashes = [chain, star, chain_target_inside, reversed_edge, attribute_target]
     assert len(set(hashes)) == len(hashes)
 
 
@@ -213,6 +214,7 @@ def test_type_nouns_from_descriptions() -> None:
         assert type_noun("", "", description, "thing") == noun, description
     assert type_noun("X", "X", "X ended the monarchy.", "event") == "event"
     assert type_noun("X", "X", "", "person") == "person"
+    assert type_noun("The Harbour Lights", "The Harbour Lights", "", "group") == "group"
 
 
 def test_relation_phrases_are_english() -> None:
@@ -224,7 +226,6 @@ def test_relation_phrases_are_english() -> None:
     assert relation_phrase("flows into").into == "{whom} {s} flows into"
     assert relation_phrase("restored", "person").out == "restored by {o}"
     assert relation_phrase("restored", "place").out == "restored in {o}"
-    assert "links_to" not in relation_phrase("links_to").out
     assert attribute_question("born", "date", "Aurel Fennick") == "When was Aurel Fennick born?"
     assert attribute_question("founded", "year", "the company") == "In what year was the company founded?"
     assert attribute_question("acts", "number", "the opera") == "How many acts does the opera have?"
@@ -267,8 +268,11 @@ def test_relation_keys_that_name_a_class_or_an_event() -> None:
     building = relation_phrase("building", "person", "organization")
     assert building.noun == "" and "is the building" not in building.into
     assert building.into == "involved in the building of {s}" and building.out == "whose building involved {o}"
-    instrument = relation_phrase("instrument", "person", "person")
-    assert instrument.noun == "" and instrument.into == "{who} is associated with the instrument of {s}"
+    # "Instrument: violin (made by Oskar Lindell)": the row says the two are connected, never how; no
+    # question words it (it used to read "associated with the instrument of")
+    assert not phrasable("instrument", "person", "person") and phrasable("instrument", "thing", "person")
+    assert phrasable("building", "person", "organization") and phrasable("composer", "person", "work")
+    assert "associated" not in relation_phrase("instrument", "person", "person").into
     assert relation_phrase("composer", "person", "work").noun == "composer"  # agent nouns still read as roles
     assert relation_phrase("head of state", "person", "place").noun == "head of state"
     # a person's infobox listing works by their class: one of several
@@ -339,9 +343,9 @@ def test_rendered_reverse_readings() -> None:
     assert _question(flood) == ("What was the flood whose name begins with G and that took place in Varkholm and "
                                 "in the 1890s?")
     festival = _mention("Selva Music Festival", "music festival", "event", "?answer", [
-        _edge_clause("links_to", _mention("Selva Film Studios", "studio", "organization"), True),
+        _edge_clause("produced by", _mention("Selva Film Studios", "studio", "organization"), True),
         Clause(kind="name", relation="name", text="whose name begins with S")])
-    assert _question(festival) == ("What was the music festival associated with Selva Film Studios and whose name "
+    assert _question(festival) == ("What was the music festival produced by Selva Film Studios and whose name "
                                    "begins with S?")
 
 
@@ -376,9 +380,9 @@ def test_solve_edges_attributes_and_constraints(toy: GraphView) -> None:
     assert solve([T("?answer", "population", ">40000", "number_range")], toy) == {"new"}
     assert solve([T("?answer", "description", "opera", "keyword")], toy) == {"opera"}
     assert solve([T("?answer", "acts", "3", "literal")], toy) == {"opera"}
-    # "associated with": any edge, either way
-    assert solve([T("?answer", "links_to", "Newtown", "entity")], toy) == {"opera"}
-    assert solve([T("Newtown", "links_to", "?answer", "var")], toy) == {"opera"}
+    # a hyperlink (Sea Opera -> Newtown, untyped) states no relation: the solver never reads it
+    assert solve([T("?answer", "links_to", "Newtown", "entity")], toy) == set()
+    assert solve([T("?answer", "premiere", "Newtown", "entity")], toy) == {"opera"}
     # shared attribute: born in the same city as Anna Berg, someone other than her
     shared = [T("?answer", "born", "?s1", "var"), T("Anna Berg", "born", "?s1", "var"),
               T("?answer", "different_from", "Anna Berg", "distinct")]
@@ -400,8 +404,7 @@ def _brute_force(formalization: list[dict], view: GraphView) -> set[str]:
     variables = sorted({x for t in triples for x in (t.subject, t.object)
                         if x.startswith("?") and x not in values and (x == t.subject or t.object_kind in ("var", "distinct"))})
     by_name = {e.name: e.id for e in view.entities.values()}
-    linked = {(e.src, e.dst, e.relation) for e in view.edges.values()}
-    pairs = {(e.src, e.dst) for e in view.edges.values()} | {(e.dst, e.src) for e in view.edges.values()}
+    linked = {(e.src, e.dst, e.relation) for e in view.edges.values() if e.typed}
     found: set[str] = set()
     for choice in product(sorted(view.entities), repeat=len(variables)):
         bound = dict(zip(variables, choice, strict=True))
@@ -414,7 +417,7 @@ def _brute_force(formalization: list[dict], view: GraphView) -> set[str]:
             s = term(t.subject)
             if t.object_kind in ("var", "entity"):
                 o = term(t.object)
-                ok = (s, o) in pairs if t.predicate in ("links_to", "mentions") else (s, o, t.predicate) in linked
+                ok = (s, o, t.predicate) in linked
             elif t.object_kind == "distinct":
                 ok = s != term(t.object)
             elif t.object_kind == "value":
@@ -437,6 +440,7 @@ def test_solve_agrees_with_brute_force(toy: GraphView) -> None:
         [T("?answer", "born", "?s", "var"), T("?x1", "born", "?s", "var"),
          T("?answer", "different_from", "?x1", "distinct")],
         [T("?x1", "links_to", "?answer", "var"), T("?x1", "type", "work", "type")],
+        [T("?x1", "premiere", "?answer", "var"), T("?x1", "type", "work", "type")],
         [T("?x1", "composer", "?x2", "var"), T("?x2", "born", "?answer", "value")],
         [T("?x1", "composer", "?x2", "var"), T("?x1", "premiere", "?answer", "value"),
          T("?x2", "spouse", "Carl Dahl", "entity")],
@@ -612,10 +616,9 @@ def test_subgraphs_are_dense_low_degree_and_deduplicated(demo_graph: SimpleNames
     assert cyclic, "jumps back should close some cycles"
     assert max(Counter(s["shape"] for s in subgraphs).values()) <= config.max_per_shape
     assert all(e["evidence"] and e["doc_id"] for s in subgraphs for e in s["edges"])
-    labelled = sum(e["relation"] != "links_to" for s in subgraphs for e in s["edges"])
-    all_edges = sum(len(s["edges"]) for s in subgraphs)
-    graph_labelled = sum(e.relation != "links_to" for e in demo_graph.view.edges.values()) / len(demo_graph.view.edges)
-    assert labelled / all_edges > graph_labelled, "walks should prefer labelled relations"
+    # walks step along typed edges only (they used to prefer them over links): a link is no fact
+    assert all(demo_graph.view.edges[e["id"]].typed for s in subgraphs for e in s["edges"])
+    assert any(not e.typed for e in demo_graph.view.edges.values())
     # seeds lean to low degree: the median seed degree is below the graph's median degree
     seed_degrees = sorted(s["seed_degree"] for s in subgraphs)
     degrees = sorted(demo_graph.view.degree(e) for e in demo_graph.view.entities)
@@ -653,7 +656,7 @@ def test_every_level_produced_with_checked_tasks(demo_graph: SimpleNamespace, de
         assert {e["doc_id"] for e in task["evidence"]} == set(task["evidence_doc_ids"])
         assert all(e["url"].startswith("http://") for e in task["evidence"])
         solutions = solve(task["formalization"], demo_graph.view)
-        assert len(solutions) == 1 and expected_answer(task, solutions), task
+        assert len(solutions) == 1 and expected_answer(task, solutions, demo_graph.view), task
         assert check_task(task, demo_graph.view, document_ids) == []
         assert task["parents"] == [task["subgraph_id"]] and task["writer"] == "template"
         assert task["graph"] == demo_graph.graph
@@ -695,6 +698,132 @@ def test_template_questions_read_as_english(demo_tasks) -> None:
         assert "{" not in question and "?x" not in question and "entity whose" not in question
         words = question.lower().split()
         assert not any(a == b and a in ("a", "the", "of", "in") for a, b in itertools.pairwise(words)), question
+
+
+def test_questions_state_typed_edges_only(demo_graph: SimpleNamespace, demo_tasks) -> None:
+    """A hyperlink, a table link or a mention says two entities are connected, never how: no subgraph walks
+    one, no plan states one, no evidence cites one, and no question reads "associated with"."""
+    from synth.tasks.plan import Planner
+
+    view = demo_graph.view
+    typed = {e.relation for e in view.edges.values() if e.typed}
+    # what a task may cite: typed edges' rows, entities' descriptions, attributes' rows
+    citable = {(e.doc_id, e.evidence) for e in view.edges.values() if e.typed}
+    citable |= {(x.doc_ids[0], x.description) for x in view.entities.values() if x.doc_ids}
+    planner = Planner(view)
+    for entity in view.entities.values():
+        citable |= {(i["doc_id"], i["text"]) for a in entity.attributes
+                    for i in [planner.attribute_evidence(entity, a)]}
+    links = {(e.doc_id, e.evidence) for e in view.edges.values() if not e.typed} - citable
+    assert links
+    subgraphs = {s["id"]: s for s in demo_tasks.subgraphs}
+    for task in demo_tasks.tasks:
+        assert "associated with" not in task["question"], task["question"]
+        assert all(view.edges[e["id"]].typed for e in subgraphs[task["subgraph_id"]]["edges"])
+        for triple in task["formalization"]:
+            if triple["object_kind"] in ("var", "entity"):
+                assert triple["predicate"] in typed, triple
+        for item in task["evidence"]:
+            assert (item["doc_id"], item["text"]) in citable and (item["doc_id"], item["text"]) not in links, item
+    stated = 0
+    for row in demo_tasks.subgraphs:
+        for level in (1, 2, 3):
+            draft = planner.plan(row, level).draft
+            for mention in draft.root.walk() if draft is not None else []:
+                for clause in mention.clauses:
+                    if clause.kind == "edge":
+                        assert view.edges[clause.edge_id].typed
+                        stated += 1
+    assert stated > 100
+
+
+def test_a_duration_is_asked_and_answered_as_written(demo_graph: SimpleNamespace, demo_tasks) -> None:
+    from synth.tasks.plan import Planner
+    from synth.tasks.synthesize import task_row
+
+    view = demo_graph.view
+
+    def duration(task: dict) -> dict | None:
+        keys = {t["predicate"] for t in task["formalization"] if t["object"] == "?answer" and t["object_kind"] == "value"}
+        return next((a for a in view.entities[task["target_entity_id"]].attributes
+                     if a["key"] in keys and a["kind"] == "duration"), None)
+
+    asked = [(t, a) for t in demo_tasks.tasks if (a := duration(t)) is not None]
+    assert asked, "some running time, length or duration is asked on the demo"
+    for task, attribute in asked:
+        # "What is the running time of ...?" -> "88 minutes" (as the page writes it), "1 hour 28 minutes", ...
+        assert task["question"].startswith(f"What is the {attribute['key']} of "), task["question"]
+        assert task["answer"] in attribute["value"], (task["answer"], attribute)
+        assert any("minute" in a for a in [task["answer"], *task["aliases"]]), task
+    # the song's length, "3:12", asked of the song by name: a level-1 lookup
+    song = next(e for e in view.entities.values() if e.name == "Gellan Bay Blues")
+    edge = next(e for e, _ in view.neighbors(song.id) if e.typed and e.src == song.id)
+    row = {"id": "sg-length", "graph": demo_graph.graph, "nodes": [{"id": edge.src}, {"id": edge.dst}],
+           "edges": [{"id": edge.id}], "target": {"entity_id": song.id, "attribute": "length", "value": "192"}}
+    draft = Planner(view).plan(row, 1).draft
+    assert draft is not None and draft.answer == "3:12"
+    assert {"3 minutes 12 seconds", "3 min 12 s"} <= set(draft.aliases)
+    written = TemplateWriter().write(draft)
+    assert written.question == "What is the length of Gellan Bay Blues?"
+    document_ids, _ = demo_tasks.store.committed_ids("documents")
+    assert check_task(task_row(draft, written), view, document_ids) == []
+
+
+def test_a_stub_is_an_answer_never_an_attribute_target(demo_graph: SimpleNamespace, demo_tasks) -> None:
+    """A stub (a record label, a child named only in an infobox) answers by its name, cited by the infobox
+    row that links to it; it has no page, description or attribute to ask."""
+    from synth.tasks.text import contains_phrase
+
+    view = demo_graph.view
+    stubs = {e.id for e in view.entities.values() if e.stub}
+    assert stubs and all(not view.entities[s].doc_ids and not view.entities[s].description for s in stubs)
+    assert all(s["target"]["attribute"] is None for s in demo_tasks.subgraphs if s["target"]["entity_id"] in stubs)
+    answered = [t for t in demo_tasks.tasks if t["target_entity_id"] in stubs]
+    assert {t["answer"] for t in answered} >= {"Gullwing Records", "Karl Voss"}
+    for task in answered:
+        assert task["answer_type"] == "entity" and task["evidence_doc_ids"]
+        stub = view.entities[task["target_entity_id"]]
+        linking = {e.doc_id for e, _ in view.neighbors(stub.id) if e.typed and e.dst == stub.id}
+        assert any(item["doc_id"] in linking and contains_phrase(item["text"], task["answer"])
+                   for item in task["evidence"]), task["evidence"]
+
+
+def test_a_corpus_of_mentions_only_gives_single_entity_questions() -> None:
+    """Text corpora link by name mentions only: no edge is a fact, so each entity with an askable attribute is
+    a subgraph of its own, asked at level 1; nothing is written at levels 2 and 3."""
+    from synth.tasks.plan import Planner
+
+    entities = [
+        _entity("old", "Oldtown", "place", "Oldtown is a port city.",
+                [_attr("population", "2,350", "number", "2350", doc="doc-old")]),
+        _entity("new", "Newtown", "place", "Newtown is a town on the coast.",
+                [_attr("population", "40,100", "number", "40100", doc="doc-new")]),
+        _entity("opera", "Sea Opera", "work", "Sea Opera is an opera.", []),
+    ]
+    edges = [_edge("m1", "old", "new", "mentions", "Oldtown lies north of Newtown.", kind="text"),
+             _edge("m2", "opera", "old", "mentions", "Sea Opera is set in Oldtown.", kind="text")]
+    view = GraphView.from_rows(entities, edges)
+    rows = [row for _, row in sample(view, "g", TaskConfig(subgraphs=20)) if row]
+    assert {r["target"]["entity_id"] for r in rows} == {"old", "new"}
+    assert all(not r["edges"] and r["target"]["attribute"] == "population" for r in rows)
+    planner = Planner(view)
+    for row in rows:
+        one = planner.plan(row, 1).draft
+        assert one is not None and one.hops == 1
+        assert TemplateWriter().write(one).question.startswith("What is the population of ")
+        assert planner.plan(row, 2).draft is None and planner.plan(row, 3).draft is None
+
+
+def test_a_link_in_a_subgraph_is_never_stated(toy: GraphView) -> None:
+    from synth.tasks.plan import Planner
+
+    planner = Planner(toy)
+    # a subgraph written before links were told from facts: its link (e6) is skipped, the fact (e7) used
+    assert planner.plan(_toy_subgraph(toy, "opera", ["e6"]), 1).draft is None
+    draft = planner.plan(_toy_subgraph(toy, "opera", ["e6", "e7"]), 1).draft
+    assert draft is not None and "premiere" in {t.predicate for t in draft.formalization}
+    with pytest.raises(ValueError):
+        planner.edge_clause(planner.mention("opera", "?answer"), toy.edges["e6"], planner.mention("new", None))
 
 
 def test_rerun_adds_nothing(demo_graph: SimpleNamespace, demo_tasks) -> None:

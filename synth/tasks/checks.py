@@ -24,10 +24,11 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from synth.graph.values import strip_parentheticals
 from synth.graph.view import GraphView
 from synth.tasks.formal import ANSWER, EDGE_KINDS, Triple, entities_named, is_var, name_of, solve
 from synth.tasks.operations import LIGHT_OPS
-from synth.tasks.text import contains_phrase, fold
+from synth.tasks.text import attribute_answer, contains_phrase, fold
 
 if TYPE_CHECKING:
     from synth.tasks.draft import TaskDraft
@@ -124,12 +125,22 @@ def _show(solutions: set[str], view: GraphView, limit: int = 5) -> str:
     return ", ".join(repr(n) for n in names[:limit]) + more if names else "nothing"
 
 
-def expected_answer(task: dict, solutions: set[str]) -> bool:
-    """Whether the solver's bindings include this task's answer."""
+def expected_answer(task: dict, solutions: set[str], view: GraphView) -> bool:
+    """Whether the solver's bindings include this task's answer: its entity, or a value it spells, or
+    the normalized value ("5280", seconds) of the target's attribute written as the answer ("88 minutes")."""
     if task.get("answer_type") == "entity":
         return task.get("target_entity_id") in solutions
     spellings = {fold(s) for s in [task["answer"], *(task.get("aliases") or [])] if s}
-    return any(fold(s) in spellings for s in solutions)
+    if any(fold(s) in spellings for s in solutions):
+        return True
+    entity = view.entities.get(task.get("target_entity_id") or "")
+    keys = {t.predicate for t in map(Triple.of, task["formalization"]) if t.object == ANSWER and t.object_kind == "value"}
+    for attribute in entity.attributes if entity is not None else []:
+        raw = str(attribute.get("value") or "").strip()
+        if (attribute.get("key") in keys and attribute_answer(attribute) in solutions
+                and {fold(raw), fold(strip_parentheticals(raw))} & spellings):
+            return True
+    return False
 
 
 def neighbors_of(view: GraphView, entity_id: str) -> set[str]:
@@ -170,7 +181,7 @@ def check_task(task: dict, view: GraphView, document_ids: set[str]) -> list[tupl
         problems.append(("level_mismatch", f"a level-3 question names {named}, one edge from the answer in "
                          "the graph: a single search leads to it"))
     solutions = solve(task["formalization"], view)
-    if not expected_answer(task, solutions):
+    if not expected_answer(task, solutions, view):
         problems.append(("formalization_mismatch", f"solve() gives {_show(solutions, view)}, not the answer "
                          f"{task['answer']!r}"))
     elif len(solutions) > 1:

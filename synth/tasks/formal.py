@@ -4,9 +4,9 @@ Terms: a variable is "?" and a lower-case identifier (`?answer` is the target sl
 other term is a constant, an entity name. A name that would read as a variable ("?answer") or that
 starts with a backslash is written with a leading backslash (`constant`), which `name_of` takes off.
 Triples, by object_kind:
-  var | entity   an edge `relation` from subject to object (a variable, or an entity name); the
-                 relations links_to and mentions read "associated with": any edge joins the two,
-                 either way, as the question words them
+  var | entity   a typed edge `relation` from subject to object (a variable, or an entity name): a
+                 fact of the subject's own infobox; untyped edges (links, mentions) state no relation
+                 and are never read
   value          the object is a variable bound to the subject's attribute `predicate` (its normalized
                  value: ISO date, year, number, else the text as written)
   literal        the subject has attribute `predicate` with exactly this (normalized) value
@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 from synth.graph.view import Entity, GraphView
 from synth.tasks.operations import bare_name, in_number_range, in_year_range, initials, surname
-from synth.tasks.shape import LINK_RELATIONS
 from synth.tasks.text import attribute_answer, contains_phrase, fold, number_of, year_of
 
 ANSWER = "?answer"
@@ -109,12 +108,10 @@ class _Index:
     def __init__(self, view: GraphView) -> None:
         self._out: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._into: dict[tuple[str, str], set[str]] = defaultdict(set)
-        self._adjacent: dict[str, set[str]] = defaultdict(set)
         for edge in view.edges.values():
-            self._out[(edge.src, edge.relation)].add(edge.dst)
-            self._into[(edge.dst, edge.relation)].add(edge.src)
-            self._adjacent[edge.src].add(edge.dst)
-            self._adjacent[edge.dst].add(edge.src)
+            if edge.typed:
+                self._out[(edge.src, edge.relation)].add(edge.dst)
+                self._into[(edge.dst, edge.relation)].add(edge.src)
         self.by_name: dict[str, set[str]] = defaultdict(set)
         self.by_type: dict[str, set[str]] = defaultdict(set)
         self.by_attribute: dict[str, set[str]] = defaultdict(set)
@@ -140,14 +137,11 @@ class _Index:
         self.all = set(view.entities)
 
     def targets(self, src: str, relation: str) -> set[str]:
-        """Where edges `relation` from `src` lead ("associated" relations: every neighbour)."""
-        if relation in LINK_RELATIONS:
-            return self._adjacent.get(src, set())
+        """Where typed edges `relation` from `src` lead."""
         return self._out.get((src, relation), set())
 
     def sources(self, dst: str, relation: str) -> set[str]:
-        if relation in LINK_RELATIONS:
-            return self._adjacent.get(dst, set())
+        """Where typed edges `relation` into `dst` come from."""
         return self._into.get((dst, relation), set())
 
     def years(self, key: str, spec: str) -> set[str] | None:

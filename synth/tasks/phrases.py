@@ -3,8 +3,10 @@
 Relations are infobox keys or table headers. A lexicon covers the keys common across Wikipedia-style
 infoboxes; any other key is phrased by its grammatical form: a noun ("capital": "whose capital is X",
 "the capital of X"), a participle with a preposition ("directed by": "directed by X"), a bare
-participle ("founded": "founded in X") or a verb with a preposition ("flows into"). Hyperlinks and
-mentions carry no relation, so they read as "associated with X".
+participle ("founded": "founded in X") or a verb with a preposition ("flows into"). Only typed edges
+(a key of the source's own infobox) are ever worded: a hyperlink or a mention says two entities are
+connected, never how, and so does a person listed under a key that names no role ("Instrument: ...
+Oskar Lindell"); `phrasable` tells such an edge apart.
 
 Templates: {o} is the other end of an out-edge, {s} of an in-edge; {who} is "who" or "that" and {whom}
 "whom" or "which", after the entity being described.
@@ -15,10 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from synth.tasks.shape import LINK_RELATIONS
-
 TYPE_NOUNS = {"person": "person", "place": "place", "organization": "organization", "work": "work",
-              "event": "event", "thing": "entity"}
+              "event": "event", "group": "group", "thing": "entity"}
+# types that act: "restored by" one of them, "restored in" anything else
+AGENT_TYPES = frozenset({"person", "organization", "group"})
 
 
 def esc(text: str) -> str:
@@ -80,7 +82,6 @@ LEXICON: dict[str, RelationPhrase] = {
     **_rel("office|offices|office held", "{who} held office in {o}", "where {s} held office"),
     **_rel("teacher|teachers|doctoral advisor", "{who} studied under {o}", "{who} taught {s}", "teacher"),
     **_rel("conductor|conducted by", "conducted by {o}", "{who} conducted {s}", "conductor"),
-    **_rel("links_to|mentions", "associated with {o}", "associated with {s}"),
 }
 
 # --- verbs ------------------------------------------------------------------------------------------
@@ -286,15 +287,32 @@ def person_noun(key: str) -> bool:
 def relation_phrase(relation: str, other_type: str = "", subject_type: str = "") -> RelationPhrase:
     """How an edge reads. `other_type` is the type of the edge's object (it picks prepositions: "restored
     by" a person, "restored in" a place); `subject_type` the type of its source ("took place in" for an
-    event's location, "whose buildings include" for what a person's infobox lists)."""
-    key = " ".join(relation.lower().replace("_", " ").split()) if relation not in LINK_RELATIONS else relation
+    event's location, "whose buildings include" for what a person's infobox lists). An edge `phrasable`
+    refuses reads as its bare key ("whose instrument is X"), for readers of formalizations written
+    before; no question is planned over one."""
+    phrase = _relation_phrase(relation, other_type, subject_type)
+    return phrase if phrase is not None else _noun_reading(_key(relation))
+
+
+def phrasable(relation: str, other_type: str = "", subject_type: str = "") -> bool:
+    """Whether an edge says how its ends relate, in English a question can state."""
+    return _relation_phrase(relation, other_type, subject_type) is not None
+
+
+def _noun_reading(key: str) -> RelationPhrase:
+    k = esc(key)
+    return RelationPhrase(f"whose {k} is {{o}}", f"{{who}} is the {k} of {{s}}", key)
+
+
+def _relation_phrase(relation: str, other_type: str, subject_type: str) -> RelationPhrase | None:
+    key = _key(relation)
     if subject_type == "event" and key in LOCATION_KEYS:
         return RelationPhrase("that took place in {o}", "where {s} took place", "", "that saw {s}")
     if relation in LEXICON or key in LEXICON:
         return LEXICON.get(relation) or LEXICON[key]
     words = key.split()
     if not words:
-        return LEXICON["links_to"]
+        return None
     # the key is data: escaped wherever it enters a template, so braces in it ("{{{birth_place}}}", an
     # unexpanded MediaWiki parameter) read as text; `noun` (plain text, never filled) keeps it as is
     k = esc(key)
@@ -303,7 +321,7 @@ def relation_phrase(relation: str, other_type: str = "", subject_type: str = "")
             return RelationPhrase(f"{k} {{o}}", f"{{whom}} {{s}} is {k}")
         return RelationPhrase(f"{{who}} {k} {{o}}", f"{{whom}} {{s}} {k}")
     if len(words) == 1 and is_participle(key):
-        if other_type in ("person", "organization"):
+        if other_type in AGENT_TYPES:
             # "restored": "restored by X" / "who restored X" (a regular verb's past is its participle)
             return RelationPhrase(f"{k} by {{o}}", f"{{who}} {k} {{s}}" if key.endswith("ed")
                                   else f"by {{whom}} {{s}} was {k}")
@@ -314,27 +332,26 @@ def relation_phrase(relation: str, other_type: str = "", subject_type: str = "")
         noun, verb = " ".join(words[:-1]), words[-1]
         be = "were" if is_plural(noun) else "was"
         noun, verb = esc(noun), esc(verb)
-        if other_type in ("person", "organization"):
+        if other_type in AGENT_TYPES:
             return RelationPhrase(f"whose {noun} {be} {verb} by {{o}}", f"by {{whom}} the {noun} of {{s}} {be} {verb}")
         where = "where" if other_type == "place" else "in which"
         front = f"{where} the {noun} {be} {verb} in {{s}}" if subject_type == "place" else ""
         return RelationPhrase(f"whose {noun} {be} {verb} in {{o}}", f"{where} the {noun} of {{s}} {be} {verb}", "",
                               front)
-    if other_type == "person" and not person_noun(key):
+    if other_type in ("person", "group") and not person_noun(key):
         # "Building: 1889, by Edvard Lune" on a building's page: Lune is no building, so neither "whose
-        # building is Edvard Lune" nor "the building of the Conservatory"
-        be = "are" if is_plural(key) else "is"
+        # building is Edvard Lune" nor "the building of the Conservatory"; an activity involves him
         if words[-1].endswith("ing") and len(words[-1]) > 5:
             return RelationPhrase(f"whose {k} involved {{o}}", f"involved in the {k} of {{s}}")
-        return RelationPhrase(f"whose {k} {be} associated with {{o}}",
-                              f"{{who}} is associated with the {k} of {{s}}")
+        # "Instrument: violin (made by Oskar Lindell)": the row says the two are connected, not how
+        return None
     if subject_type == "person" and other_type not in ("person", "place", "") and not person_noun(key):
         # a person's infobox lists things by their class ("Building: National Gallery"): one of several
         many = esc(key if is_plural(key) else plural(key))
         return RelationPhrase(f"whose {many} include {{o}}", f"{{who}} is among the {many} of {{s}}")
     if is_plural(key):
         return RelationPhrase(f"whose {k} include {{o}}", f"{{who}} is among the {k} of {{s}}")
-    return RelationPhrase(f"whose {k} is {{o}}", f"{{who}} is the {k} of {{s}}", key)
+    return _noun_reading(key)
 
 
 # one pass, left to right: "{{" and "}}" are escaped braces, "{name}" a placeholder; nothing a value

@@ -8,6 +8,10 @@ and then, for variety). Level 3: the answer at least two hops from anything name
 constraints (vague dates, number ranges, masked names, shared attributes, entities described by
 attributes) added until the solver finds one answer and at least two operations are in.
 
+Every edge a plan states is a typed fact (`Planner.fact`): a key of its source's own infobox, worded as
+how the two ends relate. Links and mentions say only that two entities are connected and are never
+stated, nor used for a shared place; the planner reads the subgraph's typed edges only.
+
 A plan is kept only if its formalization solves to exactly the expected answer and its template
 wording names neither the answer nor an alias; otherwise the next skeleton is tried, and when none
 works the first failure is reported for quarantine.
@@ -38,8 +42,17 @@ from synth.tasks.operations import (
     unit_words,
     vague_date,
 )
-from synth.tasks.phrases import DEATH_KEYS, askable, date_clause, number_clause, text_clause, type_noun
-from synth.tasks.shape import LINK_RELATIONS
+from synth.tasks.phrases import (
+    DEATH_COUNTS,
+    DEATH_KEYS,
+    TYPE_NOUNS,
+    askable,
+    date_clause,
+    number_clause,
+    phrasable,
+    text_clause,
+    type_noun,
+)
 from synth.tasks.text import (
     attribute_answer,
     date_spellings,
@@ -106,7 +119,7 @@ class Planner:
         """The type noun and whether it came from the description (hence a checkable keyword)."""
         if entity.id not in self._nouns:
             noun = type_noun(entity.name, entity.label, entity.description, entity.type)
-            derived = noun not in ("person", "place", "organization", "work", "event", "entity")
+            derived = noun not in TYPE_NOUNS.values()
             self._nouns[entity.id] = (noun, derived)
         return self._nouns[entity.id]
 
@@ -125,6 +138,13 @@ class Planner:
         return Mention(entity_id=entity_id, var=var, name=entity.name, display=self.display(entity), noun=noun,
                        person=entity.type == "person", keyword=derived, type=entity.type,
                        past=entity.type == "event" or (entity.type == "person" and dead))
+
+    def fact(self, edge: Edge) -> bool:
+        """Whether a question may state an edge: typed (a key of its source's own infobox, never a link
+        or a mention) and worded as how the two relate."""
+        src, dst = self.view.entities.get(edge.src), self.view.entities.get(edge.dst)
+        return (edge.typed and src is not None and dst is not None
+                and phrasable(edge.relation, dst.type, src.type))
 
     # --- evidence ---------------------------------------------------------------------------------
 
@@ -185,7 +205,10 @@ class Planner:
             plain = amount_text(number, str(attribute.get("key") or ""))
             unit = str(attribute.get("unit") or "").strip()
             words = unit_words(unit)
-            written = f"{plain} {unit}" if words else plain
+            key = str(attribute.get("key") or "").lower()
+            # "How many people died in X?" -> "4", not "4 dead"; "How many members ...?" -> "240"
+            counted = kind == "count" and (unit.lower() in DEATH_COUNTS or unit.lower() in key.split())
+            written = f"{plain} {unit}" if words and not counted else plain
             aliases = unique([plain, value, f"{plain} {words}" if words else "", raw.split("(")[0].strip()])
             return written, [a for a in aliases if a != written], "number", value
         if kind == "span" and surface:
@@ -213,6 +236,8 @@ class Planner:
             edge = self.view.edges.get(item["id"])
             if edge is None:
                 return None
+            if not self.fact(edge):
+                continue  # (a subgraph sampled before links were told from facts)
             adjacency.setdefault(edge.src, []).append((edge, edge.dst))
             adjacency.setdefault(edge.dst, []).append((edge, edge.src))
         rng = random.Random(content_id("plan", self.seed, row["id"], level))
@@ -347,10 +372,9 @@ class Planner:
     # --- clause builders --------------------------------------------------------------------------
 
     def edge_clause(self, mention: Mention, edge: Edge, other: Mention) -> Clause:
-        # a table header names a column, not how the page's entity relates to the cell's: such an edge,
-        # like a hyperlink, says only that the two are associated
-        relation = "links_to" if edge.kind == "table" else edge.relation
-        return Clause(kind="edge", relation=relation, outgoing=edge.src == mention.entity_id, other=other,
+        if not self.fact(edge):
+            raise ValueError(f"edge {edge.id} ({edge.relation!r}) states no fact a question can word")
+        return Clause(kind="edge", relation=edge.relation, outgoing=edge.src == mention.entity_id, other=other,
                       evidence=[self.edge_evidence(edge)], edge_id=edge.id)
 
     def attribute_clause(self, mention: Mention, attribute: dict, *, obfuscate: bool,
@@ -422,7 +446,7 @@ class Planner:
         # a rare common entity makes a sharper constraint than a hub everything shares
         by_rarity = sorted(self.view.neighbors(mention.entity_id), key=lambda p: (self.view.degree(p[1]), p[0].id))
         for edge, common in by_rarity:
-            if edge.relation in LINK_RELATIONS or edge.kind == "table" or common in exclude:
+            if common in exclude or not self.fact(edge):
                 continue
             hub = self.view.entities.get(common)
             if hub is None or hub.type not in SHARED_TYPES:
@@ -443,7 +467,7 @@ class Planner:
 
     def _same_relation(self, node: str, common: str, relation: str, outgoing: bool) -> Edge | None:
         for edge, other in _sorted(self.view.neighbors(node)):
-            if other == common and edge.relation == relation and (edge.src == node) == outgoing:
+            if other == common and edge.relation == relation and (edge.src == node) == outgoing and self.fact(edge):
                 return edge
         return None
 
@@ -489,9 +513,8 @@ class Planner:
                     path.pop()
 
         extend([], {ctx.target.id})
-        keyed = [(_repeats(p, ctx.target.id), sum(e.relation in LINK_RELATIONS for e, _ in p), ctx.rng.random(), p)
-                 for p in found]
-        return [p for *_, p in sorted(keyed, key=lambda item: item[:3])]
+        keyed = [(_repeats(p, ctx.target.id), ctx.rng.random(), p) for p in found]
+        return [p for *_, p in sorted(keyed, key=lambda item: item[:2])]
 
     def _root(self, ctx: _Context, named: bool) -> Mention:
         if ctx.attribute is None:

@@ -96,7 +96,7 @@ def describe(mention: Mention, determiner: str = "a") -> str:
         modifiers = _merge([*participles, tail[0]])
     else:
         modifiers = _merge(participles) + _merge([as_relative(t, mention.person) for t in tail])
-    # a relative clause straight after "associated with Selva Film Studios" would read as the studio's,
+    # a relative clause straight after "produced by Selva Film Studios" would read as the studio's,
     # so every modifier after the first is joined with "and"
     return " ".join([head, " and ".join(modifiers)]) if modifiers else head
 

@@ -3,8 +3,14 @@
 A walk starts at a seed drawn with probability ∝ (degree + 1) ** -bias (answers should not be famous
 hubs), then adds edges one at a time until an edge budget drawn from min..max is met. Before each
 step it may jump back to an earlier visited node, and an edge may close a cycle onto a visited node,
-so subgraphs come out as trees with branches and cycles rather than chains. Steps prefer labelled
-relations whose evidence names the entity at the other end, and lean away from hubs.
+so subgraphs come out as trees with branches and cycles rather than chains. Steps prefer edges whose
+evidence names the entity at the other end, and lean away from hubs.
+
+Only typed edges are steps: a fact about the source entity (its own infobox's key). A hyperlink, a
+table link or a name mention says two entities are connected, never how, so no question can state it.
+An entity with no typed edge but an askable attribute is a subgraph of its own, with no edge: the one
+question it affords is that attribute (level 1). Stubs (entities known only from another page's
+infobox) are nodes like any other, and answers by their name; they have no attribute to ask.
 
 Every walk draws from its own generator seeded by (seed, graph version, walk number): the same graph
 and settings give the same subgraphs, hence the same ids, and a rerun adds nothing.
@@ -25,11 +31,12 @@ from synth.corpus.stage_output import StageOutput
 from synth.graph.view import Edge, Entity, GraphView
 from synth.tasks.config import TaskConfig
 from synth.tasks.phrases import askable
-from synth.tasks.shape import LINK_RELATIONS, wl_hash
+from synth.tasks.shape import wl_hash
 from synth.tasks.text import attribute_answer, contains_phrase
 
-# attribute kinds a question can ask for (an entity-valued attribute is asked through its edge instead)
-ANSWER_KINDS = frozenset({"date", "year", "number", "quantity"})
+# attribute kinds a question can ask for (an entity-valued attribute is asked through its edge instead);
+# spans, formats, identifiers and coordinates are never asked
+ANSWER_KINDS = frozenset({"date", "year", "number", "quantity", "count", "money", "duration", "percent"})
 ATTRIBUTE_TARGET_SHARE = 0.4  # of seeds that have an askable attribute
 
 
@@ -56,7 +63,14 @@ class Sampler:
         self.graph = graph
         self.config = config
         self._neighbors: dict[str, list[tuple[Edge, str, float]]] = {}
-        seeds = sorted(e for e in view.entities if view.degree(e) > 0)
+        self._typed: dict[str, list[tuple[Edge, str]]] = {}
+        for edge in view.edges.values():
+            if edge.typed and edge.src != edge.dst:
+                self._typed.setdefault(edge.src, []).append((edge, edge.dst))
+                self._typed.setdefault(edge.dst, []).append((edge, edge.src))
+        # a seed has a typed edge to walk, or an attribute to ask; the weight counts every edge, links
+        # included (how well known an entity is, whatever says so)
+        seeds = sorted(e for e, entity in view.entities.items() if e in self._typed or askable_attributes(entity))
         weights = [(view.degree(e) + 1) ** -config.low_degree_bias for e in seeds]
         self.seeds = seeds
         self._cumulative = list(itertools.accumulate(weights))
@@ -64,16 +78,13 @@ class Sampler:
     def neighbors(self, node: str) -> list[tuple[Edge, str, float]]:
         cached = self._neighbors.get(node)
         if cached is None:
-            cached = sorted(((edge, other, self._step_weight(edge, other)) for edge, other in self.view.neighbors(node)
-                             if other != node), key=lambda item: item[0].id)
+            cached = sorted(((edge, other, self._step_weight(edge, other)) for edge, other in self._typed.get(node, ())),
+                            key=lambda item: item[0].id)
             self._neighbors[node] = cached
         return cached
 
     def _step_weight(self, edge: Edge, other: str) -> float:
-        weight = (0.5 if edge.relation == "mentions" else 1.0 if edge.relation in LINK_RELATIONS
-                  or edge.kind == "table" else 4.0)
-        if edge.evidence and self._names_an_end(edge):
-            weight *= 2.0
+        weight = 2.0 if edge.evidence and self._names_an_end(edge) else 1.0
         return weight * (self.view.degree(other) + 1) ** (-self.config.low_degree_bias / 2)
 
     def _names_an_end(self, edge: Edge) -> bool:
@@ -127,11 +138,15 @@ class Sampler:
                 best[other] = (edge, other, weight)
         return [best[o] for o in sorted(best)]
 
+    def alone(self, walk: Walk) -> bool:
+        """Whether a walk is a single entity with no typed edge at all (its subgraph has no edge)."""
+        return not walk.edges and walk.seed not in self._typed
+
     def target(self, walk: Walk, index: int) -> tuple[str, dict | None]:
         rng = random.Random(content_id("target", self.config.seed, self.graph, index))
         entity = self.view.entities[walk.seed]
         attributes = askable_attributes(entity)
-        if attributes and rng.random() < ATTRIBUTE_TARGET_SHARE:
+        if attributes and (self.alone(walk) or rng.random() < ATTRIBUTE_TARGET_SHARE):
             return walk.seed, rng.choice(sorted(attributes, key=lambda a: (a["key"], attribute_answer(a))))
         return walk.seed, None
 
@@ -168,13 +183,16 @@ def subgraph_row(view: GraphView, graph: str, walk: Walk, target: str, attribute
 
 
 def sample(view: GraphView, graph: str, config: TaskConfig) -> Iterator[tuple[str, dict | None]]:
-    """("subgraph", row) for each kept walk, else (reason, None): too_small | duplicate | duplicate_shape."""
+    """("subgraph", row) for each kept walk, else (reason, None): too_small | duplicate | duplicate_shape.
+
+    A walk shorter than `min_edges` is too small, except a lone entity's (no typed edge anywhere): its
+    subgraph is that entity and one of its attributes."""
     sampler = Sampler(view, graph, config)
     per_shape: Counter[str] = Counter()
     seen: set[str] = set()
     for index in range(config.subgraphs):
         walk = sampler.walk(index)
-        if walk is None or len(walk.edges) < config.min_edges:
+        if walk is None or (len(walk.edges) < config.min_edges and not sampler.alone(walk)):
             yield "too_small", None
             continue
         target, attribute = sampler.target(walk, index)
