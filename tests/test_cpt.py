@@ -163,7 +163,8 @@ def test_planning_decomposes_the_question_and_starts_from_its_entities() -> None
     assert text.startswith(f"Question: {TASK['question']}\n\nPlan:\n")
     plan = section(text, "Plan").splitlines()
     assert plan == ["1. Who is the historian whose notable works include A History of Estavia? (call it x1)",
-                    "2. What is the underground fire associated with x1? (this is the answer)"]
+                    # a task from before untyped links were dropped from questions: its link reads literally
+                    "2. What is the underground fire that links to x1? (this is the answer)"]
     assert section(text, "First action") == ('<tool_call>\n{"name": "search", "arguments": {"query": '
                                             '["A History of Estavia"]}}\n</tool_call>')
     assert (row["kind"], row["task_id"], row["trajectory_id"], row["parents"]) == ("planning", "task-fire", None,

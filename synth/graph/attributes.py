@@ -43,6 +43,19 @@ ORGANIZATION_KEYS = re.compile(
     re.IGNORECASE,
 )
 _FOOTNOTE = re.compile(r"\[[^\]]{1,12}\]")
+_NUMBERED = re.compile(r"(?<=[a-z])\d{1,2}$")
+# the generic {{Infobox}}'s numbered rows: label7 names what data7 holds
+_GENERIC_ROWS = re.compile(r"^(?:label|data|header|above|below|image|caption)\d+$")
+_BY_BEFORE = re.compile(r"\bby\s+$", re.IGNORECASE)
+# the box's own furniture and the labels of paired rows; matched against normalized keys
+_NOT_PROPERTIES = re.compile(
+    r"^(?:name|caption|alt|image|logo|signature|map|footnotes?|notes?|module|embed|child|background|header|"
+    r"(?:label|data|header|above|below|image|caption)\d+|above|below|title|subheader|image map|pushpin.*|coordinates display|display parents|"
+    r"subdivision ranks|lat[dms]|latns|long[dms]|longew|coord.*|mapsize|image size|imagesize|logo size|"
+    r"align|width|color|colour|bgcolor|style|class|leader title|subdivision type|established event|"
+    r"seat type|.* (?:label|caption|alt|image|size|style|ref|refs|note|notes|footnote|footnotes))$|"
+    r"(?:^| )(?:image|caption|alt)\b"
+)
 _OPTIONAL_PLURAL = re.compile(r"\(s\)|\(es\)", re.IGNORECASE)
 _NAME_CHARS = re.compile(r"[^\w]+")
 _DISAMBIGUATOR = re.compile(r"\s*\([^()]+\)\s*$")
@@ -51,10 +64,28 @@ _KEY_WS = re.compile(r"\s+")
 
 def normalize_key(key: str) -> str:
     """An infobox key or table header as a relation name: "Notable works:" -> "notable works",
-    "Writer(s)" -> "writer", "birth_place" -> "birth place"."""
+    "Writer(s)" -> "writer", "birth_place" -> "birth place", "timezone2" -> "timezone" (a template's
+    numbered repeat of one parameter)."""
     key = _FOOTNOTE.sub("", key or "").replace("_", " ")
     key = _OPTIONAL_PLURAL.sub("", key)
-    return _KEY_WS.sub(" ", key).strip(" :·•").lower()
+    key = _KEY_WS.sub(" ", key).strip(" :·•").lower()
+    return key if _GENERIC_ROWS.match(key) else _NUMBERED.sub("", key)
+
+
+def is_property(key: str) -> bool:
+    """Whether an infobox key names a property of the subject, not the box's own furniture: its
+    caption, image, map, alt text, coordinates parts, the labels of numbered rows ("leader title")."""
+    return bool(key) and not _NOT_PROPERTIES.search(key)
+
+
+def linked_as_value(key: str, value: str, anchor: str) -> bool:
+    """Whether a link in an infobox value names the key's value itself. "Based on: A Boyhood on Rook by
+    [Rolf Aastad]" links the book's author, not what the opera is based on; "Building: 1889, by [Edvard
+    Lune]" the architect. Keys that say "by" themselves ("Directed by") are the exception."""
+    at = value.find(anchor)
+    if at <= 0 or key.endswith(" by"):
+        return True
+    return not _BY_BEFORE.search(value[:at])
 
 
 def _fold_name(text: str | None) -> str:
@@ -174,9 +205,10 @@ def infobox_attributes(entries: list[dict], resolve: Resolver, *, doc_id: str, p
     for entry in entries or []:
         key = normalize_key(entry.get("key") or "")
         value = " ".join((entry.get("value") or "").split())
-        if not key or not value:
+        if not is_property(key) or not value:
             continue
-        out.extend(value_attributes(key, value, list(entry.get("links") or []), resolve, source="infobox",
+        links = [link for link in entry.get("links") or [] if linked_as_value(key, value, link.get("anchor") or "")]
+        out.extend(value_attributes(key, value, links, resolve, source="infobox",
                                     doc_id=doc_id, page_url=page_url, own_id=own_id))
     return out
 

@@ -35,7 +35,9 @@ from synth.corpus.stage_output import StageOutput
 from synth.graph import documents as dm
 from synth.graph.attributes import (
     infobox_attributes,
+    is_property,
     lead_attributes,
+    linked_as_value,
     normalize_key,
     own_entries,
     stub_type,
@@ -488,9 +490,13 @@ class EntityBuilder:
         target becomes a stub entity, typed by the keys it is linked under."""
         page_host = host_of(row["url"])
         for entry in own_entries(row["infobox"], row["title"]):
-            key = normalize_key(entry.get("key") or "")
+            key, value = normalize_key(entry.get("key") or ""), " ".join((entry.get("value") or "").split())
+            if not is_property(key):
+                continue
             for link in entry.get("links") or []:
                 href, anchor = link.get("href") or "", dm.clean_term(link.get("anchor"))
+                if not linked_as_value(key, value, link.get("anchor") or ""):
+                    continue
                 target = url_key(href)
                 if (not target or not anchor or not anchor[0].isalpha() or host_of(href) != page_host
                         or self.entity_of_href(href) is not None):
@@ -521,7 +527,8 @@ class EntityBuilder:
             stub = self.stubs[key]
             kind = stub.types.most_common(1)[0][0]
             aliases = [a for a, _ in sorted(stub.anchors.items(), key=lambda kv: (-kv[1], kv[0]))
-                       if fold(a) != fold(stub.name)][:MAX_ANCHOR_ALIASES]
+                       if fold(a) != fold(stub.name) and anchor_candidate(a, self.config.max_alias_words)
+                       ][:MAX_ANCHOR_ALIASES]
             written = out.write("entities", {
                 "id": stub.id, "parents": sorted(stub.parents)[:MAX_STUB_PARENTS], "name": stub.name,
                 "label": dm.label_of(stub.name), "aliases": aliases, "description": "", "type": kind,

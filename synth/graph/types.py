@@ -221,7 +221,8 @@ for _type, _names in {
              "treaty|protest|civil conflict|aircraft occurrence|rail accident|terrorist attack|"
              "historical event|pandemic|epidemic|summit|conference",
     "thing": "taxobox|speciesbox|automatic taxobox|chembox|drugbox|element|mineral|disease|"
-             "medical condition|gene|protein|language|ethnic group|religion|currency|ship|aircraft|"
+             "medical condition|gene|protein|language|language family|ethnic group|religion|currency|ship|"
+             "aircraft|economy|martial art|sport|philosophy|school of thought|theory|algorithm|"
              "automobile|weapon|award|food|dog breed|horse|planet|galaxy|star|comet|asteroid",
 }.items():
     for _name in _names.split("|"):
@@ -333,6 +334,13 @@ def classify(keys: Iterable[str], sentence: str | None, *, template: str | None 
     if named is not None:
         return EntityType(named[0], named[1], "infobox")
     subtype = subtype_from_sentence(sentence)
+    if template and not musical:
+        # a template we do not know names a kind of thing all the same ("Infobox economy", "Infobox
+        # martial art"): its keys are that kind's own vocabulary, which the generic key cues misread
+        # ("Country of origin" is no place), so the defining sentence speaks first
+        by_sentence = type_from_sentence(sentence)
+        if by_sentence is not None:
+            return EntityType(by_sentence, subtype, "lead")
     by_keys = type_from_infobox(keys)
     if by_keys is not None:
         return EntityType(by_keys, subtype if subtype and _NOUN_TYPE.get(subtype) == by_keys else None, "infobox")
