@@ -26,6 +26,8 @@ ENCYCLOPEDIA_NAME = "The Halvard Encyclopedia"
 
 # wiki pages that are site furniture, not articles about an entity
 NON_ARTICLE_PAGES = frozenset({"Index", "Disclaimer", "Contact", "Random"})
+# articles about many entities (a discography, a list, a disambiguation page): not entities themselves
+LIST_PAGES = frozenset({"Lina_Marr_discography", "List_of_cities_and_towns_of_Estavia", "Selva_(disambiguation)"})
 
 # deliberate traps, so tests and stages can tell a planted failure from a real one
 RED_LINKS = frozenset({"/wiki/Karl_Voss", "/wiki/Gullwing_Records"})  # linked, never written: answers 404
