@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -411,6 +412,35 @@ _RANGE_WORDS = {"-": "–", "–": "–", "to": "to", "and": "and", "or": "or", 
                 "to(-)": "to", "&": "&"}
 
 
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_RUN_TOGETHER = re.compile(r"^(?P<word>[a-z]{8,})(?P<n>\d*)$")
+
+
+@lru_cache(maxsize=8192)
+def readable_key(name: str) -> str:
+    """An infobox parameter name as words: templates run them together ("placeofburial",
+    "OfficialLang", "vicepresident"), and a relation a question names must read as English. Split at
+    camel-case, then by word frequencies (wordsegment's English unigrams, loaded on first use)."""
+    words: list[str] = []
+    for token in _CAMEL_BOUNDARY.sub(" ", name.replace("_", " ")).split():
+        run = _RUN_TOGETHER.match(token.lower())
+        if run:
+            parts = _segment(run.group("word"))
+            if len(parts) > 1 and all(len(p) > 1 for p in parts):
+                words.extend([*parts[:-1], parts[-1] + run.group("n")])
+                continue
+        words.append(token)
+    return " ".join(words)
+
+
+def _segment(text: str) -> list[str]:
+    import wordsegment  # 0.5 s to load its tables: only when a run-together name turns up
+
+    if not wordsegment.UNIGRAMS:
+        wordsegment.load()
+    return wordsegment.segment(text)
+
 class _Walker:
     def __init__(self, page: Page) -> None:
         self.page = page
@@ -571,7 +601,7 @@ class _Walker:
         for param in node.params:
             if not param.showkey:
                 continue
-            key = _WS.sub(" ", str(param.name)).strip()
+            key = readable_key(_WS.sub(" ", str(param.name)).strip())
             inner = _Out(inline=True)
             self.walk(param.value, inner)  # nested infoboxes become boxes of their own here
             blocks = inner.finish()

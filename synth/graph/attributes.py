@@ -29,7 +29,9 @@ PERSON_KEYS = re.compile(
     r"music by|written by|lyrics|librettist|soloist|conductor|principal conductor|succeeded by|preceded by|"
     r"monarch|prime minister|governor|governor-general|discovered by|designer|architect|editor|producer|produced by|producers?|"
     r"writers?|songwriters?|lyricists?|performers?|narrated by|presented by|screenplay by|story by|"
-    r"cinematography|edited by|creators?|created by|illustrators?|translators?)\b",
+    r"cinematography|edited by|creators?|created by|illustrators?|translators?|commanders?|coach(?:es)?|"
+    r"(?:doctoral |academic )?advisors?|doctoral students|notable students|authority|vice ?president|"
+    r"predecessors?|successors?|deputy|nominator|appointer|opponents?|crew members?|influenced by)\b",
     re.IGNORECASE,
 )
 # a name that is a company's, whatever key it sits under ("Founder: Netscape Communications Corporation")
@@ -42,18 +44,23 @@ ORGANIZATION_KEYS = re.compile(
     r"club|team|current team|league|affiliation|affiliations)\b",
     re.IGNORECASE,
 )
+# columns that describe a row's person in relation to the page (a tenure, a role), not the person alone
+_RELATIONAL_COLUMNS = re.compile(r"^(?:years?|tenure|term|period|role|roles|position|positions|notes?|relation)$")
 _FOOTNOTE = re.compile(r"\[[^\]]{1,12}\]")
 _NUMBERED = re.compile(r"(?<=[a-z])\d{1,2}$")
 # the generic {{Infobox}}'s numbered rows: label7 names what data7 holds
 _GENERIC_ROWS = re.compile(r"^(?:label|data|header|above|below|image|caption)\d+$")
-_BY_BEFORE = re.compile(r"\bby\s+$", re.IGNORECASE)
+_BY_BEFORE = re.compile(r"\bby\s+$")
+# a link right after "by" or "<noun> of" sits inside a longer phrase about something else
+_PART_BEFORE = re.compile(r"\bby\s+$|\b[a-z]+\s+of\s+(?:the\s+)?$")
 # the box's own furniture and the labels of paired rows; matched against normalized keys
 _NOT_PROPERTIES = re.compile(
     r"^(?:name|caption|alt|image|logo|signature|map|footnotes?|notes?|module|embed|child|background|header|"
     r"(?:label|data|header|above|below|image|caption)\d+|above|below|title|subheader|image map|pushpin.*|coordinates display|display parents|"
     r"subdivision ranks|lat[dms]|latns|long[dms]|longew|coord.*|mapsize|image size|imagesize|logo size|"
     r"align|width|color|colour|bgcolor|style|class|leader title|subdivision type|established event|"
-    r"seat type|.* (?:label|caption|alt|image|size|style|ref|refs|note|notes|footnote|footnotes))$|"
+    r"seat type|bgcolou?r|label map|common name|status system|footnotes? ?[a-z]?|"
+    r".* (?:label|caption|alt|image|size|style|ref|refs|note|notes|footnote|footnotes|system))$|"
     r"(?:^| )(?:image|caption|alt)\b"
 )
 _OPTIONAL_PLURAL = re.compile(r"\(s\)|\(es\)", re.IGNORECASE)
@@ -79,13 +86,45 @@ def is_property(key: str) -> bool:
 
 
 def linked_as_value(key: str, value: str, anchor: str) -> bool:
-    """Whether a link in an infobox value names the key's value itself. "Based on: A Boyhood on Rook by
-    [Rolf Aastad]" links the book's author, not what the opera is based on; "Building: 1889, by [Edvard
-    Lune]" the architect. Keys that say "by" themselves ("Directed by") are the exception."""
+    """Whether a link in an infobox value names the key's value itself, not something inside it.
+    "Based on: A Boyhood on Rook by [Rolf Aastad]" links the book's author, not what the opera is based
+    on; "Known for: Geological survey of [Mount Orrin]" the surveyed mountain; "Currency: New Zealand
+    dollar ($) ([NZD])" and "Alma mater: ... ([diploma] in history)" gloss a part in parentheses. Keys
+    that say "by" themselves ("Directed by") are the exception to the first rule."""
     at = value.find(anchor)
-    if at <= 0 or key.endswith(" by"):
+    if at <= 0:
         return True
-    return not _BY_BEFORE.search(value[:at])
+    before = value[:at]
+    if before.count("(") > before.count(")"):
+        return False
+    if key.endswith(" by"):
+        return True
+    if PLACE_KEYS.search(key):
+        # "Location: West coast of [Estavia]", "Source: North face of [Mount Orrin]": a part of a place
+        # is still in it; only "by" hands the value to someone else
+        return not _BY_BEFORE.search(before)
+    return not _PART_BEFORE.search(before)
+
+
+def property_rows(entries: list[dict] | None) -> list[tuple[str, str, list[dict]]]:
+    """(normalized key, value, links naming the value) of the infobox rows that state a property: the
+    box's own furniture is skipped, and so is a year parameter that only dates a sibling's value
+    ("population census year" beside "population census")."""
+    rows = []
+    keys = set()
+    for entry in entries or []:
+        key = normalize_key(entry.get("key") or "")
+        value = " ".join((entry.get("value") or "").split())
+        if is_property(key) and value:
+            rows.append((key, value, entry))
+            keys.add(key)
+    out = []
+    for key, value, entry in rows:
+        if key.endswith(" year") and any(k != key and k.startswith(key[:-5]) for k in keys):
+            continue
+        links = [link for link in entry.get("links") or [] if linked_as_value(key, value, link.get("anchor") or "")]
+        out.append((key, value, links))
+    return out
 
 
 def _fold_name(text: str | None) -> str:
@@ -202,12 +241,7 @@ def value_attributes(
 def infobox_attributes(entries: list[dict], resolve: Resolver, *, doc_id: str, page_url: str | None,
                        own_id: str | None = None) -> list[dict]:
     out: list[dict] = []
-    for entry in entries or []:
-        key = normalize_key(entry.get("key") or "")
-        value = " ".join((entry.get("value") or "").split())
-        if not is_property(key) or not value:
-            continue
-        links = [link for link in entry.get("links") or [] if linked_as_value(key, value, link.get("anchor") or "")]
+    for key, value, links in property_rows(entries):
         out.extend(value_attributes(key, value, links, resolve, source="infobox",
                                     doc_id=doc_id, page_url=page_url, own_id=own_id))
     return out
@@ -315,6 +349,8 @@ def table_attributes(
         for col, cell in enumerate(cells):
             if col == name_col or col >= len(header) or not header[col] or not cell:
                 continue
+            if target[1] in ("person", "group") and _RELATIONAL_COLUMNS.match(header[col]):
+                continue  # "Years" in a university's table of alumni: her years there, not her own fact
             for attr in value_attributes(header[col], cell, placed.get(col, []), resolve, source="table",
                                          doc_id=doc_id, page_url=page_url, own_id=target[0]):
                 out.append((target[0], attr))

@@ -35,11 +35,9 @@ from synth.corpus.stage_output import StageOutput
 from synth.graph import documents as dm
 from synth.graph.attributes import (
     infobox_attributes,
-    is_property,
     lead_attributes,
-    linked_as_value,
-    normalize_key,
     own_entries,
+    property_rows,
     stub_type,
     table_attributes,
 )
@@ -61,6 +59,8 @@ STAGE = "graph"
 # documents per record batch while scanning: texts are read a few hundred at a time
 SCAN_ROWS = 256
 MAX_ANCHOR_ALIASES = 10
+_ORGANIZATION_SUFFIX = re.compile(r"\s(?:Records|Recordings|Music|Inc\.?|Ltd\.?|Company|Corporation|Group|Press|"
+                                  r"Publishing|Studios?|Pictures|Films|Entertainment|Media)$")
 # a stub names the documents that link to it as its parents, up to this many (lineage, not a census)
 MAX_STUB_PARENTS = 64
 ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "qualifier", "entity_id", "source", "doc_id")
@@ -489,16 +489,12 @@ class EntityBuilder:
         """Infobox links of the page's own box to pages of its site that the corpus lacks: each
         target becomes a stub entity, typed by the keys it is linked under."""
         page_host = host_of(row["url"])
-        for entry in own_entries(row["infobox"], row["title"]):
-            key, value = normalize_key(entry.get("key") or ""), " ".join((entry.get("value") or "").split())
-            if not is_property(key):
-                continue
-            for link in entry.get("links") or []:
+        for key, _, links in property_rows(own_entries(row["infobox"], row["title"])):
+            for link in links:
                 href, anchor = link.get("href") or "", dm.clean_term(link.get("anchor"))
-                if not linked_as_value(key, value, link.get("anchor") or ""):
-                    continue
                 target = url_key(href)
-                if (not target or not anchor or not anchor[0].isalpha() or host_of(href) != page_host
+                # a lower-case link ("Driving side: [left]") explains a word of the value, it names nothing
+                if (not target or not anchor or not anchor[0].isupper() or host_of(href) != page_host
                         or self.entity_of_href(href) is not None):
                     continue
                 stub = self.stubs.get(target)
@@ -522,13 +518,25 @@ class EntityBuilder:
             # a type named by most of the links wins; ties go to the more specific type
             stub.types = Counter(dict(sorted(stub.types.items(), key=lambda kv: (-kv[1], kv[0] == "thing", kv[0]))))
 
+    def _stub_alias(self, anchor: str, name: str) -> bool:
+        """A link text that can name a stub: a name of at least `min_alias_chars` that is no other
+        entity's, and not one word cut from a longer name ("European" for "European New Zealanders",
+        "Unitary" for "Unitary state"), except a company's name without its suffix ("Atco" for "Atco
+        Records")."""
+        folded = fold(anchor)
+        if (folded == fold(name) or len(anchor) < self.config.min_alias_chars or folded in self.name_owner
+                or anchor_candidate(anchor, self.config.max_alias_words) is None):
+            return False
+        words = fold(dm.label_of(name)).split()
+        return not (len(folded.split()) == 1 and len(words) > 1 and folded in words
+                    and not _ORGANIZATION_SUFFIX.search(name))
+
     def write_stubs(self, out: StageOutput, graph: str) -> None:
         for key in sorted(self.stubs):
             stub = self.stubs[key]
             kind = stub.types.most_common(1)[0][0]
             aliases = [a for a, _ in sorted(stub.anchors.items(), key=lambda kv: (-kv[1], kv[0]))
-                       if fold(a) != fold(stub.name) and anchor_candidate(a, self.config.max_alias_words)
-                       ][:MAX_ANCHOR_ALIASES]
+                       if self._stub_alias(a, stub.name)][:MAX_ANCHOR_ALIASES]
             written = out.write("entities", {
                 "id": stub.id, "parents": sorted(stub.parents)[:MAX_STUB_PARENTS], "name": stub.name,
                 "label": dm.label_of(stub.name), "aliases": aliases, "description": "", "type": kind,

@@ -18,7 +18,7 @@ from storage.ids import content_id
 from storage.store import Store
 from synth.corpus.extract import sentence_around, sentence_bounds
 from synth.corpus.stage_output import StageOutput
-from synth.graph.attributes import is_property, linked_as_value, normalize_key, own_entries
+from synth.graph.attributes import normalize_key, own_entries, property_rows
 from synth.graph.config import GraphConfig
 from synth.graph.entities import STAGE, malformed_document
 from synth.graph.index import ResolutionIndex, resolution_index
@@ -74,13 +74,9 @@ def _relation(link: dict, own_box: set[tuple[str, str]]) -> tuple[str, bool]:
 
 def own_box_links(row: dict) -> set[tuple[str, str]]:
     """(normalized key, href) of the links that state the value of a property in the page's own infobox."""
-    out = set()
-    for entry in own_entries(row.get("infobox"), row.get("title")):
-        key, value = normalize_key(entry.get("key") or ""), " ".join((entry.get("value") or "").split())
-        if is_property(key):
-            out.update((key, link.get("href") or "") for link in entry.get("links") or []
-                       if linked_as_value(key, value, link.get("anchor") or ""))
-    return out
+    return {(key, link.get("href") or "")
+            for key, _, links in property_rows(own_entries(row.get("infobox"), row.get("title")))
+            for link in links}
 
 
 class _Linker:

@@ -671,6 +671,9 @@ def _clean(text: str) -> str:
     return _WS.sub(" ", _FOOTNOTE.sub("", text.replace("\u00a0", " "))).strip()
 
 
+_DIMENSIONS = re.compile(r"\d\s*(?:[a-z]{1,3}\s*)?[×x]\s*\d", re.IGNORECASE)
+
+
 def parse_value(key: str, text: str) -> Value | None:
     """The typed value of one infobox row or table cell, or None for plain text (see the module docstring).
 
@@ -726,8 +729,8 @@ def _parse_core(key: str, clean: str, core: str) -> Value | None:
         return None  # a place with its coordinates after it: "Wellington 41°17′S 174°27′E"
     if _CENTURY.match(core):
         return _period(core)
-    if _RANK.match(core):
-        return None
+    if _RANK.match(core) or _DIMENSIONS.search(core):
+        return None  # "No. 1"; "92 cm × 130 cm" is two measures, not one
     lead = _LEADING_QUALIFIER.match(core)
     body = core[lead.end():] if lead else core
     qualifier = (lead.group("q") or lead.group("s")) if lead else None
@@ -794,7 +797,9 @@ def _parse_core(key: str, clean: str, core: str) -> Value | None:
         return number
     if len(core.split()) <= 6 and not counts:
         year = find_year(core)
-        if year is not None:
+        if year is not None and "," not in core[: year.start]:
+            # "Scrapped 1952" is a year; "Salter, 1864" (a taxon's author) and "Kellmar line, opened 1912"
+            # name something else and date it
             return year
     return None
 
