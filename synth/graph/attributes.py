@@ -51,6 +51,7 @@ _NUMBERED = re.compile(r"(?<=[a-z])\d{1,2}$")
 # the generic {{Infobox}}'s numbered rows: label7 names what data7 holds
 _GENERIC_ROWS = re.compile(r"^(?:label|data|header|above|below|image|caption)\d+$")
 _BY_BEFORE = re.compile(r"\bby\s+$")
+_OFFSET_AFTER = re.compile(r"^\s?[+−–-]\s?\d")
 # a link right after "by" or "<noun> of" sits inside a longer phrase about something else
 _PART_BEFORE = re.compile(r"\bby\s+$|\b[a-z]+\s+of\s+(?:the\s+)?$")
 # the box's own furniture and the labels of paired rows; matched against normalized keys
@@ -92,11 +93,13 @@ def linked_as_value(key: str, value: str, anchor: str) -> bool:
     dollar ($) ([NZD])" and "Alma mater: ... ([diploma] in history)" gloss a part in parentheses. Keys
     that say "by" themselves ("Directed by") are the exception to the first rule."""
     at = value.find(anchor)
-    if at <= 0:
+    if at < 0:
         return True
+    if at == 0:
+        return not _OFFSET_AFTER.match(value[len(anchor):])
     before = value[:at]
-    if before.count("(") > before.count(")"):
-        return False
+    if before.count("(") > before.count(")") or _OFFSET_AFTER.match(value[at + len(anchor):]):
+        return False  # a gloss in parentheses; "[UTC]+12", "[UTC] −5" link the reference, not the zone
     if key.endswith(" by"):
         return True
     if PLACE_KEYS.search(key):
