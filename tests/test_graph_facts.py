@@ -116,7 +116,7 @@ def test_the_page_subject_gets_only_its_own_infobox(tmp_path: Path) -> None:
 
 
 def test_infobox_links_without_a_page_become_typed_stubs(tmp_path: Path) -> None:
-    graph, counts, view = _build(_corpus(os.fspath(tmp_path / "data")))
+    _, counts, view = _build(_corpus(os.fspath(tmp_path / "data")))
     atco = _named(view, "Atco Records")
     assert atco.stub and atco.type == "organization" and "Atco" in atco.aliases
     leiber = _named(view, "Jerry Leiber")
@@ -135,7 +135,7 @@ def test_infobox_links_without_a_page_become_typed_stubs(tmp_path: Path) -> None
 
 def test_pages_that_are_not_one_entity(tmp_path: Path) -> None:
     store = _corpus(os.fspath(tmp_path / "data"))
-    graph, _, view = _build(store)
+    _, _, view = _build(store)
     names = {e.name for e in view.entities.values()}
     assert "Stand by Me" not in names and "Ben E. King discography" not in names
     rows = {r["parents"][0]: r["detail"] for r in store.rows("quarantine") if r["reason"] == "not_an_entity"}

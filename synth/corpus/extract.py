@@ -501,17 +501,6 @@ def infobox_links(entries: list[dict], sections: dict[int, str] | None = None) -
     ]
 
 
-def _dedupe(links: list[dict]) -> list[dict]:
-    seen: set[tuple] = set()
-    out = []
-    for link in links:
-        key = (link["href"], link["anchor"], link["context"], link["kind"])
-        if key not in seen:
-            seen.add(key)
-            out.append(link)
-    return out
-
-
 # --- metadata --------------------------------------------------------------------------------
 
 
@@ -664,7 +653,7 @@ def _html_document(page: dict, text: str) -> dict:
         lang=lang,
         date=meta["date"],
         description=meta["description"],
-        links=_dedupe(links),
+        links=hs.dedupe_links(links),
         infobox=infobox,
         tables=[t for t, _ in tables],
         bold_terms=bold,

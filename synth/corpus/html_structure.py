@@ -634,7 +634,7 @@ def _grouping_columns(header: list[str], body: list[tuple[list[str], list[list[d
     return grouping
 
 
-def _merge_header(rows: list[list[str]]) -> list[str]:
+def merge_header(rows: list[list[str]]) -> list[str]:
     """Stacked header rows become one: "Population / 2010"."""
     width = max(len(r) for r in rows)
     header = []
@@ -685,7 +685,7 @@ def tables_with_links(
         n_head = 0
         while n_head < len(grid) and grid[n_head][1]:
             n_head += 1
-        header = _merge_header([cells for cells, _, _ in grid[:n_head]]) if n_head else []
+        header = merge_header([cells for cells, _, _ in grid[:n_head]]) if n_head else []
         # all-th rows below the header are section sub-headings, not data
         body = [(cells, links) for cells, all_th, links in grid[n_head:] if not all_th and any(cells)]
         is_wikitable = _has_class(table, ("wikitable",))
@@ -768,3 +768,15 @@ def bold_terms(tree: HtmlElement, landmarks: Landmarks | None = None) -> list[st
         if term and len(term) <= _MAX_TERM_CHARS and term not in terms:
             terms.append(term)
     return terms
+
+
+def dedupe_links(links: list[dict]) -> list[dict]:
+    """Links in order, each (href, anchor, context, kind) once: a value linked twice is one link."""
+    seen: set[tuple] = set()
+    out = []
+    for link in links:
+        key = (link["href"], link["anchor"], link["context"], link["kind"])
+        if key not in seen:
+            seen.add(key)
+            out.append(link)
+    return out

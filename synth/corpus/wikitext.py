@@ -44,6 +44,7 @@ from mwparserfromhell.parser.builder import Builder
 from mwparserfromhell.parser.tokenizer import Tokenizer
 from mwparserfromhell.wikicode import Wikicode
 
+from synth.corpus.html_structure import dedupe_links, merge_header
 from synth.corpus.page_kind import page_kind
 
 # the private content type of a dump page: JSON {title, wikitext, page_id, revision_id, timestamp,
@@ -674,7 +675,7 @@ class _Walker:
         n_head = 0
         while n_head < len(grid) and grid[n_head][1]:
             n_head += 1
-        header = _merge_header([cells for cells, _, _ in grid[:n_head]]) if n_head else []
+        header = merge_header([cells for cells, _, _ in grid[:n_head]]) if n_head else []
         body = [(cells, links) for cells, all_th, links in grid[n_head:] if not all_th and any(cells)]
         if not body:
             return
@@ -696,20 +697,6 @@ def _take(out: list[str], carried: dict[int, tuple[int, str]]) -> None:
         del carried[col]
     else:
         carried[col] = (left - 1, text)
-
-
-def _merge_header(rows: list[list[str]]) -> list[str]:
-    """Header rows stacked into one: "Chart positions" over "US" -> "Chart positions US"."""
-    width = max(len(r) for r in rows)
-    header = []
-    for i in range(width):
-        parts: list[str] = []
-        for row in rows:
-            cell = row[i] if i < len(row) else ""
-            if cell and (not parts or parts[-1] != cell):
-                parts.append(cell)
-        header.append(" ".join(parts))
-    return header
 
 
 def row_context(header: list[str], row: list[str]) -> str:
@@ -1024,7 +1011,7 @@ def document_fields(title: str, wikitext: str, base_url: str | None, *,
     links += [link for _, table_links in page.tables for link in table_links]
     return {
         "text": text,
-        "links": _dedupe(links),
+        "links": dedupe_links(links),
         "infobox": page.infobox,
         "tables": [t for t, _ in page.tables],
         "categories": list(dict.fromkeys(categories)),
@@ -1051,14 +1038,3 @@ def _markers(node: Node, walker: _Walker, categories: list[str], *, categories_o
                     categories.append(name)
         elif not categories_only and isinstance(item, Template) and is_disambiguation(template_name(item)):
             walker.disambiguation = True
-
-
-def _dedupe(links: list[dict]) -> list[dict]:
-    seen: set[tuple] = set()
-    out = []
-    for link in links:
-        key = (link["href"], link["anchor"], link["context"], link["kind"])
-        if key not in seen:
-            seen.add(key)
-            out.append(link)
-    return out
