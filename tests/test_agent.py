@@ -382,9 +382,10 @@ def test_question_parsing() -> None:
 
 
 PER_LEVEL = 25  # tasks per level in the accuracy run (the whole demo set takes a minute)
-# measured on these 3 x 25 tasks: 17/25, 5/25, 1/25 since questions state typed facts only (with "associated
-# with X" constraints, which any link from X's page met: 21/25, 10/25, 4/25)
-FLOORS = {1: 0.45, 2: 0.2, 3: 0.04}
+# measured on these 3 x 25 tasks: 15/25, 4/25, 1/25 since questions state typed facts only and ask lengths,
+# counts and stubs (with "associated with X" constraints, which any link from X's page met: 21/25, 10/25,
+# 4/25). The floors sit a task or two below: they catch a broken agent, not a weaker baseline
+FLOORS = {1: 0.45, 2: 0.1, 3: 0.04}
 
 
 def test_scripted_policy_accuracy_by_level(demo: SimpleNamespace) -> None:

@@ -31,7 +31,7 @@ PERSON_KEYS = re.compile(
     r"writers?|songwriters?|lyricists?|performers?|narrated by|presented by|screenplay by|story by|"
     r"cinematography|edited by|creators?|created by|illustrators?|translators?|commanders?|coach(?:es)?|"
     r"(?:doctoral |academic )?advisors?|doctoral students|notable students|authority|vice ?president|"
-    r"predecessors?|successors?|deputy|nominator|appointer|opponents?|crew members?|influenced by)\b",
+    r"predecessors?|successors?|senators?|representatives?|deputy|nominator|appointer|opponents?|crew members?|influenced by)\b",
     re.IGNORECASE,
 )
 # a name that is a company's, whatever key it sits under ("Founder: Netscape Communications Corporation")
@@ -45,12 +45,16 @@ ORGANIZATION_KEYS = re.compile(
     re.IGNORECASE,
 )
 # columns that describe a row's person in relation to the page (a tenure, a role), not the person alone
-_RELATIONAL_COLUMNS = re.compile(r"^(?:years?|tenure|term|period|role|roles|position|positions|notes?|relation)$")
+_RELATIONAL_COLUMNS = re.compile(r"^(?:years?|tenure|term|period|role|roles|position|positions|notes?|relation|"
+                                 r"connection)$")
+# columns that place a row within its table ("Rank" in a list of the largest towns): the table's, not the row's
+_TABLE_COLUMNS = re.compile(r"^(?:rank|ranking|no\.?|#|pos\.?|position)$")
 _FOOTNOTE = re.compile(r"\[[^\]]{1,12}\]")
 _NUMBERED = re.compile(r"(?<=[a-z])\d{1,2}$")
 # the generic {{Infobox}}'s numbered rows: label7 names what data7 holds
 _GENERIC_ROWS = re.compile(r"^(?:label|data|header|above|below|image|caption)\d+$")
 _BY_BEFORE = re.compile(r"\bby\s+$")
+_DATING_VALUE = re.compile(r"^\(?\d{4}\)?(?:\s+(?:est\.?|estimate|census))?$", re.IGNORECASE)
 _OFFSET_AFTER = re.compile(r"^\s?[+−–-]\s?\d")
 # a link right after "by" or "<noun> of" sits inside a longer phrase about something else
 _PART_BEFORE = re.compile(r"\bby\s+$|\b[a-z]+\s+of\s+(?:the\s+)?$")
@@ -60,8 +64,9 @@ _NOT_PROPERTIES = re.compile(
     r"(?:label|data|header|above|below|image|caption)\d+|above|below|title|subheader|image map|pushpin.*|coordinates display|display parents|"
     r"subdivision ranks|lat[dms]|latns|long[dms]|longew|coord.*|mapsize|image size|imagesize|logo size|"
     r"align|width|color|colour|bgcolor|style|class|leader title|subdivision type|established event|"
-    r"seat type|bgcolou?r|label map|common name|status system|footnotes? ?[a-z]?|"
-    r".* (?:label|caption|alt|image|size|style|ref|refs|note|notes|footnote|footnotes|system))$|"
+    r"seat type|bgcolou?r|label map|common name|status system|footnotes? ?[a-z]?|symbol type|sovereignty type|"
+    r"established date|trend|.* (?:label|caption|alt|image|size|style|ref|refs|note|notes|footnote|footnotes|"
+    r"system|link|change))$|"
     r"(?:^| )(?:image|caption|alt)\b"
 )
 _OPTIONAL_PLURAL = re.compile(r"\(s\)|\(es\)", re.IGNORECASE)
@@ -125,6 +130,8 @@ def property_rows(entries: list[dict] | None) -> list[tuple[str, str, list[dict]
     for key, value, entry in rows:
         if key.endswith(" year") and any(k != key and k.startswith(key[:-5]) for k in keys):
             continue
+        if _DATING_VALUE.match(value) and any(k.startswith(key + " – ") for k in keys):
+            continue  # a section header row ("GDP (PPP): 2018 estimate") only dates the rows below it
         links = [link for link in entry.get("links") or [] if linked_as_value(key, value, link.get("anchor") or "")]
         out.append((key, value, links))
     return out
@@ -352,7 +359,8 @@ def table_attributes(
         for col, cell in enumerate(cells):
             if col == name_col or col >= len(header) or not header[col] or not cell:
                 continue
-            if target[1] in ("person", "group") and _RELATIONAL_COLUMNS.match(header[col]):
+            if _TABLE_COLUMNS.match(header[col]) or (target[1] in ("person", "group")
+                                                      and _RELATIONAL_COLUMNS.match(header[col])):
                 continue  # "Years" in a university's table of alumni: her years there, not her own fact
             for attr in value_attributes(header[col], cell, placed.get(col, []), resolve, source="table",
                                          doc_id=doc_id, page_url=page_url, own_id=target[0]):

@@ -95,6 +95,8 @@ def anchor_candidate(anchor: str, max_words: int) -> tuple[str, str] | None:
 
 
 _NAMESPACE = re.compile(r"^[^:\s][^:]*:(?!\s)")  # "Special:Random", "User talk:Ada"; not "Star Wars: Episode I"
+# early wiki titles ran words together ("AnAmericanInParis"): a redirect that spells one names nothing
+_CAMEL_CASE = re.compile(r"[a-z][A-Z]")
 _OPAQUE_WORD = re.compile(r"^[^\W\d_]+(?:[-'.][^\W\d_]+)*\.?$")  # one word of letters: "Fennick", "ENR"
 
 
@@ -114,7 +116,7 @@ def redirect_alias(url: str | None, max_words: int) -> str | None:
     if not alias or _NAMESPACE.match(alias) or anchor_candidate(alias, max_words) is None:
         return None
     words = alias.split()
-    if len(words) == 1 and (len(alias) < 3 or not _OPAQUE_WORD.match(alias)):
+    if len(words) == 1 and (len(alias) < 3 or not _OPAQUE_WORD.match(alias) or _CAMEL_CASE.search(alias)):
         return None  # one short or alphanumeric token: a short link or an id, not a name
     if not any(len(w) > 1 and _OPAQUE_WORD.match(w) for w in words):
         return None  # "X7 Q9": codes, not words

@@ -231,7 +231,7 @@ for _type, _names in {
 # a musical artist's infobox says whether it is a person or a group in its `background` field; its
 # rows do too: groups have members, persons are born
 _GROUP_KEYS = frozenset({"past members", "current members", "former members", "founding members"})
-_GROUP_NOUNS = frozenset({"band", "group", "duo", "trio", "quartet", "quintet", "sextet", "octet", "ensemble",
+_GROUP_NOUNS = frozenset({"band", "duo", "trio", "quartet", "quintet", "sextet", "octet", "ensemble",
                           "girl group", "boy band", "supergroup", "collective"})
 _GROUP_PHRASE = re.compile(r"\b(?:girl|boy|vocal|pop|rock|musical|music|r&b|soul|hip hop|folk|comedy)\s+"
                            r"(?:group|band|duo|trio|quartet)\b|\bboy band\b|\b(?:band|duo|trio|quartet)\b",

@@ -485,8 +485,11 @@ def parse_date(text: str) -> Value | None:
 
 
 def _plain_number(value: float) -> str:
-    if value == int(value) and abs(value) < 1e18:
-        return str(int(value))
+    # 17.15 * 10**9 is 17149999999.999998 in binary floating point: a scaled amount is whole when it is
+    # whole to the precision it was written with
+    rounded = round(value)
+    if abs(value - rounded) <= 1e-9 * max(1.0, abs(value)) and abs(value) < 1e18:
+        return str(int(rounded))
     return f"{value:.10g}"
 
 
