@@ -349,7 +349,7 @@ def test_wikipedia_infoboxes(tmp_path: Path) -> None:
     # to stubs are typed edges
     assert counts["links.unresolved"] > 700
     assert all(view.entities[e.dst].stub and not e.typed for e in view.edges.values() if e.kind == "text")
-    assert counts["edges.infobox"] == counts["edges.typed"] == 27
+    assert counts["edges.infobox"] == counts["edges.typed"] == 25
 
 
 # --- linking settings on a hand-made corpus ---------------------------------------------------------
