@@ -22,6 +22,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/extract_throughput.py
 	$(BIN)/python bench/ingest_memory.py
+	$(BIN)/python bench/graph_build.py --sizes 1000,10000
+	$(BIN)/python bench/graph_build.py --corpus wikidump --sizes 1000,10000
 
 clean:
 	rm -rf data .pytest_cache bench/out

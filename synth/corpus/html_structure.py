@@ -240,11 +240,12 @@ def _furniture_kind(el: HtmlElement) -> str | None:
 
 
 def wiki_categories(tree: HtmlElement) -> list[str]:
-    """The page's visible MediaWiki categories (`#mw-normal-catlinks li a`), hidden tracking ones left out."""
+    """The page's visible MediaWiki categories (the items of `#mw-normal-catlinks`, linked or not: saved
+    and mirrored pages often drop the links), hidden tracking ones left out."""
     box = tree.get_element_by_id("mw-normal-catlinks", None) if hasattr(tree, "get_element_by_id") else None
     if box is None:
         return []
-    names = (collapse_ws(a.text_content()) for li in box.iter("li") for a in li.iter("a"))
+    names = (collapse_ws(li.text_content()) for li in box.iter("li"))
     return list(dict.fromkeys(name for name in names if name))
 
 
