@@ -69,7 +69,9 @@ def _relational(mention: Mention) -> str | None:
     if clause.kind != "edge" or clause.outgoing or clause.other is None:
         return None
     noun = _phrase(mention, clause).noun
-    if not noun:
+    if not noun or (mention.keyword and mention.noun != noun):
+        # "the songwriter of X" would drop "poet", a constraint of the formalization that may be what
+        # makes the answer unique (X has two songwriters): the question must say all it checks
         return None
     return f"the {noun} of {noun_phrase(clause.other)}"
 
