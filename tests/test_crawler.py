@@ -728,3 +728,17 @@ def test_crawl_sync_can_stop_early(serve: Callable[[dict[str, Route]], Site]) ->
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not any(t.name == "drsynth-crawl" for t in threading.enumerate())
+
+
+def test_a_page_reached_through_a_redirect_is_the_same_page() -> None:
+    # which of two links (the article, or a redirect to it) a crawl follows first is a race between
+    # fetchers: the page, and so the graph version built on it, must not depend on it
+    from synth.corpus.records import page_record
+
+    direct = page_record(url="http://x.test/wiki/Comet", body=b"<p>c</p>", content_type="text/html",
+                         source="s", source_kind="crawl")
+    redirected = page_record(url="http://x.test/wiki/Comet_1904", final_url="http://x.test/wiki/Comet",
+                             body=b"<p>c</p>", content_type="text/html", source="s", source_kind="crawl")
+    assert direct["id"] == redirected["id"]
+    assert page_record(url="http://x.test/wiki/Other", body=b"<p>c</p>", content_type="text/html", source="s",
+                       source_kind="crawl")["id"] != direct["id"]

@@ -35,8 +35,10 @@ def page_record(
 ) -> dict:
     digest = sha256_hex(body)
     return {
-        # the same bytes at the same URL are the same page, whenever they were fetched
-        "id": content_id("page", url, digest),
+        # the same bytes at the same final URL are the same page, whenever and by whichever link (the
+        # article itself or a redirect to it) they were reached: a crawl's page ids, and so its graph
+        # version, do not depend on which of two links the fetchers happened to follow first
+        "id": content_id("page", final_url or url, digest),
         "parents": [],
         "url": url,
         "final_url": final_url or url,
