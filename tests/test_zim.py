@@ -129,7 +129,9 @@ def crawled(crawl_store: Store) -> dict[str, dict]:
 
 def unreached(store: Store) -> set[str]:
     """Wiki pages on disk that the crawl never fetched (not linked from anything it reached), as paths."""
-    fetched = {_relative(u, SITE) for u in store.read("pages", ["url"]).column("url").to_pylist()}
+    pages = store.read("pages", ["url", "final_url"])
+    # a page reached through a redirect is fetched under its final URL
+    fetched = {_relative(u, SITE) for column in ("url", "final_url") for u in pages.column(column).to_pylist()}
     return {f"wiki/{page.stem}" for page in (SITE_DIR / "wiki").glob("*.html")} - fetched
 
 
