@@ -172,26 +172,23 @@ def duration_text(seconds: float) -> list[str]:
     return [o for o in out if o]
 
 
+# how a duration is rounded into a range: (below this many seconds, a step of so many seconds, said in
+# units of so many seconds, the unit's word)
+_DURATION_STEPS = ((60, 10, 1, "seconds"), (20 * 60, 60, 60, "minutes"), (180 * 60, 600, 60, "minutes"),
+                   (48 * 3600, 3600, 3600, "hours"))
+
+
 def duration_range(value: str, key: str = "") -> Vague | None:
     """Seconds as a range a reader pictures: 192 -> "between 3 and 4 minutes" (180..240), 5820 ->
     "between 90 and 100 minutes", 9000 -> "between 2 and 3 hours"."""
     seconds = number_of(value)
     if seconds is None or seconds <= 0 or not math.isfinite(seconds):
         return None
-    if seconds < 60:
-        lo = math.floor(seconds / 10) * 10
-        return Vague(f"between {lo} and {lo + 10} seconds", key, f"{lo}..{lo + 10}", "number_range")
-    minutes = seconds / 60
-    if minutes < 20:
-        lo = math.floor(minutes)
-        return Vague(f"between {lo} and {lo + 1} minutes", key, f"{lo * 60}..{(lo + 1) * 60}", "number_range")
-    if minutes < 180:
-        lo = math.floor(minutes / 10) * 10
-        return Vague(f"between {lo} and {lo + 10} minutes", key, f"{lo * 60}..{(lo + 10) * 60}", "number_range")
-    hours = seconds / 3600
-    if hours < 48:
-        lo = math.floor(hours)
-        return Vague(f"between {lo} and {lo + 1} hours", key, f"{lo * 3600}..{(lo + 1) * 3600}", "number_range")
+    for below, step, unit, word in _DURATION_STEPS:
+        if seconds < below:
+            low = math.floor(seconds / step) * step
+            return Vague(f"between {low // unit} and {(low + step) // unit} {word}", key, f"{low}..{low + step}",
+                         "number_range")
     return None
 
 
