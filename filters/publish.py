@@ -2,12 +2,16 @@
 agentic CPT text from surviving tasks and accepted trajectories, and the published versions.
 
 Each run rebuilds the rows of the current decisions (a row already committed is not written again) and
-publishes exactly that set of ids: a version is the whole training set as of this run, immutable, and
-named again (not rewritten) when nothing changed.
+publishes exactly that set of ids, less identical samples: a version is the whole training set as of this
+run, immutable, and named again (not rewritten) when nothing changed. Samples with the same messages (SFT)
+or the same text (CPT) are one training example however many trajectories or tasks made them (the k
+samples of a deterministic policy, two tasks with one question): the version names the smallest of their
+ids, so identical runs publish identical versions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -28,6 +32,8 @@ from synth.teacher.open import required, store_cache
 from synth.teacher.requests_log import RequestLog
 
 PUBLISHED = ("sft_samples", "rl_tasks", "cpt_samples")
+# what makes two samples the same training example
+SAMPLE_CONTENT = {"sft_samples": "messages", "cpt_samples": "text"}
 
 
 def accepted_ids(store: Store, fingerprint: str) -> dict[str, list[str]]:
@@ -140,11 +146,32 @@ def build_cpt(store: Store, run_id: str, batch: RowBatch, config: FilterConfig, 
     return counts, _committed(out, "cpt_samples", ids)
 
 
+def distinct_samples(store: Store, dataset: str, ids: Iterable[str]) -> list[str]:
+    """`ids` with one id per distinct sample content (`SAMPLE_CONTENT`): the smallest id of each group of
+    identical samples. Ids not committed stay (publishing them fails loudly); other datasets pass through."""
+    wanted = sorted(set(ids))
+    column = SAMPLE_CONTENT.get(dataset)
+    if column is None or not wanted:
+        return wanted
+    first: dict[str, str] = {}  # content hash -> smallest id
+    seen: set[str] = set()
+    for batch in store.scan(dataset, ["id", column], ids=wanted):
+        for sample_id, content in zip(batch["id"].to_pylist(), batch[column].to_pylist(), strict=True):
+            seen.add(sample_id)
+            key = hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+            if key not in first or sample_id < first[key]:
+                first[key] = sample_id
+    return sorted({*first.values(), *(i for i in wanted if i not in seen)})
+
+
 def publish_sets(store: Store, run_id: str, ids: Mapping[str, Iterable[str]], fingerprint: str,
                  ) -> dict[str, published.Publication]:
-    """Name each dataset's current set of ids as a version (nothing new when unchanged)."""
+    """Name each dataset's current set of ids, identical samples once, as a version (nothing new when
+    unchanged); a version's meta says how many identical samples it left out."""
     made = {}
     for dataset in PUBLISHED:
         chosen = sorted(set(ids.get(dataset, ())))
-        made[dataset] = published.publish(store, dataset, chosen, run_id, meta={"filter": fingerprint})
+        distinct = distinct_samples(store, dataset, chosen)
+        meta = {"filter": fingerprint, "identical_samples_dropped": len(chosen) - len(distinct)}
+        made[dataset] = published.publish(store, dataset, distinct, run_id, meta=meta)
     return made

@@ -1,11 +1,13 @@
 """Rejection sampling: every trajectory judged and checked, one `judgments` row each, then the budget, the
 pass rate of every task and the RL task pool.
 
-A trajectory is accepted when its task survived screening, every check passes and the judge says
-correct; otherwise it is rejected with the first reason in that order (`missing_task`,
-`task_contaminated`, `task_duplicate`, `task_no_answer` (no gold answer to judge against), a failed
-check such as `format_error` or `no_answer`, `judge_incorrect`); the judge is not asked where the task
-alone decides, and such a judgment's verdict is `error` ("not judged: ..."). A judge that
+A trajectory is accepted when its task survived screening, every check passes, no earlier sample of its
+task has the same messages, and the judge says correct; otherwise it is rejected with the first reason in
+that order (`missing_task`, `task_contaminated`, `task_duplicate`, `task_no_answer` (no gold answer to
+judge against), a failed check such as `format_error` or `no_answer`, `duplicate_trajectory`,
+`judge_incorrect`); the judge is not asked where the task alone decides, and such a judgment's verdict is
+`error` ("not judged: ..."). A duplicate is still judged: its verdict counts in the task's pass rate (it
+was sampled), but training on the same messages twice would only weight them double. A judge that
 could not decide (an unreachable LLM judge) writes no judgment but a quarantine row `judge_error`, so the
 trajectory stays pending and a rerun judges it. Judgment ids are (trajectory, filter fingerprint): a rerun
 adds nothing, a new setting adds its own decisions, and the `trajectories` view shows the latest one.
@@ -28,7 +30,7 @@ from typing import Any
 
 from filters.checks import CheckConfig, check_trajectory, load_counter
 from filters.config import FilterConfig
-from filters.judges import Judge, Verdict, make_judge
+from filters.judges import JUDGE_RULES, Judge, Verdict, make_judge
 from filters.judges.verdict import gold_spellings
 from filters.screen import TASK_REJECTIONS, Removed, memo_on_commits, screened_tasks
 from storage.batches import RowBatch, plan_batches
@@ -43,6 +45,7 @@ STAGE = "judge"
 TRAJECTORY_COLUMNS = ["id", "task_id", "mode", "level", "messages", "answer", "termination", "tool_calls",
                       "tokens", "parents"]
 TASK_COLUMNS = ["id", "question", "answer", "aliases", "answer_type", "level"]
+DUPLICATE = "duplicate_trajectory"
 BUDGET_JUDGE = "budget"
 
 
@@ -63,13 +66,16 @@ class Decision:
     detail: str
 
 
-def decide(removed: Removed | None, failures: list, verdict: Verdict) -> Decision:
-    """The first reason in order: the task's screening, the checks, the judge."""
+def decide(removed: Removed | None, failures: list, verdict: Verdict, duplicate_of: str | None = None) -> Decision:
+    """The first reason in order: the task's screening, the checks, an identical earlier sample, the judge."""
     if removed is not None:
         return Decision("rejected", TASK_REJECTIONS[removed.stage], f"{removed.reason}: {removed.detail}")
     if failures:
         names = ", ".join(f.name for f in failures)
         return Decision("rejected", failures[0].name, f"failed checks: {names}; {failures[0].detail}")
+    if duplicate_of is not None:
+        return Decision("rejected", DUPLICATE, f"the same messages as trajectory {duplicate_of}, an earlier "
+                                               f"sample of this task ({verdict.judge}: {verdict.verdict})")
     if verdict.verdict == "correct":
         return Decision("accepted", None, f"{verdict.judge}: {verdict.reason}")
     reason = {"no_answer": "no_answer", "error": "judge_error"}.get(verdict.verdict, "judge_incorrect")
@@ -94,6 +100,33 @@ def judgment_row(trajectory: Mapping, verdict: Verdict, failures: list, decision
         "filter": fingerprint,
         "at": datetime.now(UTC),
     }
+
+
+def messages_digest(messages: Iterable[Mapping] | None) -> str:
+    """What makes two trajectories the same training text: their messages, role and content."""
+    return content_id("messages", [[m.get("role"), m.get("content")] for m in messages or ()])
+
+
+def duplicate_samples(store: Store) -> dict[str, str]:
+    """trajectory id -> the id of the earlier sample (lowest sample index, then id) of the same task and mode
+    with identical messages; the first of each identical group is absent. Read once per `trajectories`
+    commit in a process."""
+    return dict(memo_on_commits(store, "trajectories", ("duplicates",), lambda: _duplicates(store)))
+
+
+def _duplicates(store: Store) -> dict[str, str]:
+    groups: dict[tuple, list[tuple[int, str]]] = defaultdict(list)
+    for batch in store.scan("trajectories", ["id", "task_id", "mode", "sample_index", "messages"], batch_size=256):
+        for row in batch.to_pylist():
+            if row["task_id"] is None:
+                continue  # no task, no samples of one (rejected `missing_task` anyway)
+            key = (row["task_id"], row["mode"], messages_digest(row["messages"]))
+            groups[key].append((row["sample_index"] if row["sample_index"] is not None else -1, row["id"]))
+    out: dict[str, str] = {}
+    for members in groups.values():
+        first, *later = sorted(members)
+        out.update({tid: first[1] for _, tid in later})
+    return out
 
 
 def judged_ids(store: Store, fingerprint: str) -> set[str]:
@@ -175,6 +208,7 @@ async def judge_batch(store: Store, run_id: str, batch: RowBatch, config: Filter
     removed = screened_tasks(store, fingerprint) if removed is None else removed
     tasks = _tasks_by_id(store, {t["task_id"] for t in trajectories})
     counter = load_counter(config.tokenizer)
+    duplicates = duplicate_samples(store)
     results = await judge_rows(trajectories, tasks, judge, tools, config, removed, counter)
     meta = {"stage": STAGE, "filter": fingerprint, "judge": judge.name, "trajectories_file": batch.file}
     with StageOutput(store, run_id, "judgments", stage=STAGE, meta=meta) as out:
@@ -191,7 +225,7 @@ async def judge_batch(store: Store, run_id: str, batch: RowBatch, config: Filter
                 counts["quarantine.judge.judge_error"] += 1
                 continue
             if decision is None:
-                decision = decide(None, failures, verdict)
+                decision = decide(None, failures, verdict, duplicates.get(trajectory["id"]))
             if out.write("judgments", judgment_row(trajectory, verdict, failures, decision, fingerprint)):
                 counts[f"judgments.{decision.status}"] += 1
                 if decision.rejection:
@@ -348,6 +382,7 @@ def run_judging(store: Store, run_id: str, batch: RowBatch, config: FilterConfig
 
 
 def filter_fingerprint(config: FilterConfig, teacher_config: Any = None) -> str:
-    """The setting's name: the LLM judge's model is part of it."""
+    """The setting's name: the LLM judge's model and the judges' rules are part of it (a root judged under
+    older rules is judged again, not read back)."""
     model = teacher_config.model if config.judge == "llm" and teacher_config is not None else ""
-    return config.fingerprint(model)
+    return config.fingerprint(model, JUDGE_RULES)

@@ -1,4 +1,4 @@
-"""The `drsynth` command: demo, run, filter, published, train, sql, trace, graph, catalog."""
+"""The `drsynth` command: demo, run, filter, published, train, sql, trace, graph, audit, catalog."""
 
 from __future__ import annotations
 
@@ -208,6 +208,28 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if version is None:
         raise UserError(f"{args.out} has no knowledge graph yet: run `drsynth demo` or `drsynth run` first")
     print(report_markdown(graph_report(store, version)))
+    from synth.tasks.audit import load_tasks, run_audit
+
+    if load_tasks(store, version):  # the task pool of this graph: distinct answers, top answers, duplicates
+        print("\n## Tasks\n")
+        print(run_audit(store, graph=version, write=False).text)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from synth.tasks.audit import run_audit
+
+    store = _existing_store(args.out)
+    if args.sample < 1:
+        raise UserError("--sample must be at least 1")
+    try:
+        audit = run_audit(store, graph=args.graph, sample=args.sample, seed=args.seed, sheet=args.sheet)
+    except LookupError as exc:
+        raise UserError(f"{exc}: run `drsynth demo` or `drsynth run` first") from exc
+    print(audit.text)
+    print()
+    for kind, path in audit.result["files"].items():
+        print(f"{kind + ':':<10}{path}")
     return 0
 
 
@@ -278,6 +300,16 @@ def parser() -> argparse.ArgumentParser:
     graph.add_argument("--out", default="data")
     graph.add_argument("--graph", help="a graph version (default: the newest)")
     graph.set_defaults(func=cmd_graph)
+
+    audit = sub.add_parser("audit", help="the task audit: defect and diversity signals, and a review sheet "
+                                          "(Markdown and HTML) of sampled tasks to mark by hand")
+    audit.add_argument("--out", default="data")
+    audit.add_argument("--sample", type=int, default=30, help="tasks per level on the review sheet (default 30)")
+    audit.add_argument("--seed", type=int, default=0, help="the sample's seed (default 0)")
+    audit.add_argument("--graph", help="a graph version (default: the newest with tasks)")
+    audit.add_argument("--sheet", help="the Markdown sheet's path; the .html and audit.json go beside it "
+                                       "(default: DIR/_audit/review.md)")
+    audit.set_defaults(func=cmd_audit)
 
     cat = sub.add_parser("catalog", help="rebuild the DuckDB catalog from the manifests")
     cat.add_argument("--out", default="data")

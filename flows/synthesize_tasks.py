@@ -6,13 +6,16 @@ import json
 from collections import Counter
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.recorded import recorded_run
+from flows.synthesize_trajectories import index_corpus
 from storage.store import Store
 from synth import tasks as stage
 from synth.settings import Settings
+from synth.tasks.audit import run_audit
 
 
 @task(name="sample-subgraphs", retries=1, cache_policy=NO_CACHE)
@@ -30,21 +33,46 @@ def plan_questions(out: str, version: str, per_task: int) -> list[stage.Subgraph
 @task(name="write-questions", retries=1, cache_policy=NO_CACHE)
 def write_questions(out: str, run_id: str, version: str, batch: stage.SubgraphBatch, config: dict, label: str) -> dict:
     counts = stage.write_tasks(Store(out), run_id, version, batch, Settings.from_dict(config).tasks)
-    get_run_logger().info("questions %s: %d subgraphs -> %d tasks, %d quarantined", label, len(batch.ids),
-                          counts["tasks.added"], sum(v for k, v in counts.items() if k.startswith("quarantine.")))
+    get_run_logger().info("questions %s: %d subgraphs -> %d drafts, %d quarantined", label, len(batch.ids),
+                          counts["task_drafts.added"], sum(v for k, v in counts.items() if k.startswith("quarantine.")))
     return dict(counts)
+
+
+@task(name="select-tasks", retries=1, cache_policy=NO_CACHE)
+def select_tasks(out: str, run_id: str, version: str, config: dict) -> dict:
+    counts = stage.select_tasks(Store(out), run_id, version, Settings.from_dict(config).tasks)
+    refused = {k.rsplit(".", 1)[-1]: v for k, v in counts.items() if k.startswith("quarantine.select.")}
+    get_run_logger().info("selection: %d drafts -> %d tasks; refused %s", counts["task_drafts.selected"],
+                          counts["tasks.added"], refused or "none")
+    return dict(counts)
+
+
+@task(name="task-report", cache_policy=NO_CACHE)
+def report_tasks(out: str, version: str) -> None:
+    """The automatic audit signals of the task pool (distinct answers, top answers and relations, near
+    duplicates, leaks, solver candidates, level-3 search ranks) as an artifact in the UI."""
+    try:
+        audit = run_audit(Store(out), graph=version, write=False)
+    except LookupError:  # no task at all (a corpus with no fact to ask): nothing to report
+        return
+    create_markdown_artifact(f"```\n{audit.text}\n```", key="task-report",
+                             description=f"task pool of graph {version}")
 
 
 def run_synthesize_tasks(out: str, version: str, config: dict, run_id: str, counts: Counter[str]) -> None:
     """The task-synthesis steps, for `synthesize_tasks` and for `pipeline`."""
     cfg = Settings.from_dict(config).tasks
     counts.update(sample_subgraphs(out, run_id, version, config))
+    counts.update(index_corpus(out))  # the level-3 search check queries the index the agents search
     batches = plan_questions(out, version, cfg.subgraphs_per_task)
     # batches in parallel: a teacher writer spends its time waiting on the model server
     futures = [write_questions.submit(out, run_id, version, b, config, f"{i + 1}/{len(batches)}")
                for i, b in enumerate(batches)]
     for future in futures:
         counts.update(future.result())
+    # once every batch is in: no batch alone can see a duplicate or a cap another batch fills
+    counts.update(select_tasks(out, run_id, version, config))
+    report_tasks(out, version)
 
 
 def newest_graph(store: Store) -> str | None:

@@ -113,10 +113,42 @@ MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 # a chat message of a training sample: `train` marks the turns the loss is computed on
 TRAIN_MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string()), ("train", pa.bool_())])
 EVIDENCE = pa.struct([("doc_id", pa.string()), ("url", pa.string()), ("text", pa.string())])
+# what one constraint of a formalization does: the answers (entities or values) that satisfy or might
+# satisfy the constraints up to and including this one, in formalization order
+CONSTRAINT_COUNT = pa.struct([("constraint", pa.string()), ("candidates", pa.int32())])
 
 
 def _schema(*fields: pa.Field) -> pa.Schema:
     return pa.schema([*LINEAGE_FIELDS, *fields])
+
+
+TASKS = _schema(
+    pa.field("question", pa.string()),
+    pa.field("answer", pa.string()),
+    pa.field("aliases", pa.list_(pa.string())),  # other accepted spellings of the answer
+    pa.field("answer_type", pa.string()),  # entity | date | year | number | text
+    pa.field("level", pa.int8()),  # 1 one lookup, 2 a clear multi-hop path, 3 obfuscated, no single query
+    pa.field("hops", pa.int32()),
+    pa.field("operations", pa.list_(OPERATION)),
+    pa.field("formalization", pa.list_(TRIPLE)),
+    pa.field("evidence_doc_ids", pa.list_(pa.string())),
+    pa.field("evidence", pa.list_(EVIDENCE)),
+    pa.field("subgraph_id", pa.string()),
+    pa.field("target_entity_id", pa.string()),
+    pa.field("writer", pa.string()),  # template | teacher:<model>
+    pa.field("graph", pa.string()),
+    # the relation the answer is read through (the attribute key, or the edge into the answer entity)
+    pa.field("relation", pa.string()),
+    # answers the solver admits over the whole graph (those that hold and those that might): 1 when unique
+    pa.field("candidates", pa.int32()),
+    pa.field("constraint_candidates", pa.list_(CONSTRAINT_COUNT)),
+    # the level-3 search check: the single queries built from the question's constants, the best rank
+    # of the answer's page among their top 10 results (null: not among them), and the k a level-3 task's
+    # best rank must exceed
+    pa.field("search_queries", pa.list_(pa.string())),
+    pa.field("search_rank", pa.int32()),
+    pa.field("search_k", pa.int32()),
+)
 
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -220,22 +252,10 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("seed_degree", pa.int32()),
         pa.field("graph", pa.string()),
     ),
-    "tasks": _schema(
-        pa.field("question", pa.string()),
-        pa.field("answer", pa.string()),
-        pa.field("aliases", pa.list_(pa.string())),  # other accepted spellings of the answer
-        pa.field("answer_type", pa.string()),  # entity | date | year | number | text
-        pa.field("level", pa.int8()),  # 1 one lookup, 2 a clear multi-hop path, 3 obfuscated, no single query
-        pa.field("hops", pa.int32()),
-        pa.field("operations", pa.list_(OPERATION)),
-        pa.field("formalization", pa.list_(TRIPLE)),
-        pa.field("evidence_doc_ids", pa.list_(pa.string())),
-        pa.field("evidence", pa.list_(EVIDENCE)),
-        pa.field("subgraph_id", pa.string()),
-        pa.field("target_entity_id", pa.string()),
-        pa.field("writer", pa.string()),  # template | teacher:<model>
-        pa.field("graph", pa.string()),
-    ),
+    "tasks": TASKS,
+    # every task that passed its checks, before selection: `tasks` holds those that are neither exact
+    # nor near duplicates of another and fit the caps per answer and per relation (synth/tasks/select.py)
+    "task_drafts": TASKS,
     # --- agent trajectories (synth/agent)
     "trajectories": _schema(
         pa.field("task_id", pa.string()),
@@ -276,7 +296,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("trajectory_id", pa.string()),
         pa.field("task_id", pa.string()),
         pa.field("level", pa.int8()),
-        pa.field("judge", pa.string()),  # match-1 | llm:<model>
+        pa.field("judge", pa.string()),  # match-2 | llm:<model>
         pa.field("verdict", pa.string()),  # correct | incorrect | no_answer | error
         pa.field("score", pa.float64()),  # the judge's confidence or token F1, 0..1
         pa.field("reason", pa.string()),  # the judge's reason

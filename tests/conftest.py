@@ -82,13 +82,14 @@ def demo_trajectories(demo_subgraphs, tmp_path_factory: pytest.TempPathFactory):
 
     from storage.store import Store
     from synth.agent.synthesize import AgentConfig, index_corpus, trajectory_batches, write_trajectories
-    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
+    from synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
 
     root = os.fspath(tmp_path_factory.mktemp("demo-trajectories") / "data")
     shutil.copytree(demo_subgraphs.root, root)
     store, config = Store(root), TaskConfig()
     for batch in subgraph_batches(store, demo_subgraphs.graph, config.subgraphs_per_task):
         write_tasks(store, "tasks-run", demo_subgraphs.graph, batch, config)
+    select_tasks(store, "tasks-run", demo_subgraphs.graph, config)
     agent = AgentConfig(tasks_per_level=8, samples=2, today="2026-11-21")
     index_corpus(store)
     for batch in trajectory_batches(store, agent.tasks_per_batch, agent.tasks_per_level, config=agent):

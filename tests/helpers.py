@@ -86,13 +86,14 @@ class Replies(Policy):
 def write_demo_tasks(demo_subgraphs: SimpleNamespace, root: str, *, first: int | None = None) -> Store:
     """A store at `root` holding the session's demo subgraphs (conftest's `demo_subgraphs`) and the template
     tasks written from them: from all of them, or from the first batch of `first` subgraphs only."""
-    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
+    from synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
 
     shutil.copytree(demo_subgraphs.root, root)
     store, config = Store(root), TaskConfig()
     batches = subgraph_batches(store, demo_subgraphs.graph, first or config.subgraphs_per_task)
     for batch in batches if first is None else batches[:1]:
         write_tasks(store, "tasks-run", demo_subgraphs.graph, batch, config)
+    select_tasks(store, "tasks-run", demo_subgraphs.graph, config)
     return store
 
 

@@ -372,39 +372,52 @@ def test_scripted_policy_never_reads_the_answer(demo: SimpleNamespace) -> None:
 
 
 def test_question_parsing() -> None:
-    target, constraints = parse_question("When was the astronomer whose institutions include the Ostvale "
-                                         "Observatory born?")
+    target = parse_question("When was the astronomer whose institutions include the Ostvale Observatory born?")
     assert (target.attribute, target.kind, target.subject.head) == ("born", "date", "astronomer")
-    target, _ = parse_question("What is the publisher of Lanterns of Brennick?")
+    target = parse_question("What is the publisher of Lanterns of Brennick?")
     assert (target.attribute, target.subject.name) == ("publisher", "Lanterns of Brennick")
-    target, constraints = parse_question("Who is the painter whose name begins with F and who was born in the 1890s?")
-    assert target.head == "painter" and constraints.initial == "F" and constraints.decades == (1890,)
+    target = parse_question("Who is the painter whose name begins with F and who was born in the 1890s?")
+    assert target.head == "painter"
+    assert [(c.kind, c.value, c.years) for c in target.checks] == [("letter", "name:F", ()),
+                                                                  ("period", "", ((1890, 1899),))]
+    # a check belongs to the entity whose own clause states it, not to the one it describes
+    target = parse_question("What is the song whose name begins with N and whose label is the organization whose "
+                            "name begins with G?")
+    assert [c.value for c in target.checks] == ["name:N"]
+    target = parse_question("Who was the museum director born in the port city whose population is between "
+                            "150,000 and 200,000?")
+    assert target.head == "museum director" and target.checks == ()
 
 
 PER_LEVEL = 25  # tasks per level in the accuracy run (the whole demo set takes a minute)
-# measured on these 3 x 25 tasks: 15/25, 4/25, 1/25 since questions state typed facts only and ask lengths,
-# counts and stubs (with "associated with X" constraints, which any link from X's page met: 21/25, 10/25,
-# 4/25). The floors sit a task or two below: they catch a broken agent, not a weaker baseline
-FLOORS = {1: 0.45, 2: 0.1, 3: 0.04}
+# measured on these 3 x 25 tasks by the match judge (the filter's): 17/25, 8/25, 7/25 (scripted-search-2:
+# masked names are checks, values keep their units, numbers in ranges are checked on candidate pages). The
+# floors sit a few tasks below, so the task writer's wording may move a little: they catch a broken agent,
+# not a weaker baseline; level 1 above the others catches one that stopped falling with level
+FLOORS = {1: 0.5, 2: 0.2, 3: 0.08}
 
 
 def test_scripted_policy_accuracy_by_level(demo: SimpleNamespace) -> None:
+    from filters.judges import make_judge
+
     chosen = [t for level in (1, 2, 3) for t in [t for t in demo.tasks if t["level"] == level][:PER_LEVEL]]
 
     async def all_of() -> list:
         return await asyncio.gather(*(run_react(t, ScriptedSearchPolicy(), demo.tools) for t in chosen))
 
     trajectories = run(all_of())
+    verdicts = run(make_judge("match").judge_many([(task, t.answer) for task, t in zip(chosen, trajectories,
+                                                                                      strict=True)]))
     solved, total = Counter(), Counter()
-    for task, t in zip(chosen, trajectories, strict=True):
+    for task, t, verdict in zip(chosen, trajectories, verdicts, strict=True):
         assert t.termination == "answer" and t.tool_calls >= 1
         assert all(parse_turn(m["content"]).error is None for m in t.messages if m["role"] == "assistant")
         total[task["level"]] += 1
-        solved[task["level"]] += correct(t.answer, task)
+        solved[task["level"]] += verdict.verdict == "correct"
     accuracy = {level: solved[level] / total[level] for level in total}
     print("scripted accuracy by level:", {k: f"{solved[k]}/{total[k]}" for k in sorted(total)})
     assert all(accuracy[level] >= floor for level, floor in FLOORS.items()), accuracy
-    assert accuracy[1] > accuracy[3]
+    assert accuracy[1] > accuracy[2] and accuracy[1] > accuracy[3]
 
 
 def test_scripted_policy_in_context_and_heavy_modes(demo: SimpleNamespace) -> None:

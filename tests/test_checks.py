@@ -356,7 +356,7 @@ def test_config_checks_its_values() -> None:
 
 @pytest.fixture(scope="module")
 def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    from synth.tasks import TaskConfig, subgraph_batches, write_tasks
+    from synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
     from synth.tools.toolbox import default_toolbox
 
     root = os.fspath(tmp_path_factory.mktemp("checks-demo") / "data")
@@ -364,6 +364,7 @@ def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFacto
     store, graph, config = Store(root), demo_subgraphs.graph, TaskConfig()
     for batch in subgraph_batches(store, graph, config.subgraphs_per_task):
         write_tasks(store, "tasks-run", graph, batch, config)
+    select_tasks(store, "tasks-run", graph, config)
     tasks = sorted(store.rows("tasks"), key=lambda t: t["id"])
     return SimpleNamespace(tasks=tasks, tools=default_toolbox(store, log=None))
 

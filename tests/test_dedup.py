@@ -44,9 +44,10 @@ def true_jaccard(hasher: MinHasher, first: str, second: str) -> float:
 
 @pytest.fixture(scope="module")
 def demo_questions(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    """The demo's template tasks (id, question, answer), written once from the session's subgraphs."""
+    """The demo's template task drafts (id, question, answer), written once from the session's subgraphs:
+    the pool before selection, which still holds the questions two subgraphs worded alike."""
     store = write_demo_tasks(demo_subgraphs, os.fspath(tmp_path_factory.mktemp("dedup-demo") / "data"))
-    return list(store.rows("tasks", ["id", "question", "answer"]))
+    return list(store.rows("task_drafts", ["id", "question", "answer"]))
 
 
 def test_normalize_folds_case_unicode_diacritics_and_punctuation() -> None:

@@ -54,11 +54,11 @@ def test_every_trajectory_is_accepted_or_rejected_with_a_reason(filtered: Simple
     assert all(reason for status, reason in rows if status == "rejected")
     # the judgment names the judge, and a rejection's reason is one the filter knows
     judged = sql(store, "SELECT DISTINCT judge FROM judgments")
-    assert judged == [("match-1",)]
+    assert judged == [("match-2",)]
     reasons = {r for s, r in rows if s == "rejected"}
     assert reasons <= {"judge_incorrect", "no_answer", "format_error", "invalid_tool_call", "unknown_tool",
                        "invalid_arguments", "too_many_tool_calls", "too_few_tool_calls", "too_long", "inconsistent",
-                       "task_contaminated", "task_duplicate", "over_budget"}, reasons
+                       "task_contaminated", "task_duplicate", "duplicate_trajectory", "over_budget"}, reasons
 
 
 def test_accepted_trajectories_are_exactly_the_correct_and_well_formed_ones(filtered: SimpleNamespace) -> None:

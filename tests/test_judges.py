@@ -87,6 +87,71 @@ def test_numbers(gold: str, answer: str, correct: bool, reason: str) -> None:
     assert reason in result.reason, result
 
 
+# what the task writer makes of a length, an amount, a percentage and a measure (synth/tasks/plan.py answer_of)
+LENGTH = task("4:00", "number", ["4 minutes", "4 min"])
+SONG = task("3:12", "number", ["3 minutes 12 seconds", "3 min 12 s"])
+MONEY = task("$2 million", "number", ["2,000,000 USD"])
+PERCENT = task("45%", "number", ["45 per cent", "45 percent"])
+HEIGHT = task("2,317 m", "number", ["2,317", "2317", "2,317 metres"])  # bare-number aliases included
+
+
+@pytest.mark.parametrize(("row", "answer", "correct", "reason"), [
+    # a length: a bare number is not one, every spelling of the same length is
+    (LENGTH, "4", False, "4 is not a length of time"),
+    (LENGTH, "2", False, "is not a length of time"),
+    (LENGTH, "4 m", False, "is not a length of time"),  # metres
+    (LENGTH, "4:00", True, "length 4:00 matches gold '4:00'"),
+    (LENGTH, "four minutes", True, "length 4:00 matches gold '4:00'"),
+    (LENGTH, "4 minutes", True, "matches gold"),
+    (LENGTH, "4 min", True, "matches gold"),
+    (LENGTH, "It runs 240 seconds.", True, "length 4:00 matches gold"),
+    (LENGTH, "3:59", False, "length 3:59 does not match gold '4:00'"),
+    (LENGTH, "4:00 or 3:00", False, "several lengths"),
+    (SONG, "2", False, "is not a length of time"),
+    (SONG, "3", False, "is not a length of time"),
+    (SONG, "3 min 12 sec", True, "length 3:12 matches gold"),
+    (SONG, "three minutes and twelve seconds", True, "length 3:12 matches gold"),
+    (SONG, "3 minutes", False, "length 3:00 does not match gold '3:12'"),
+    # money: the currency is part of the answer
+    (MONEY, "2", False, "a bare number (2) is not an amount of money"),
+    (MONEY, "2 million", False, "is not an amount of money"),
+    (MONEY, "2,000,000", False, "is not an amount of money"),
+    (MONEY, "$2 million", True, "within 1%"),
+    (MONEY, "US$2 million", True, "within 1%"),
+    (MONEY, "2 million dollars", True, "within 1%"),
+    (MONEY, "€2 million", False, "not within 1%"),
+    (MONEY, "$3 million", False, "not within 1%"),
+    # a percentage
+    (PERCENT, "45", False, "a bare number (45) is not a percentage"),
+    (PERCENT, "45 per cent", True, "within 1%"),
+    (PERCENT, "forty-five percent", True, "within 1%"),
+    (PERCENT, "46%", False, "not within 1%"),
+    # a measure: its bare-number aliases do not make a bare number right
+    (HEIGHT, "2317", False, "is not a measured quantity"),
+    (HEIGHT, "2,317", False, "is not a measured quantity"),
+    (HEIGHT, "2.317 km", True, "within 1%"),
+    (HEIGHT, "2,317 kg", False, "not within 1%"),
+    # a plain count takes its bare number
+    (task("24 episodes", "number", ["24"]), "24", True, "alias '24'"),
+    (task("24 episodes", "number", ["24"]), "twenty-four", True, "within 1%"),
+    (task("12,400", "number", ["12,400 people"]), "12,400", True, "exact match"),
+])
+def test_a_gold_with_a_unit_needs_the_unit(row: dict, answer: str, correct: bool, reason: str) -> None:
+    result = verdict(row, answer)
+    assert result.correct is correct and reason in result.reason, result
+
+
+def test_a_question_that_names_the_unit_takes_the_bare_number() -> None:
+    assert verdict({**PERCENT, "question": "What percentage of the vote did Nils Farrand get?"}, "45").correct
+    assert verdict({**HEIGHT, "question": "How many metres high is Mount Kell?"}, "2317").correct
+    assert verdict({**LENGTH, "question": "How many minutes long is Night Train?"}, "4").correct
+    assert not verdict({**LENGTH, "question": "How many minutes long is Night Train?"}, "3").correct
+    assert not verdict({**HEIGHT, "question": "What is the elevation of Mount Kell?"}, "2317").correct
+    # without an answer type a length is still a number
+    assert not verdict({**LENGTH, "answer_type": None}, "4").correct
+    assert verdict({**LENGTH, "answer_type": None}, "four minutes").correct
+
+
 def test_number_tolerance_is_configurable() -> None:
     loose = MatchJudge(number_tolerance=0.05)
     assert not verdict(task("12,437", "number"), "12,000").correct
@@ -182,7 +247,7 @@ def test_text_answers_do_not_use_containment() -> None:
 
 def test_no_answer_error_and_type_inference() -> None:
     for blank in (None, "", "   \n"):
-        assert verdict(task("Port Selva"), blank) == Verdict("no_answer", 0.0, "no answer given", "match-1")
+        assert verdict(task("Port Selva"), blank) == Verdict("no_answer", 0.0, "no answer given", "match-2")
     broken = verdict({"id": "t", "question": "Q?", "answer": None, "aliases": None}, "x")
     assert broken.verdict == "error" and "no gold answer" in broken.reason
     # without an answer_type the gold's look decides
@@ -204,7 +269,7 @@ def test_judge_many_keeps_order_and_counts() -> None:
 def test_make_judge() -> None:
     assert JUDGE_KINDS == ("match", "llm")
     judge = make_judge("match", f1_threshold=0.5, number_tolerance=0.02)
-    assert isinstance(judge, MatchJudge) and judge.name == "match-1" and judge.f1_threshold == 0.5
+    assert isinstance(judge, MatchJudge) and judge.name == "match-2" and judge.f1_threshold == 0.5
     with pytest.raises(ValueError, match="needs a TeacherClient"):
         make_judge("llm")
     with pytest.raises(ValueError, match="judge must be one of"):

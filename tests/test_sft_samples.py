@@ -292,3 +292,58 @@ def test_scripted_trajectories_become_samples_in_a_real_store(demo: SimpleNamesp
     assert back[sample["id"]]["messages"] == sample["messages"] and back[sample["id"]]["run_id"] == "sft-run"
     with store.writer("sft_samples", "sft-rerun") as writer:  # the same trajectories again add nothing
         assert writer.write_many([dict(r) for r in rows]) == 0
+
+
+# --- what is published -------------------------------------------------------------------------------------------
+
+
+def test_identical_samples_are_published_once_as_the_smallest_id(tmp_path: Path) -> None:
+    from filters.publish import distinct_samples, publish_sets
+    from storage import published
+
+    store = Store(os.fspath(tmp_path / "out"))
+    first, second = react_row([SEARCH, VISIT, ANSWER]), react_row([SEARCH, VISIT, ANSWER], sample_index=1)
+    other = react_row([VISIT, ANSWER], sample_index=2)
+    rows = [react_sample(t) for t in (first, second, other)]
+    assert rows[0]["messages"] == rows[1]["messages"] and rows[0]["id"] != rows[1]["id"]  # two trajectories
+    cpt = [{"id": i, "parents": ["task-1"], "kind": "planning", "text": text, "task_id": "task-1",
+            "trajectory_id": None, "level": 1, "stage": "short", "tokens": 3, "tokenizer": "chars/4",
+            "writer": "template-1"} for i, text in (("c2", "same"), ("c1", "same"), ("c3", "other"))]
+    with store.writer("sft_samples", "run") as writer:
+        writer.write_many([dict(r) for r in rows])
+    with store.writer("cpt_samples", "run") as writer:
+        writer.write_many(cpt)
+    ids = [r["id"] for r in rows]
+    kept = distinct_samples(store, "sft_samples", ids)
+    assert kept == sorted([min(ids[0], ids[1]), ids[2]])
+    assert distinct_samples(store, "cpt_samples", ["c2", "c1", "c3"]) == ["c1", "c3"]
+    assert distinct_samples(store, "rl_tasks", ["b", "a", "a"]) == ["a", "b"]  # not samples: as given
+    made = publish_sets(store, "run", {"sft_samples": ids[::-1], "cpt_samples": ["c3", "c2", "c1"]}, "fp")
+    assert made["sft_samples"].rows == 2 and made["cpt_samples"].rows == 2
+    assert made["cpt_samples"].meta["identical_samples_dropped"] == 1
+    again = publish_sets(store, "run", {"sft_samples": ids, "cpt_samples": ["c1", "c2", "c3"]}, "fp")
+    assert again["sft_samples"].version == made["sft_samples"].version  # identical input, identical version
+    assert sorted(published.published_ids(store, made["cpt_samples"]).to_pylist()) == ["c1", "c3"]
+
+
+def test_a_demo_run_publishes_distinct_samples_from_correct_answers_only(demo_published: SimpleNamespace) -> None:
+    """Every published SFT and decision sample comes from a trajectory whose final answer the unit-aware
+    judge accepts, and no two published samples are identical."""
+    import json
+
+    from filters.judges import MatchJudge
+    from storage import published
+
+    store = Store(demo_published.root)
+    tasks = {t["id"]: t for t in store.rows("tasks", ["id", "question", "answer", "aliases", "answer_type"])}
+    answers = {t["id"]: (t["task_id"], t["answer"]) for t in store.rows("trajectories", ["id", "task_id", "answer"])}
+    judge = MatchJudge()
+    for dataset, column in (("sft_samples", "messages"), ("cpt_samples", "text")):
+        table = published.read_publication(store, published.resolve(store, dataset), ["trajectory_id", column])
+        assert table.num_rows > 0
+        contents = [json.dumps(c, sort_keys=True) for c in table[column].to_pylist()]
+        assert len(set(contents)) == len(contents), dataset
+        for trajectory_id in table["trajectory_id"].to_pylist():
+            if trajectory_id is not None:  # planning and reasoning samples of a task alone have none
+                task_id, answer = answers[trajectory_id]
+                assert judge.match(tasks[task_id], answer).correct, (task_id, answer)

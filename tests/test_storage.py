@@ -404,7 +404,7 @@ def test_trajectories_view_shows_the_latest_judgment(store_root: str) -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
 
     def judgment(jid: str, tid: str, status: str, rejection: str | None, minutes: int) -> dict:
-        return {"id": jid, "parents": [tid], "trajectory_id": tid, "task_id": "task", "judge": "match-1",
+        return {"id": jid, "parents": [tid], "trajectory_id": tid, "task_id": "task", "judge": "match-2",
                 "verdict": "correct", "status": status, "rejection": rejection, "filter": "f",
                 "at": at + timedelta(minutes=minutes)}
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
 from filters.cpt.findings import Finding, Lead, RunningReport, cap, focus_terms, read_observation, score
-from filters.cpt.path import constants, display
+from filters.cpt.question import question_names
 from filters.cpt.steps import SampleError, Step, question_of, trajectory_steps
 from filters.cpt.writer import CptWriter, TemplateCptWriter
 from synth.agent.format import ToolCall
@@ -171,8 +171,7 @@ def decision_draft(task: Mapping[str, Any], trajectory: Mapping[str, Any]) -> Cp
         raise SampleError("no_answer", f"trajectory {trajectory_id!r} does not end with an answer")
     question = question_of(trajectory) or question
     answer = " ".join(steps[-1].turn.answer.split())
-    names = [display(c, question) for c in constants(task.get("formalization") or [])]
-    state = _State(question, names)
+    state = _State(question, question_names(question))  # what the question states, never what it hides
     blocks = [f"Question: {question}"]
     actions = []
     for n, step in enumerate(steps, 1):

@@ -1,14 +1,19 @@
-"""Planning-action samples: a question, its decomposition into sub-questions, and the first action.
+"""Planning-action samples: a question, its decomposition into steps, and the first action.
 
-The sub-questions are the formalization's solving path (path.py), one per hop toward the answer. The
-first action is the first tool call of an accepted trajectory of the task when one is given, else a
-search for the entities the question names (the question itself when it names none).
+Built from the question's text only (question.py): a planning sample teaches how to start from what a
+question states, so it must never state what the question hides (the formalization's exact ranges, the
+masked and described entities' names, the answer). The steps are the descriptions the question nests,
+innermost first; the first action is the first tool call of an accepted trajectory of the task when that
+call is itself made of the question's words (a search for names it states), else a search for the names the
+question states (its innermost description when it names none).
 
-    Question: ...
+    Question: What was the underground fire associated with the historian whose notable works include A
+    History of Estavia?
 
     Plan:
-    1. Who is the historian whose notable works include A History of Estavia? (call it x1)
-    2. What is the underground fire associated with x1? (this is the answer)
+    1. Find the historian whose notable works include A History of Estavia, starting from A History of
+       Estavia (call it x1).
+    2. Find the underground fire associated with x1 (this is the answer).
 
     First action:
     <tool_call>
@@ -18,45 +23,76 @@ search for the entities the question names (the question itself when it names no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
-from filters.cpt.path import Hop, constants, display, solving_path
+from filters.cpt.question import Step, decompose, question_names
 from filters.cpt.steps import SampleError, trajectory_steps
 from filters.cpt.writer import CptWriter, TemplateCptWriter
-from synth.agent.format import render_call
+from synth.agent.format import ToolCall, render_call
 from synth.agent.runner import TokenCounter
-from synth.tasks.formal import ANSWER
+
+_WORD = re.compile(r"\w+")
 
 
-def plan_lines(hops: list[Hop], answer_type: str = "") -> list[str]:
+def plan_lines(steps: list[Step]) -> list[str]:
     lines = []
-    for i, hop in enumerate(hops, 1):
-        role = "this is the answer" if hop.term == ANSWER else f"call it {hop.label}"
-        lines.append(f"{i}. {hop.question(answer_type=answer_type)} ({role})")
+    for i, step in enumerate(steps, 1):
+        role = "this is the answer" if step.label == "the answer" else f"call it {step.label}"
+        start = f", starting from {' and '.join(step.names)}" if step.names else ""
+        if step.text.endswith("?"):
+            start = f" Start from {' and '.join(step.names)}." if step.names else ""
+            lines.append(f"{i}. {step.text}{start} ({role})")
+        else:
+            lines.append(f"{i}. Find {step.text}{start} ({role}).")
     return lines
 
 
+def _words(text: str) -> set[str]:
+    return {w.casefold() for w in _WORD.findall(text)}
+
+
+def stated_by(call: ToolCall, question: str) -> bool:
+    """Whether a tool call is made of the question's words: a search whose every query the question
+    states. A visit (its URL came from a result) or code is not where a plan starts."""
+    queries = call.arguments.get("query") if call.name == "search" else None
+    if not isinstance(queries, list) or not queries:
+        return False
+    words = _words(question)
+    return all(_words(str(q)) and _words(str(q)) <= words for q in queries)
+
+
+def question_search(question: str) -> str:
+    """A search for the names the question states; its innermost description where it names none."""
+    names = question_names(question)
+    if not names:
+        steps = decompose(question)
+        names = [re.sub(r"^(?:the|a|an)\s+", "", steps[0].text).rstrip("?")] if steps else [question]
+    return render_call("search", {"query": names})
+
+
 def first_action(task: Mapping[str, Any], trajectory: Mapping[str, Any] | None) -> str:
-    """The `<tool_call>` to start with: the trajectory's first, else a search for the named entities."""
+    """The `<tool_call>` to start with: the trajectory's first when the question states it, else a search
+    for what the question names."""
+    question = " ".join(str(task.get("question") or "").split())
     if trajectory is not None:
         for step in trajectory_steps(trajectory):
             if step.turn.call is not None and step.turn.error is None:
-                return step.turn.action
-    question = " ".join(str(task.get("question") or "").split())
-    names = [display(c, question) for c in constants(task.get("formalization") or [])]
-    return render_call("search", {"query": names or [question]})
+                if stated_by(step.turn.call, question):
+                    return step.turn.action
+                break
+    return question_search(question)
 
 
 def planning_draft(task: Mapping[str, Any], trajectory: Mapping[str, Any] | None = None) -> CptDraft:
     task_id, question, level = task_fields(task)
-    hops = solving_path(task.get("formalization") or [])
-    if not hops:
-        raise SampleError("no_formalization", f"task {task_id!r} has no formalization to plan from")
+    steps = decompose(question)
+    if not steps:
+        raise SampleError("no_plan", f"task {task_id!r}: the question gives no step to plan")
     action = first_action(task, trajectory)
-    text = "\n\n".join([f"Question: {question}",
-                        "Plan:\n" + "\n".join(plan_lines(hops, str(task.get("answer_type") or ""))),
+    text = "\n\n".join([f"Question: {question}", "Plan:\n" + "\n".join(plan_lines(steps)),
                         f"First action:\n{action}"])
     used = trajectory is not None and action in {s.turn.action for s in trajectory_steps(trajectory)}
     trajectory_id = str(trajectory["id"]) if used and trajectory is not None and trajectory.get("id") else None
@@ -66,7 +102,7 @@ def planning_draft(task: Mapping[str, Any], trajectory: Mapping[str, Any] | None
 def planning_samples(task: Mapping[str, Any], trajectory: Mapping[str, Any] | None = None,
                      writer: CptWriter | None = None, counter: TokenCounter | None = None, *,
                      short_max_tokens: int = SHORT_MAX_TOKENS) -> list[dict]:
-    """One planning-action sample of a task (SampleError when the task cannot be planned)."""
+    """One planning-action sample of a task (SampleError when the task has no question)."""
     draft = planning_draft(task, trajectory)
     written = (writer or TemplateCptWriter()).write(draft)
     return [cpt_row(draft, written.text, written.writer, counter, short_max_tokens=short_max_tokens)]

@@ -1,4 +1,4 @@
-"""Judges: does a trajectory's final answer answer its task? `MatchJudge` (offline, "match-1") and
+"""Judges: does a trajectory's final answer answer its task? `MatchJudge` (offline, "match-2") and
 `LLMJudge` (the teacher grades, "llm:<model>"), both returning a `Verdict`."""
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from filters.judges.verdict import VERDICTS, Judge, Verdict, verdict_counts
 from synth.teacher.client import TeacherClient
 
 JUDGE_KINDS = ("match", "llm")
+# the revision of the judging rules (2: a unit or format in the gold answer must be in the answer); part of
+# the filter fingerprint, so a root judged under older rules is judged again
+JUDGE_RULES = 2
 
 
 def make_judge(kind: str, client: TeacherClient | None = None, **options: Any) -> Judge:
@@ -25,4 +28,4 @@ def make_judge(kind: str, client: TeacherClient | None = None, **options: Any) -
     raise ValueError(f"judge must be one of {JUDGE_KINDS}, got {kind!r}")
 
 
-__all__ = ["JUDGE_KINDS", "VERDICTS", "Judge", "LLMJudge", "MatchJudge", "Verdict", "make_judge", "verdict_counts"]
+__all__ = ["JUDGE_KINDS", "JUDGE_RULES", "VERDICTS", "Judge", "LLMJudge", "MatchJudge", "Verdict", "make_judge", "verdict_counts"]

@@ -1,9 +1,13 @@
-"""The offline match judge ("match-1"): the baseline every other judge is measured against.
+"""The offline match judge ("match-2"): the baseline every other judge is measured against.
 
 Rules, first decisive one wins, against the gold answer and every alias:
 1. normalized exact match (case, punctuation, articles, whitespace, diacritics) of the answer, or of the
    final answer pulled out of a sentence ("The answer is 1891.");
 2. typed answers: numbers within a relative tolerance (units converted where known: "2.3 km" = "2,300 m");
+   a gold that carries its unit or format (a length "4:00", money "$2 million", a percentage "45%", a
+   quantity "2,317 m") needs an answer in that unit: a bare "4" is not a length, even where an alias is the
+   bare number, unless the question names the unit ("How many metres ..."); a plain number or a count
+   ("12,400", "24 episodes") takes the bare number. Lengths compare to the second ("four minutes" = "4:00" != "3:59");
    dates at the gold's granularity (a gold year takes any date in that year; a gold month needs year and
    month; a gold day the same day, so a bare year is too coarse). An answer naming several different numbers
    or dates is a hedge and is incorrect;
@@ -22,17 +26,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters.judges.normalize import (
+    MEASURE_NOUNS,
     DateValue,
     Quantity,
     coarser,
     date_accepts,
+    duration_unit_in_question,
     final_answer,
     find_date_values,
+    find_durations,
     find_numbers,
+    measure_kind,
     normalize,
     same_number,
     token_f1,
     tokens,
+    unit_in_question,
 )
 from filters.judges.verdict import Judge, Verdict
 from synth.graph.values import strip_parentheticals
@@ -53,7 +62,7 @@ class _Outcome:
 
 class MatchJudge(Judge):
     def __init__(self, *, f1_threshold: float = 0.8, number_tolerance: float = 0.01, max_extra_tokens: int = 6,
-                 concurrency: int = 16, name: str = "match-1") -> None:
+                 concurrency: int = 16, name: str = "match-2") -> None:
         """`max_extra_tokens`: how many words beyond the gold's an answer may have for containment to count."""
         if not 0.0 < f1_threshold <= 1.0:
             raise ValueError(f"f1_threshold must be within (0, 1], got {f1_threshold!r}")
@@ -79,14 +88,20 @@ class MatchJudge(Judge):
             golds = self.golds_or_verdict(task, answer)
             if isinstance(golds, Verdict):
                 return golds
-            outcome = self._decide(str(answer), golds, answer_kind(task.get("answer_type"), golds[0]))
+            outcome = self._decide(str(answer), golds, answer_kind(task.get("answer_type"), golds[0]),
+                                   str(task.get("question") or ""))
         except Exception as error:  # a bug here is one error verdict, never a crashed batch
             return self.error(f"match judge failed: {type(error).__name__}: {error}")
         return Verdict("correct" if outcome.correct else "incorrect", round(outcome.score, 4), outcome.reason,
                        self.name)
 
-    def _decide(self, answer: str, golds: list[str], kind: str) -> _Outcome:
+    def _decide(self, answer: str, golds: list[str], kind: str, question: str = "") -> _Outcome:
         candidate = final_answer(answer)
+        if kind == "number":
+            # before the exact match: a measure's bare-number alias ("2317" of "2,317 m") is no answer
+            measured = self._measured(candidate, golds, question)
+            if measured is not None:
+                return measured
         forms = {normalize(answer), normalize(candidate)}
         for i, gold in enumerate(golds):
             if normalize(gold) and normalize(gold) in forms:  # "???" is no match for a gold of punctuation
@@ -137,19 +152,63 @@ class MatchJudge(Judge):
             return _Outcome(False, f"several dates in the answer ({shown}): one answer is expected", 0.0)
         return _Outcome(False, _date_miss(named[0], [gold for _, gold in gold_dates]), 0.0)
 
-    def _numbers(self, answer: str, golds: list[str]) -> _Outcome | None:
-        gold_numbers = [(gold, found[0]) for gold in golds if len(found := find_numbers(gold)) == 1]
+    def _measured(self, answer: str, golds: list[str], question: str) -> _Outcome | None:
+        """A gold written with its unit or format (see `measure_kind`); None when the gold is a plain number
+        or count, or the answer names no number (the text rules decide)."""
+        kind = measure_kind(golds[0])
+        if kind is None:
+            return None
+        if kind == "duration":
+            return self._durations(answer, golds, question)
+        gold_numbers = [(gold, found[0]) for gold in golds
+                        if len(found := find_numbers(gold)) == 1 and found[0].unit is not None]
         if not gold_numbers:
             return None
-        named = find_numbers(strip_parentheticals(answer))  # "12,400 (2021 census)": the census is context
-        if not gold_numbers[0][1].year_like and any(not q.year_like for q in named):
-            named = [q for q in named if not q.year_like]  # "12,400 in 2021": the year is context
-        named = list({(q.value, q.unit): q for q in named}.values())
+        named = _named_numbers(answer, gold_numbers[0][1])
+        if named and all(q.unit is None for q in named):
+            unit = gold_numbers[0][1].unit
+            if not unit_in_question(question, unit):
+                return _Outcome(False, f"a bare number ({_shown(named[0])}) is not {MEASURE_NOUNS[kind]}: the gold "
+                                       f"{golds[0]!r} carries its unit", 0.0)
+            named = [Quantity(q.value, unit, q.year_like, q.text) for q in named]  # the question's unit
+        return self._numbers(answer, golds, gold_numbers=gold_numbers, named=named, strict=True)
+
+    def _durations(self, answer: str, golds: list[str], question: str) -> _Outcome | None:
+        wanted = [(gold, found[0]) for gold in golds if len(found := find_durations(gold)) == 1]
+        answer = strip_parentheticals(answer)
+        found = list(dict.fromkeys(find_durations(answer)))
+        if not found:
+            bare = [q for q in find_numbers(answer) if not q.year_like] or find_numbers(answer)
+            if not bare:
+                return None
+            per_unit = duration_unit_in_question(question)
+            if per_unit is None or len({(q.value, q.unit) for q in bare}) > 1 or bare[0].unit is not None:
+                return _Outcome(False, f"{_shown(bare[0])} is not {MEASURE_NOUNS['duration']}: the gold "
+                                       f"{golds[0]!r} is a length", 0.0)
+            found = [bare[0].value * per_unit]  # "How many minutes ...?" "4"
+        if len(found) > 1:
+            shown = ", ".join(_clock(s) for s in found)
+            return _Outcome(False, f"several lengths in the answer ({shown}): one answer is expected", 0.0)
+        # to the second: a length is written exactly ("3:59" is another song's length than "4:00")
+        for gold, seconds in wanted:
+            if abs(found[0] - seconds) < 0.5:
+                return _Outcome(True, f"length {_clock(found[0])} matches gold {gold!r}", 1.0)
+        return _Outcome(False, f"length {_clock(found[0])} does not match gold {golds[0]!r}", 0.0)
+
+    def _numbers(self, answer: str, golds: list[str], *, gold_numbers: list[tuple[str, Quantity]] | None = None,
+                 named: list[Quantity] | None = None, strict: bool = False) -> _Outcome | None:
+        """`strict`: the gold is a measure, whose unit the answer's number must carry (same_number)."""
+        if gold_numbers is None:
+            gold_numbers = [(gold, found[0]) for gold in golds if len(found := find_numbers(gold)) == 1]
+        if not gold_numbers:
+            return None
+        if named is None:
+            named = _named_numbers(answer, gold_numbers[0][1])
         if not named:
             return None
         tolerance = f"{self.number_tolerance * 100:g}%"
         for _, gold in gold_numbers:
-            matching = [q for q in named if same_number(q, gold, self.number_tolerance)]
+            matching = [q for q in named if same_number(q, gold, self.number_tolerance, strict=strict)]
             if matching and len(matching) == len(named):
                 return _Outcome(True, f"number {_shown(matching[0])} within {tolerance} of {_shown(gold)}", 1.0)
         if len(named) > 1:
@@ -196,10 +255,23 @@ def _hedge(answer: str, gold: str) -> str:
     return ""
 
 
+def _named_numbers(answer: str, gold: Quantity) -> list[Quantity]:
+    """The numbers an answer names, once each; parentheses ("12,400 (2021 census)") and, beside another
+    number, years ("12,400 in 2021") are context."""
+    named = find_numbers(strip_parentheticals(answer))
+    if not gold.year_like and any(not q.year_like for q in named):
+        named = [q for q in named if not q.year_like]
+    with_unit = {q.value for q in named if q.unit is not None}
+    named = [q for q in named if q.unit is not None or q.value not in with_unit]  # "2,317 m, i.e. 2317"
+    return list({(q.value, q.unit): q for q in named}.values())
+
+
 def answer_kind(answer_type: Any, gold: str) -> str:
     """The task's answer type, or, for a task without one, what the gold looks like."""
     if isinstance(answer_type, str) and answer_type in ANSWER_TYPES:
         return answer_type
+    if measure_kind(gold) == "duration":
+        return "number"
     found = find_date_values(gold)
     if len(found.dates) == 1 and len(tokens(gold)) <= 4:
         return "year" if found.dates[0].granularity == "year" else "date"
@@ -213,6 +285,13 @@ def _date_miss(predicted: DateValue, golds: list[DateValue]) -> str:
         if coarser(gold, predicted):
             return f"date {predicted} is too coarse for gold {gold.granularity} {gold}"
     return f"date {predicted} does not match gold {golds[0].granularity} {golds[0]}"
+
+
+def _clock(seconds: float) -> str:
+    """A length as a clock reads it: 192 -> "3:12", 5820 -> "1:37:00"."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def _shown(quantity: Quantity) -> str:

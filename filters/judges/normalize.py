@@ -13,7 +13,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from synth.graph.values import UNIT_NAMES, find_dates
+from synth.graph.values import UNIT_NAMES, find_dates, parse_number
 
 ARTICLES = frozenset({"a", "an", "the"})
 # letters NFKD does not take apart
@@ -95,6 +95,15 @@ _SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "mio": 1e6, "bi
 _NUMBER_WORDS = {w: i for i, w in enumerate((
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"))}
+_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_WORD_NUMBER = re.compile(
+    r"\b(?:(?P<tens>twenty|" + "|".join(_TENS) + r")(?:[- ](?P<ones>one|two|three|four|five|six|seven|eight|nine))?"
+    r"|(?P<small>" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r"))\b",
+    re.IGNORECASE)
+# currency written before an amount as letters: "US$2 million", "USD 2 million" read as "$2 million"
+_CURRENCY_PREFIXES = [(re.compile(r"(?<![\w$])(?:US|U\.S\.)\s?\$"), "$"),
+                      (re.compile(r"\b(?:USD)\s?(?=\d)"), "$"), (re.compile(r"\b(?:EUR)\s?(?=\d)"), "€"),
+                      (re.compile(r"\b(?:GBP)\s?(?=\d)"), "£"), (re.compile(r"\b(?:JPY)\s?(?=\d)"), "¥")]
 _NUMBER = re.compile(
     r"(?<![\w.,])(?P<cur>[$€£¥])?\s?(?P<sign>[-−])?"
     r"(?P<int>\d{1,3}(?:(?:,|\u00a0|\u202f|\u2009| )\d{3})+(?!\d)|\d+)(?:\.(?P<frac>\d+))?"
@@ -115,7 +124,10 @@ _CONVERSIONS = {
 _EXTRA_UNIT_NAMES = {"kms": "km", "kilos": "kg", "grams": "g", "gram": "g", "pounds": "lb", "lbs": "lb",
                      "inches": "in", "centimetres": "cm", "centimeters": "cm", "millimetres": "mm",
                      "millimeters": "mm", "hectares": "ha", "acre": "acres", "km2": "km2", "m2": "m2",
-                     "sq": "sq mi", "people": "people", "percent": "%"}
+                     "sq": "sq mi", "people": "people", "percent": "%", "percentage": "%",
+                     # currencies written as words after the amount are the symbol's currency
+                     "dollars": "$", "dollar": "$", "usd": "$", "euros": "€", "euro": "€", "eur": "€",
+                     "gbp": "£", "sterling": "£", "yen": "¥", "jpy": "¥"}
 _STRICT_UNITS = frozenset({"%", "$", "€", "£", "¥"})
 # units that make a four-digit number a quantity rather than a year ("2021 m" is a height, "2021 ab" is not)
 _KNOWN_UNITS = frozenset({*UNIT_NAMES.values(), *_EXTRA_UNIT_NAMES.values(), *_STRICT_UNITS,
@@ -146,10 +158,26 @@ def _unit(word: str | None) -> str | None:
     return UNIT_NAMES.get(token) or _EXTRA_UNIT_NAMES.get(token) or token
 
 
+def words_to_digits(text: str) -> str:
+    """Number words as digits: "four minutes" -> "4 minutes", "twenty-five" -> "25" (up to ninety-nine)."""
+    def digits(match: re.Match[str]) -> str:
+        if match.group("small"):
+            return str(_NUMBER_WORDS[match.group("small").lower()])
+        tens = 20 if match.group("tens").lower() == "twenty" else _TENS[match.group("tens").lower()]
+        ones = match.group("ones")
+        return str(tens + (_NUMBER_WORDS[ones.lower()] if ones else 0))
+
+    return _WORD_NUMBER.sub(digits, text or "")
+
+
 def find_numbers(text: str) -> list[Quantity]:
     """Every number in `text` with its scale and unit: "12,400", "12 400", "1.2 million", "12.4k", "2,317 m",
-    "$3 bn"; small number words ("three") too. "46 m" is metres, "$46m" millions."""
+    "$3 bn", "US$3 bn", "45 per cent"; number words ("three", "forty percent") too. "46 m" is metres, "$46m"
+    millions."""
     text = unicodedata.normalize("NFKC", text or "").replace("−", "-")
+    for pattern, symbol in _CURRENCY_PREFIXES:
+        text = pattern.sub(symbol, text)
+    text = re.sub(r"\bper\s+cent\b", "percent", words_to_digits(text), flags=re.IGNORECASE)
     found: list[Quantity] = []
     for match in _NUMBER.finditer(text):
         digits = re.sub(r"[^\d]", "", match.group("int"))
@@ -166,21 +194,21 @@ def find_numbers(text: str) -> list[Quantity]:
         year_like = (not scale and unit not in _KNOWN_UNITS and match.group("frac") is None and len(digits) == 4
                      and digits == match.group("int") and 1000 <= int(digits) <= 2100)
         found.append(Quantity(value, unit, year_like, match.group(0).strip()))
-    for word in re.findall(r"[a-z]+", fold(text)):
-        if word in _NUMBER_WORDS:
-            found.append(Quantity(float(_NUMBER_WORDS[word]), None, False, word))
     return found
 
 
-def same_number(predicted: Quantity, gold: Quantity, tolerance: float) -> bool:
+def same_number(predicted: Quantity, gold: Quantity, tolerance: float, *, strict: bool = False) -> bool:
     """Within `tolerance` (relative to the gold value), after converting between known units of one
     dimension. Units that differ in dimension never match; an unknown or missing unit on either side is not
-    held against the number."""
+    held against the number, unless `strict` (the gold is a measure: its unit is part of the answer), where
+    the units must be the same or convertible."""
     a, b = predicted.in_base_unit(), gold.in_base_unit()
     if a is not None and b is not None:
         if a[0] != b[0]:
             return False
         p, g = a[1], b[1]
+    elif strict and (predicted.unit is None or predicted.unit.lower() != (gold.unit or "").lower()):
+        return False
     else:
         if predicted.unit in _STRICT_UNITS and gold.unit in _STRICT_UNITS and predicted.unit != gold.unit:
             return False  # 40% is not $40
@@ -188,6 +216,81 @@ def same_number(predicted: Quantity, gold: Quantity, tolerance: float) -> bool:
     if g == 0:
         return abs(p) <= tolerance
     return abs(p - g) <= tolerance * abs(g) + 1e-12
+
+
+# --- durations and measures -------------------------------------------------------------------------------
+
+_TIME_UNITS = {"h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0, "m": 60.0,
+               "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0, "s": 1.0, "sec": 1.0, "secs": 1.0,
+               "second": 1.0, "seconds": 1.0}
+_CLOCK = re.compile(r"(?<![\d:.,])(?P<a>\d{1,3}):(?P<b>[0-5]\d)(?::(?P<c>[0-5]\d))?(?![\d:])"
+                    r"(?!\s*(?:am|pm|a\.m|p\.m|utc|gmt)\b)", re.IGNORECASE)
+_TIME_PART = r"(?P<n{i}>\d+(?:\.\d+)?)\s*(?P<u{i}>" + "|".join(sorted(_TIME_UNITS, key=len, reverse=True)) + r")\.?(?![\w/²])"
+_DURATION = re.compile(r"(?<![\w.,])" + _TIME_PART.format(i=0) + "".join(
+    r"(?:\s*(?:,|and|&)?\s*" + _TIME_PART.format(i=i) + ")?" for i in (1, 2)), re.IGNORECASE)
+# what a gold of each measured kind is, in the judge's reasons
+MEASURE_NOUNS = {"duration": "a length of time", "money": "an amount of money", "percent": "a percentage",
+                 "quantity": "a measured quantity"}
+
+
+def find_durations(text: str) -> list[float]:
+    """Every length of time in `text`, in seconds, in order: "3:12" -> 192, "1:37:00" -> 5820, "3 minutes
+    12 seconds", "3 min 12 s", "four minutes" -> 240, "1 h 37 min". A bare number is no length, nor is
+    "4 m" (metres) or a time of day ("4:00 pm")."""
+    text = words_to_digits(unicodedata.normalize("NFKC", text or ""))
+    found: list[tuple[int, float]] = []
+    taken: list[tuple[int, int]] = []
+    for match in _CLOCK.finditer(text):
+        a, b, c = int(match.group("a")), int(match.group("b")), match.group("c")
+        found.append((match.start(), a * 3600.0 + b * 60 + int(c) if c is not None else a * 60.0 + b))
+        taken.append(match.span())
+    for match in _DURATION.finditer(text):
+        if any(start <= match.start() < end for start, end in taken):
+            continue
+        parts = [(float(match.group(f"n{i}")), match.group(f"u{i}").lower()) for i in range(3) if match.group(f"n{i}")]
+        if len(parts) == 1 and parts[0][1] == "m":
+            continue  # "4 m" is a height
+        if len({_TIME_UNITS[u] for _, u in parts}) < len(parts):
+            continue  # "3 min 2 minutes" is no one length
+        found.append((match.start(), sum(n * _TIME_UNITS[u] for n, u in parts)))
+    return [seconds for _, seconds in sorted(found)]
+
+
+def measure_kind(gold: str) -> str | None:
+    """What a gold answer measures when it is written with its unit or format: "duration" ("3:12", "3 minutes
+    12 seconds"), "money" ("$2 million"), "percent" ("45%") or "quantity" ("2,317 m"); None for a plain
+    number or a count ("12,400", "24 episodes"), whose bare number is the answer."""
+    text = " ".join(unicodedata.normalize("NFKC", gold or "").split())
+    durations = find_durations(text)
+    if len(durations) == 1 and not re.sub(r"[\d:.,\s]+|\b(?:" + "|".join(_TIME_UNITS) + r")\b|\band\b", "",
+                                          words_to_digits(text), flags=re.IGNORECASE).strip():
+        return "duration"
+    value = parse_number(text)
+    if value is not None and value.kind in ("money", "percent", "quantity") and value.surface == text:
+        return value.kind
+    return None
+
+
+_UNIT_SPELLINGS: dict[str, set[str]] = {}
+for _word, _canonical in (*UNIT_NAMES.items(), *_EXTRA_UNIT_NAMES.items()):
+    _UNIT_SPELLINGS.setdefault(_canonical.lower(), set()).add(_word)
+_UNIT_SPELLINGS["%"] |= {"percentage", "per cent", "%"}
+
+
+def unit_in_question(question: str, unit: str | None) -> bool:
+    """Whether the question itself names the gold's unit ("How many metres ...", "What percentage ..."), so
+    a bare number answers it."""
+    if not unit or not question:
+        return False
+    spellings = _UNIT_SPELLINGS.get(unit.lower(), set()) | ({unit.lower()} if len(unit) > 1 else set())
+    folded = f" {fold(question)} "
+    return ("%" in question and unit == "%") or any(f" {fold(s)} " in folded for s in spellings if fold(s))
+
+
+def duration_unit_in_question(question: str) -> float | None:
+    """Seconds per unit when the question asks in one unit of time ("How many minutes long ...")."""
+    named = {_TIME_UNITS[w] for w in fold(question).split() if w in _TIME_UNITS and len(w) > 2}
+    return named.pop() if len(named) == 1 else None
 
 
 # --- dates --------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ class Verdict:
     verdict: str  # "correct" | "incorrect" | "no_answer" | "error"
     score: float  # 0..1: token F1 (1.0 for a rule match) for the match judge, confidence for the LLM judge
     reason: str  # short human-readable why
-    judge: str  # which judge: "match-1" or "llm:<model>"
+    judge: str  # which judge: "match-2" or "llm:<model>"
     # an error worth asking again (the judge was unreachable), unlike a malformed reply, which a cached
     # rerun would only repeat
     retryable: bool = False

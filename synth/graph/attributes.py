@@ -193,6 +193,22 @@ def stub_type(key: str, anchor: str) -> str:
     return _hint(key) or "thing"
 
 
+# what an infobox key says its linked entity is, finer than its type: "Label: [Gullwing Records]" names a
+# record label (a class of synth.graph.classes), so a stub is never "might be a newspaper"
+_STUB_SUBTYPES: dict[str, str] = {
+    "label": "record label", "labels": "record label", "record label": "record label",
+    "publisher": "publisher", "published by": "publisher", "studio": "studio", "network": "network",
+    "original network": "network", "broadcaster": "broadcaster", "political party": "political party",
+    "party": "political party", "manufacturer": "manufacturer", "university": "university", "school": "school",
+    "club": "club", "team": "team", "current team": "team",
+}
+
+
+def stub_subtype(key: str) -> str | None:
+    """The class an infobox key makes the entity it links to, where the key says more than a type."""
+    return _STUB_SUBTYPES.get(normalize_key(key).rsplit(" – ", 1)[-1])
+
+
 def _scalar(key: str, value: str, found: Value, source: str, doc_id: str) -> dict:
     # `value` stays the row as written (the surface form a question quotes); the parse is in the others
     return attribute(key, value, found.kind, normalized=found.normalized, unit=found.unit,

@@ -38,6 +38,7 @@ from synth.graph.attributes import (
     lead_attributes,
     own_entries,
     property_rows,
+    stub_subtype,
     stub_type,
     table_attributes,
 )
@@ -205,6 +206,7 @@ class _Stub:
     url: str
     anchors: Counter = field(default_factory=Counter)
     types: Counter = field(default_factory=Counter)
+    subtypes: Counter = field(default_factory=Counter)  # classes its keys name; one class only if all agree
     parents: set[str] = field(default_factory=set)
     id: str = ""
     name: str = ""
@@ -504,6 +506,7 @@ class EntityBuilder:
                     stub = self.stubs[target] = _Stub(key=target, url=normalize_url(href) or href)
                 stub.anchors[anchor] += 1
                 stub.types[stub_type(key, anchor)] += 1
+                stub.subtypes[stub_subtype(key)] += 1
                 stub.parents.add(row["id"])
 
     def make_stubs(self, graph: str) -> None:
@@ -537,12 +540,14 @@ class EntityBuilder:
         for key in sorted(self.stubs):
             stub = self.stubs[key]
             kind = stub.types.most_common(1)[0][0]
+            # one class when every link's key names the same one ("Label" on each song): else none
+            subtype = next(iter(stub.subtypes)) if len(stub.subtypes) == 1 else None
             aliases = [a for a, _ in sorted(stub.anchors.items(), key=lambda kv: (-kv[1], kv[0]))
                        if self._stub_alias(a, stub.name)][:MAX_ANCHOR_ALIASES]
             written = out.write("entities", {
                 "id": stub.id, "parents": sorted(stub.parents)[:MAX_STUB_PARENTS], "name": stub.name,
                 "label": dm.label_of(stub.name), "aliases": aliases, "description": "", "type": kind,
-                "subtype": None, "type_source": "key", "stub": True, "attributes": [], "key": key,
+                "subtype": subtype, "type_source": "key", "stub": True, "attributes": [], "key": key,
                 "urls": [stub.url], "doc_ids": [], "link_doc_ids": [], "graph": graph,
             })
             self.counts["entities.stubs"] += 1

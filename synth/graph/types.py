@@ -118,6 +118,10 @@ _NOUNS = {
              "attack bombing crash accident expedition voyage festival tournament championship "
              "cup olympics games season race match conference summit strike protest coup treaty "
              "ceremony",
+    # things: the sentence names the kind even where no cue gives a type ("a long-period comet", "a
+    # steam barque"), so the thing has a class a question can state and the solver can rule out
+    "thing": "comet asteroid planet galaxy moon ship barque steamship schooner vessel boat submarine "
+             "spacecraft locomotive language dialect species genus mineral disease currency",
 }
 _NOUN_TYPE: dict[str, str] = {}
 for _type, _words in _NOUNS.items():
@@ -130,7 +134,10 @@ _COPULA = re.compile(r"\b(?:is|was|are|were)\s+(?:(?:an?|the|one of the)\s+)?(?P
 _PHRASE_END = re.compile(r"\b(?:of|in|from|by|who|that|which|whose|for|with|at|on|near|to|between|than|and|or|"
                          r"located|based|founded|written|directed|produced|published|released|built|made|"
                          r"created|established|developed|designed|owned|operated|named|set|held|composed|formed|"
-                         r"painted|situated|known|born|starring|featuring|consisting|best|where|when)\b|[,\u2013\u2014]")
+                         r"painted|situated|known|born|starring|featuring|consisting|best|where|when|discovered|launched|"
+                         r"commissioned|recorded|performed|premiered|completed|opened|erected|constructed|"
+                         r"invented|dedicated|captured|sunk|wrecked|scrapped|used|sung|signed|fought|led)\b|"
+                         r"[,\u2013\u2014]")
 _LIFE_PARENS = re.compile(r"\([^()]*\b(?:born|died|b\.|d\.)\s", re.IGNORECASE)
 
 
@@ -159,6 +166,22 @@ def type_from_infobox(keys: Iterable[str]) -> str | None:
     return next(t for t in TYPES if scores.get(t) == best)
 
 
+def _noun_phrase(phrase: str) -> str:
+    """The predicate up to its first preposition, clause or participle, lower-cased. A comma between
+    adjectives ("a wooden, ice-strengthened steam barque") does not end it: a piece with no head noun
+    yet runs on to the next cut."""
+    taken = ""
+    while True:
+        cut = _PHRASE_END.search(phrase)
+        taken += phrase[: cut.start()] if cut else phrase
+        words = re.findall(r"[a-z][a-z-]*", taken.lower())
+        if cut is None or cut.group() != "," or (words and (words[-1] in _NOUN_TYPE
+                                                             or words[-1].rstrip("s") in _NOUN_TYPE)):
+            return taken.lower()
+        taken += " "
+        phrase = phrase[cut.end():]
+
+
 def type_from_sentence(sentence: str) -> str | None:
     """The type a defining sentence names: the head noun of "is/was a ..." up to its first
     preposition or clause; a "(born ...)"/"(died ...)" parenthetical marks a person."""
@@ -166,9 +189,7 @@ def type_from_sentence(sentence: str) -> str | None:
         return None
     match = _COPULA.search(sentence)
     if match:
-        phrase = match.group("phrase")
-        cut = _PHRASE_END.search(phrase)
-        phrase = (phrase[: cut.start()] if cut else phrase).lower()
+        phrase = _noun_phrase(match.group("phrase"))
         for words, kind in _MULTIWORD.items():
             if words in phrase:
                 return kind
@@ -306,9 +327,7 @@ def subtype_from_sentence(sentence: str) -> str | None:
     match = _COPULA.search(sentence or "")
     if not match:
         return None
-    phrase = match.group("phrase")
-    cut = _PHRASE_END.search(phrase)
-    words = re.findall(r"[a-z][a-z-]*", (phrase[: cut.start()] if cut else phrase).lower())
+    words = re.findall(r"[a-z][a-z-]*", _noun_phrase(match.group("phrase")))
     if not words:
         return None
     head = words[-1] if words[-1] in _NOUN_TYPE else words[-1].rstrip("s")

@@ -6,6 +6,7 @@ from synth.tasks.config import TaskConfig, TeacherSettings
 from synth.tasks.draft import TaskDraft
 from synth.tasks.formal import Triple, solve
 from synth.tasks.sample import sample_subgraphs
+from synth.tasks.select import select_tasks
 from synth.tasks.shape import wl_hash
 from synth.tasks.synthesize import SubgraphBatch, subgraph_batches, write_tasks
 from synth.tasks.writers import (
@@ -20,5 +21,5 @@ from synth.tasks.writers import (
 __all__ = [
     "QuestionWriter", "SubgraphBatch", "TaskConfig", "TaskDraft", "TeacherSettings", "TeacherWriter",
     "TemplateWriter", "Triple", "WriterError", "WrittenQuestion", "check_task", "hops_of", "level_from",
-    "make_writer", "sample_subgraphs", "solve", "subgraph_batches", "wl_hash", "write_tasks",
+    "make_writer", "sample_subgraphs", "select_tasks", "solve", "subgraph_batches", "wl_hash", "write_tasks",
 ]

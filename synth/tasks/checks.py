@@ -2,13 +2,14 @@
 
   answer_unsupported      neither the answer nor an alias appears (folded, whole words) in the evidence
   answer_leak             the answer or an alias appears in the question (whole words, case and
-                          diacritics folded)
+                          diacritics folded, or at the start of a longer token: see `leaks`)
   missing_evidence        an evidence doc id is not a committed `documents` id
   level_mismatch          the level (or hop count) disagrees with what the formalization and the
                           operations make it
-  formalization_mismatch  solve() does not return the answer
-  ambiguous               solve() returns more than one answer (checked at every level: a lookup
-                          question with several right answers is as unusable as a vague one)
+  formalization_mismatch  the answer does not surely satisfy the formalization (formal.analyze: definite)
+  ambiguous               another entity or value satisfies it, or might: a candidate whose attribute
+                          that would rule it out is missing (formal.analyze: possible). Checked at every
+                          level: a lookup question with several right answers is as unusable as a vague one
 
 Hops and levels are computed from the formalization alone. Hops: the distance from the answer's
 entity (for an attribute question, the entity that owns it, plus one for reading the attribute) to
@@ -20,14 +21,16 @@ next to the answer's entity, in the formalization or anywhere in the graph.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from synth.graph.values import strip_parentheticals
 from synth.graph.view import GraphView
-from synth.tasks.formal import ANSWER, EDGE_KINDS, Triple, entities_named, is_var, name_of, solve
-from synth.tasks.operations import LIGHT_OPS
+from synth.tasks.formal import ANSWER, EDGE_KINDS, Analysis, Triple, analyze, entities_named, is_var, name_of
+from synth.tasks.operations import LIGHT_OPS, surname
 from synth.tasks.text import attribute_answer, contains_phrase, fold
 
 if TYPE_CHECKING:
@@ -89,13 +92,49 @@ def level_of(draft: TaskDraft) -> int:
     return level_from(draft.formalization, [o.op for o in draft.operations])
 
 
-def leaked_alias(question: str, task: TaskDraft | dict) -> str | None:
-    """The answer spelling that appears in the question, if any."""
+def leaks(question: str, answer: str, aliases: Iterable[str] | None = (), *, person: bool = False) -> list[str]:
+    """The spellings of the answer (the answer, then each alias) that the question gives away: as whole
+    words (folded, so "Voss" leaks from "Voss-Hartmann" and "Voss's"), or at the start of a longer token:
+    a number inside any token but never inside a longer number ("1970" in "the 1970s", "7" in "7th", not
+    in "19705"), a name inside a capitalized longer name ("Marr" in "Marrsville", not "marriage"). With
+    `person`, the surname of a spelling of two or more words is a spelling too: "Karl Voss" leaks from
+    "a child of Henrik Voss"."""
+    found: list[str] = []
+    for spelling in [s for s in [answer, *(aliases or [])] if s and s.strip()]:
+        candidates = [spelling]
+        if person and len(spelling.split()) >= 2:
+            candidates.append(surname(spelling))
+        for candidate in candidates:
+            if candidate not in found and (contains_phrase(question, candidate) or _inside_token(question, candidate)):
+                found.append(candidate)
+    return found
+
+
+def leaked_alias(question: str, task: TaskDraft | dict, *, person: bool = False) -> str | None:
+    """The first answer spelling the question gives away (see `leaks`), if any."""
     answer, aliases = (task["answer"], task["aliases"]) if isinstance(task, dict) else (task.answer, task.aliases)
-    for spelling in [answer, *(aliases or [])]:
-        if spelling and contains_phrase(question, spelling):
-            return spelling
-    return None
+    found = leaks(question, answer, aliases, person=person)
+    return found[0] if found else None
+
+
+def _inside_token(question: str, spelling: str) -> bool:
+    # a number leaks at the start of any longer token but never inside a longer number ("1970" is in
+    # "1970s", not in "19705"); a name only from four letters on and only into a capitalized token, so
+    # "Bay" does not leak through "Bayonne" nor "Marr" through "marriage"
+    text, wanted = _plain(question), _plain(spelling).strip()
+    numeric = any(c.isdigit() for c in wanted)
+    if not wanted or (not numeric and len(wanted) < 4):
+        return False
+    after = r"(?!\d)" if wanted[-1].isdigit() else r"(?=[^\W\d_])"
+    for match in re.finditer(r"(?<![^\W_])" + re.escape(wanted) + after, text, re.IGNORECASE):
+        if numeric or text[match.start()].isupper():
+            return True
+    return False
+
+
+def _plain(text: str) -> str:
+    """Diacritics stripped, case kept."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text or "") if not unicodedata.combining(c))
 
 
 def supported(task: TaskDraft | dict) -> bool:
@@ -107,16 +146,27 @@ def supported(task: TaskDraft | dict) -> bool:
 
 
 def plan_problem(draft: TaskDraft, view: GraphView) -> tuple[tuple[str, str] | None, int]:
-    """The checks that do not depend on wording, run while planning: (problem or None, answers)."""
-    solutions = solve(draft.formalization, view)
+    """The checks that do not depend on wording, run while planning: (problem or None, answers the
+    solver admits: those that hold and those that might)."""
+    analysis = analyze(draft.formalization, view, trace=False)
+    admitted = len(analysis.possible)
     if not supported(draft):
-        return ("answer_unsupported", f"no evidence text contains {draft.answer!r} or an alias"), len(solutions)
-    if draft.expected not in solutions:
-        return ("formalization_mismatch", f"solve() gives {_show(solutions, view)}, not the answer "
-                f"{draft.answer!r}"), len(solutions)
-    if len(solutions) > 1:
-        return ("ambiguous", f"solve() gives {len(solutions)} answers: {_show(solutions, view)}"), len(solutions)
+        return ("answer_unsupported", f"no evidence text contains {draft.answer!r} or an alias"), admitted
+    if draft.expected not in analysis.definite:
+        return ("formalization_mismatch", f"solve() gives {_show(analysis.definite, view)}, not the answer "
+                f"{draft.answer!r}"), admitted
+    if analysis.possible != {draft.expected}:
+        return ("ambiguous", _ambiguity(analysis, {draft.expected}, view)), admitted
     return None, 1
+
+
+def _ambiguity(analysis: Analysis, expected: set[str], view: GraphView) -> str:
+    others = analysis.possible - expected
+    might = others - analysis.definite
+    return (f"{len(analysis.possible)} answers hold or might: {_show(others, view)}"
+            + (" besides the answer" if expected else "")
+            + (f" ({len(might)} of them only might: an attribute that would rule them out is missing)"
+               if might else ""))
 
 
 def _show(solutions: set[str], view: GraphView, limit: int = 5) -> str:
@@ -160,12 +210,17 @@ def named_next_to_answer(task: dict, view: GraphView) -> list[str]:
     return sorted(n for n in names if any(i in near for i in entities_named(view, n)))
 
 
+def _person_answer(task: dict, view: GraphView) -> bool:
+    entity = view.entities.get(task.get("target_entity_id") or "")
+    return task.get("answer_type") == "entity" and entity is not None and entity.type == "person"
+
+
 def check_task(task: dict, view: GraphView, document_ids: set[str]) -> list[tuple[str, str]]:
     """Every check on a finished task row; [] when it passes."""
     problems: list[tuple[str, str]] = []
     if not supported(task):
         problems.append(("answer_unsupported", f"no evidence text contains {task['answer']!r} or an alias"))
-    leak = leaked_alias(task["question"], task)
+    leak = leaked_alias(task["question"], task, person=_person_answer(task, view))
     if leak:
         problems.append(("answer_leak", f"the question names the answer as {leak!r}"))
     missing = [d for d in task["evidence_doc_ids"] if d not in document_ids]
@@ -180,10 +235,10 @@ def check_task(task: dict, view: GraphView, document_ids: set[str]) -> list[tupl
     elif level == 3 and (named := named_next_to_answer(task, view)):
         problems.append(("level_mismatch", f"a level-3 question names {named}, one edge from the answer in "
                          "the graph: a single search leads to it"))
-    solutions = solve(task["formalization"], view)
-    if not expected_answer(task, solutions, view):
-        problems.append(("formalization_mismatch", f"solve() gives {_show(solutions, view)}, not the answer "
-                         f"{task['answer']!r}"))
-    elif len(solutions) > 1:
-        problems.append(("ambiguous", f"solve() gives {len(solutions)} answers: {_show(solutions, view)}"))
+    analysis = analyze(task["formalization"], view, trace=False)
+    if not expected_answer(task, analysis.definite, view):
+        problems.append(("formalization_mismatch", f"solve() gives {_show(analysis.definite, view)}, not the "
+                         f"answer {task['answer']!r}"))
+    elif len(analysis.possible) > 1:
+        problems.append(("ambiguous", _ambiguity(analysis, set(), view)))
     return problems

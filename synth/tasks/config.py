@@ -53,10 +53,21 @@ class TaskConfig:
     seed: int = 0
     subgraphs_per_task: int = 64  # one question-writing batch
     writer: str = "template"  # template | teacher
+    # selection (synth/tasks/select.py): no question twice, no answer or relation dominating the pool
+    max_per_answer: int = 2  # tasks with one answer (folded text)
+    max_per_entity: int = 2  # tasks whose answer is one entity (whatever its spelling)
+    max_relation_share: float = 0.25  # of the pool, per (relation, answer type) ...
+    min_per_relation: int = 10  # ... but never fewer than this
+    near_duplicate_threshold: float = 0.8  # estimated Jaccard of word 3-gram shingles
+    # level 3: no single query built from the question's constants finds the answer's page in the local
+    # search index's top k (0: 1 on corpora under 1,000 documents, 10 above)
+    level3_search_k: int = 0
+    hub_share: float = 0.02  # the most connected entities (this share, at least one) are never hidden at level 3
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
 
     def __post_init__(self) -> None:
-        for name in ("subgraphs", "min_edges", "max_per_shape", "subgraphs_per_task"):
+        for name in ("subgraphs", "min_edges", "max_per_shape", "subgraphs_per_task", "max_per_answer",
+                     "max_per_entity", "min_per_relation"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[tasks] {name} must be >= 1, got {getattr(self, name)!r}")
         if self.max_edges < self.min_edges:
@@ -67,6 +78,15 @@ class TaskConfig:
             raise ValueError(f"[tasks] jump_back must be within [0, 1), got {self.jump_back!r}")
         if not 0.0 <= self.low_degree_bias <= 10.0:
             raise ValueError(f"[tasks] low_degree_bias must be within 0..10, got {self.low_degree_bias!r}")
+        if not 0.0 < self.max_relation_share <= 1.0:
+            raise ValueError(f"[tasks] max_relation_share must be within (0, 1], got {self.max_relation_share!r}")
+        if not 0.0 < self.near_duplicate_threshold < 1.0:
+            raise ValueError(f"[tasks] near_duplicate_threshold must be within (0, 1), got "
+                             f"{self.near_duplicate_threshold!r}")
+        if self.level3_search_k < 0:
+            raise ValueError(f"[tasks] level3_search_k must be >= 0 (0: automatic), got {self.level3_search_k!r}")
+        if not 0.0 <= self.hub_share < 1.0:
+            raise ValueError(f"[tasks] hub_share must be within [0, 1), got {self.hub_share!r}")
         if self.writer not in WRITERS:
             raise ValueError(f"[tasks] writer must be one of {WRITERS}, got {self.writer!r}")
 
@@ -79,8 +99,9 @@ class TaskConfig:
         if not isinstance(teacher, dict):
             raise ValueError(f"[tasks.teacher] must be a table of settings, got {teacher!r}")
         teacher = section_items(TeacherSettings, teacher, "tasks.teacher")
-        ints = {"subgraphs", "min_edges", "max_edges", "max_per_shape", "seed", "subgraphs_per_task"}
-        floats = {"jump_back", "low_degree_bias"}
+        ints = {"subgraphs", "min_edges", "max_edges", "max_per_shape", "seed", "subgraphs_per_task",
+                "max_per_answer", "max_per_entity", "min_per_relation", "level3_search_k"}
+        floats = {"jump_back", "low_degree_bias", "max_relation_share", "near_duplicate_threshold", "hub_share"}
         typed: dict[str, Any] = {}
         for key, value in data.items():
             typed[key] = _coerce(f"[tasks] {key}", value, int if key in ints else float if key in floats else str)

@@ -22,11 +22,14 @@ class Mention:
     var: str | None  # None: named in the question by `display`
     name: str  # the entity's unique name (a formalization constant)
     display: str  # how the question writes the name
-    noun: str  # "composer", "city"
+    noun: str  # "composer", "city": the class noun from the phrase table, never from a description
     person: bool
-    keyword: bool  # the noun comes from the description (a checkable constraint)
+    keyword: bool  # legacy: the noun came from the description (a keyword constraint); now always False
     type: str
     past: bool = False  # a person no longer living, or an event: "Who was ...?"
+    # the class `noun` stands for: the subtype whose noun was used ("single"), else the type; the
+    # formalization states it as Triple(var, "type", cls, "type")
+    cls: str = ""
     clauses: list[Clause] = field(default_factory=list)
 
     @property
@@ -74,6 +77,13 @@ class TaskDraft:
     operations: list[Operation] = field(default_factory=list)
     formalization: list[Triple] = field(default_factory=list)
     evidence: list[dict] = field(default_factory=list)
+    # what the checks measured (filled in by the planner once the draft is final)
+    relation: str = ""  # the relation the answer is read through
+    candidates: int = 0  # answers the solver admits: 1 when unique
+    constraint_candidates: list[tuple[str, int]] = field(default_factory=list)
+    search_queries: list[str] = field(default_factory=list)
+    search_rank: int | None = None
+    search_k: int | None = None
 
     @property
     def evidence_doc_ids(self) -> list[str]:

@@ -1,31 +1,159 @@
-"""English for graph facts: type nouns from descriptions, and relation and attribute phrases.
+"""English for graph facts: class nouns, relation phrases and attribute clauses, read from a table.
 
-Relations are infobox keys or table headers. A lexicon covers the keys common across Wikipedia-style
-infoboxes; any other key is phrased by its grammatical form: a noun ("capital": "whose capital is X",
-"the capital of X"), a participle with a preposition ("directed by": "directed by X"), a bare
-participle ("founded": "founded in X") or a verb with a preposition ("flows into"). Only typed edges
-(a key of the source's own infobox) are ever worded: a hyperlink or a mention says two entities are
-connected, never how, and so does a person listed under a key that names no role ("Instrument: ...
-Oskar Lindell"); `phrasable` tells such an edge apart.
+The grammar is data: `phrases.toml` (next to this file) holds the class noun of every entity type and
+subtype, a row per relation that its generic reading gets wrong, the keys that name no property
+(section headings, navigation labels, infobox formatting), and the templates of each grammatical form.
+This module only tells which form a key has (a noun: "capital"; a participle with a preposition:
+"directed by"; a bare participle: "founded"; a verb with a preposition: "flows into") and fills the
+table's template for it, so a new corpus needs table rows, not new branches.
+
+Only typed edges (a key of the source's own infobox) are ever worded: a hyperlink or a mention says two
+entities are connected, never how, and so does a person listed under a key that names no role
+("Instrument: ... Oskar Lindell"); `phrasable` tells such an edge apart.
 
 Templates: {o} is the other end of an out-edge, {s} of an in-edge; {who} is "who" or "that" and {whom}
-"whom" or "which", after the entity being described.
+"whom" or "which", after the entity being described (the table's header lists every placeholder).
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, NamedTuple
 
-TYPE_NOUNS = {"person": "person", "place": "place", "organization": "organization", "work": "work",
-              "event": "event", "group": "group", "thing": "entity"}
-# types that act: "restored by" one of them, "restored in" anything else
-AGENT_TYPES = frozenset({"person", "organization", "group"})
+TABLE_FILE = "phrases.toml"
+
+
+@cache
+def table() -> dict[str, Any]:
+    """The reviewed phrase table, parsed once."""
+    return tomllib.loads(resources.files("synth.tasks").joinpath(TABLE_FILE).read_text(encoding="utf-8"))
+
+
+def _words(name: str) -> frozenset[str]:
+    return frozenset(table()["vocabulary"][name])
 
 
 def esc(text: str) -> str:
     """Data (an infobox key, a value) made safe to sit inside a template: braces doubled."""
     return text.replace("{", "{{").replace("}", "}}")
+
+
+# one pass, left to right: "{{" and "}}" are escaped braces, "{name}" a placeholder; nothing a value
+# brings in is read again, and an unknown or unbalanced brace stays as written rather than raising
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z]+)\}")
+
+
+def bind(template: str, *, escape: bool = True, **values: str) -> str:
+    """A table template with some placeholders filled by data (escaped, so a key's braces stay text) and
+    the others ({o}, {s}, {who}, ...) left for `fill`; `escape=False` for plain text no one fills."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None or name not in values:
+            return match.group(0) if escape or name is not None else match.group(0)[0]
+        return esc(values[name]) if escape else values[name]
+
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+def fill(template: str, *, person: bool = False, **values: str) -> str:
+    """A template with its placeholders ({o}, {s}, {who}, {whom}, {np}, {when}) replaced.
+
+    Not str.format: templates carry data (a relation such as "{{{birth_place}}}", escaped with `esc`),
+    and a stray brace must never fail a run."""
+    values = {"o": "", "s": "", "who": "who" if person else "that", "whom": "whom" if person else "which",
+              **values}
+
+    def substitute(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return values.get(match.group(1), token)
+
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+def _key(key: str) -> str:
+    return " ".join(key.lower().replace("_", " ").split())
+
+
+# --- vocabulary ---------------------------------------------------------------------------------------
+
+_VOCAB = table()["vocabulary"]
+AGENT_TYPES = _words("agent_types")
+_IRREGULAR_PAST: dict[str, str] = dict(_VOCAB["irregular_past"])
+_BASE_EXCEPTIONS: dict[str, str] = dict(_VOCAB["base_exceptions"])
+INTRANSITIVE = _words("intransitive")
+NOMINALS: dict[str, str] = dict(_VOCAB["nominals"])
+_ADVERBS = _words("adverbs")
+_TIME_NOUNS = _words("time_nouns")
+_PREPOSITIONS = tuple(_VOCAB["prepositions"])
+_IRREGULAR_PARTICIPLES = _words("irregular_participles")
+_SINGULAR_S = tuple(_VOCAB["singular_endings"])
+_PERSON_NOUNS = _words("person_nouns")
+_AGENT_ENDINGS = tuple(_VOCAB["agent_endings"])
+LOCATION_KEYS = _words("location_keys")
+EVENT_NOUNS = _words("event_nouns")
+NOT_AMOUNTS = _words("not_amounts")
+DEATH_COUNTS = _words("death_counts")
+DEATH_KEYS = _words("death_keys")
+_DEATH_UNITS = _words("death_units")
+NOT_PROPERTIES = frozenset(_key(k) for k in _VOCAB["not_properties"])
+
+
+def is_property(key: str) -> bool:
+    """Whether a relation or attribute key names a property of its subject at all (not a section
+    heading, a navigation label or an infobox formatting parameter)."""
+    key = _key(key)
+    return bool(key) and key not in NOT_PROPERTIES
+
+
+# --- class nouns --------------------------------------------------------------------------------------
+
+
+def _class_rows() -> dict[str, str]:
+    rows = {name: name for name in table()["class_lists"]["own"]}
+    rows.update(table()["classes"])
+    return rows
+
+
+_CLASSES = _class_rows()
+_PLURALS: dict[str, str] = dict(table()["plurals"])
+# the noun of each type alone ("thing" has none: "entity" is the last resort)
+TYPE_NOUNS = {t: (_CLASSES.get(t) or "entity") for t in ("person", "group", "place", "organization", "work",
+                                                          "event", "thing")}
+LAST_RESORT = "entity"
+
+
+class ClassNoun(NamedTuple):
+    noun: str  # "single", "record label", "musician"
+    cls: str  # the class the noun stands for: the subtype whose row gave it, else the type
+
+
+def class_noun(entity_type: str, subtype: str | None = None) -> ClassNoun:
+    """The noun a question calls an entity of this type and subtype by, from the class table only.
+
+    A "type/subtype" row wins over a "subtype" row; an empty row, or a subtype the table does not
+    know, falls back to the type's noun (and the class to the type). Never read from a description."""
+    entity_type = entity_type or "thing"
+    sub = " ".join((subtype or "").lower().split())
+    if sub and sub != entity_type:
+        for name in (f"{entity_type}/{sub}", sub):
+            if name in _CLASSES:
+                noun = _CLASSES[name]
+                if noun:
+                    return ClassNoun(noun, sub)
+                break
+    return ClassNoun(TYPE_NOUNS.get(entity_type, LAST_RESORT), entity_type)
+
+
+def class_nouns() -> dict[str, str]:
+    """Every class row: name ("single", "organization/house") -> noun ("" where the type's stands)."""
+    return dict(_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -37,88 +165,44 @@ class RelationPhrase:
     front: str = ""
 
 
-def _rel(keys: str, out: str, into: str, noun: str = "", front: str = "") -> dict[str, RelationPhrase]:
-    return {k.strip(): RelationPhrase(out, into, noun, front) for k in keys.split("|")}
+@dataclass(frozen=True)
+class _RelationRow:
+    phrase: RelationPhrase
+    subject: str
+    object: str
 
 
-LEXICON: dict[str, RelationPhrase] = {
-    **_rel("born|birth place|place of birth|birthplace", "born in {o}", "where {s} was born", "birthplace",
-           "that is the birthplace of {s}"),
-    **_rel("died|death place|place of death", "{who} died in {o}", "where {s} died"),
-    **_rel("resting place|burial place|buried", "buried in {o}", "where {s} is buried"),
-    **_rel("spouse|spouses|married|wife|husband", "married to {o}", "married to {s}", "spouse"),
-    **_rel("children|child", "whose children include {o}", "{who} is a child of {s}"),
-    **_rel("alma mater|education|educated at", "educated at {o}", "where {s} studied", "alma mater"),
-    **_rel("employer", "employed by {o}", "{who} employed {s}", "employer"),
-    **_rel("known for", "known for {o}", "for {whom} {s} is known"),
-    **_rel("composer|music|music by", "with music by {o}", "{who} wrote the music of {s}", "composer"),
-    **_rel("librettist|libretto|libretto by", "with a libretto by {o}", "{who} wrote the libretto of {s}",
-           "librettist"),
-    **_rel("lyricist|lyrics|words|lyrics by|words by", "with words by {o}", "{who} wrote the words of {s}",
-           "lyricist"),
-    **_rel("author|authors|writer|written by", "written by {o}", "{who} wrote {s}", "author"),
-    **_rel("director|directed by", "directed by {o}", "{who} directed {s}", "director"),
-    **_rel("producer|produced by", "produced by {o}", "{who} produced {s}", "producer"),
-    **_rel("starring|cast", "starring {o}", "{who} starred in {s}"),
-    **_rel("based on", "based on {o}", "on {whom} {s} is based"),
-    **_rel("publisher|published by", "published by {o}", "{who} published {s}", "publisher"),
-    **_rel("founder|founders|founded by|co-founder|co-founders", "founded by {o}", "{who} founded {s}", "founder"),
-    **_rel("founded|established", "founded in {o}", "where {s} was founded"),
-    **_rel("headquarters|location|located|located in|seat|venue", "located in {o}", "where {s} is located", "",
-           "that is home to {s}"),
-    **_rel("architect|designer|designed by", "designed by {o}", "{who} designed {s}", "architect"),
-    **_rel("builder|built by|shipyard|manufacturer", "built by {o}", "{who} built {s}", "builder"),
-    **_rel("discoverer|discovered by", "discovered by {o}", "{who} discovered {s}", "discoverer"),
-    **_rel("discovery site|observatory", "discovered at {o}", "where {s} was discovered"),
-    **_rel("leader|leaders|led by|commander", "led by {o}", "{who} led {s}", "leader"),
-    **_rel("owner|owned by", "owned by {o}", "{who} owned {s}", "owner"),
-    **_rel("painter|artist|painted by", "painted by {o}", "{who} painted {s}", "painter"),
-    **_rel("premiere|first performance", "first performed at {o}", "where {s} was first performed"),
-    **_rel("museum|collection|current location|held by", "held at {o}", "where {s} is held"),
-    **_rel("member of|memberships", "{who} is a member of {o}", "whose members include {s}"),
-    **_rel("part of", "part of {o}", "of which {s} is part"),
-    **_rel("named after|named for|eponym", "named after {o}", "after {whom} {s} is named"),
-    **_rel("residence", "{who} lived in {o}", "where {s} lived"),
-    **_rel("office|offices|office held", "{who} held office in {o}", "where {s} held office"),
-    **_rel("teacher|teachers|doctoral advisor", "{who} studied under {o}", "{who} taught {s}", "teacher"),
-    **_rel("conductor|conducted by", "conducted by {o}", "{who} conducted {s}", "conductor"),
-}
+def _relation_rows() -> dict[str, list[_RelationRow]]:
+    rows: dict[str, list[_RelationRow]] = {}
+    for row in table()["relation"]:
+        phrase = RelationPhrase(row["out"], row["into"], row.get("noun", ""), row.get("front", ""))
+        for key in row["keys"]:
+            rows.setdefault(_key(key), []).append(_RelationRow(phrase, row.get("subject", ""), row.get("object", "")))
+    return rows
+
+
+_RELATIONS = _relation_rows()
+
+
+def _row_for(key: str, other_type: str, subject_type: str) -> RelationPhrase | None:
+    """The first table row for the key whose subject and object types fit (a row without one fits any)."""
+    for row in _RELATIONS.get(key, ()):
+        if row.subject and row.subject != subject_type:
+            continue
+        if row.object and row.object != other_type:
+            continue
+        return row.phrase
+    return None
+
+
+def _form(name: str, **values: str) -> RelationPhrase:
+    spec = table()["forms"][name]
+    return RelationPhrase(bind(spec["out"], **values), bind(spec["into"], **values),
+                          bind(spec.get("noun", ""), escape=False, **values),
+                          bind(spec.get("front", ""), **values))
+
 
 # --- verbs ------------------------------------------------------------------------------------------
-
-# past forms that are not participles, with their base forms: "took office" -> "When did X take office?"
-_IRREGULAR_PAST = {
-    "took": "take", "left": "leave", "won": "win", "became": "become", "began": "begin", "held": "hold",
-    "sank": "sink", "rose": "rise", "fell": "fall", "ran": "run", "made": "make", "went": "go", "came": "come",
-    "met": "meet", "built": "build", "wrote": "write", "gave": "give", "got": "get", "led": "lead",
-    "saw": "see", "struck": "strike", "flew": "fly", "drew": "draw", "sold": "sell", "bought": "buy",
-    "lost": "lose", "spent": "spend", "taught": "teach", "broke": "break", "sang": "sing", "fought": "fight",
-    "set": "set", "shut": "shut", "split": "split", "died": "die",
-}
-# past forms said of what the subject did, not what was done to it: "When did the film premiere?"
-INTRANSITIVE = frozenset({
-    "premiered", "debuted", "retired", "died", "erupted", "sank", "occurred", "happened", "began", "started",
-    "ended", "finished", "emigrated", "arrived", "departed", "collapsed", "flourished", "reigned", "ceased",
-    "expired", "resigned", "rose", "fell", "took place", "opened",
-})
-# nouns for a verb, to ask "What is the birth date of the historian born in X?" instead of repeating it
-NOMINALS = {
-    "born": "birth", "died": "death", "founded": "founding", "established": "founding", "published": "publication",
-    "released": "release", "opened": "opening", "premiered": "premiere", "completed": "completion",
-    "built": "construction", "constructed": "construction", "launched": "launch", "adopted": "adoption",
-    "signed": "signing", "acquired": "acquisition", "discovered": "discovery", "elected": "election",
-    "formed": "formation", "created": "creation", "dissolved": "dissolution", "restored": "restoration",
-    "composed": "composition", "performed": "performance", "first performed": "premiere",
-    "inaugurated": "inauguration", "consecrated": "consecration", "crowned": "coronation",
-    "recorded": "recording", "incorporated": "incorporation", "abolished": "abolition", "debuted": "debut",
-    "retired": "retirement", "commissioned": "commissioning", "dedicated": "dedication",
-}
-_ADVERBS = frozenset({"first", "last", "originally", "officially", "formally", "initially", "finally", "jointly"})
-_TIME_NOUNS = frozenset({"date", "year", "day", "time"})
-
-
-_BASE_EXCEPTIONS = {"premiered": "premiere", "debuted": "debut", "created": "create", "visited": "visit",
-                    "edited": "edit", "limited": "limit", "developed": "develop", "opened": "open"}
 
 
 def past_form(word: str) -> bool:
@@ -149,6 +233,113 @@ def base_form(past: str) -> str:
     return stem
 
 
+def is_participle(word: str) -> bool:
+    return word in _IRREGULAR_PARTICIPLES or (word.endswith("ed") and len(word) > 4)
+
+
+def is_plural(key: str) -> bool:
+    last = key.split()[-1] if key.split() else key
+    return last.endswith("s") and not last.endswith(_SINGULAR_S) and len(last) > 3
+
+
+def article(noun: str) -> str:
+    word = noun.split()[0].lower() if noun.split() else noun
+    if noun[:2].isupper():  # "an EP", "a UFO": an initialism reads by its letters' names
+        return ("an " if word[:1] in "aefhilmnorsx" else "a ") + noun
+    vowel = word[:1] in "aeiou" and not word.startswith(("uni", "eu", "one", "use", "usu"))
+    return ("an " if vowel or word.startswith("hour") else "a ") + noun
+
+
+def singular(word: str) -> str:
+    if word == "children":
+        return "child"
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "ches", "shes", "xes")):
+        return word[:-2]
+    if is_plural(word):
+        return word[:-1]
+    return word
+
+
+def plural(noun: str) -> str:
+    """"building" -> "buildings", "notable work" -> "notable works", "city" -> "cities"."""
+    if noun in _PLURALS:
+        return _PLURALS[noun]
+    head, _, last = noun.rpartition(" ")
+    if last in _PLURALS:
+        last = _PLURALS[last]
+    elif last.endswith("y") and last[-2:-1] not in tuple("aeiou"):
+        last = last[:-1] + "ies"
+    elif last.endswith(("s", "x", "ch", "sh")):
+        last = last + "es"
+    else:
+        last = last + "s"
+    return f"{head} {last}" if head else last
+
+
+def person_noun(key: str) -> bool:
+    """Whether a key can name a person: "composer", "soloist", "spouse", "performers", "dedicatee"."""
+    return any(word in _PERSON_NOUNS or (word.endswith(_AGENT_ENDINGS) and not word.endswith("ment"))
+               for word in map(singular, key.split()) if word not in _PREPOSITIONS)
+
+
+# --- relations ----------------------------------------------------------------------------------------
+
+
+def relation_phrase(relation: str, other_type: str = "", subject_type: str = "") -> RelationPhrase:
+    """How an edge reads. `other_type` is the type of the edge's object (it picks prepositions: "restored
+    by" a person, "restored in" a place); `subject_type` the type of its source ("took place in" for an
+    event's location, "whose buildings include" for what a person's infobox lists). An edge `phrasable`
+    refuses reads as its bare key ("whose instrument is X"), for readers of formalizations written
+    before; no question is planned over one."""
+    phrase = _relation_phrase(relation, other_type, subject_type)
+    return phrase if phrase is not None else _form("noun", k=_key(relation))
+
+
+def phrasable(relation: str, other_type: str = "", subject_type: str = "") -> bool:
+    """Whether an edge says how its ends relate, in English a question can state."""
+    return _relation_phrase(relation, other_type, subject_type) is not None
+
+
+def _relation_phrase(relation: str, other_type: str, subject_type: str) -> RelationPhrase | None:
+    key = _key(relation)
+    if not key or key in NOT_PROPERTIES:
+        return None
+    row = _row_for(key, other_type, subject_type)
+    if row is not None:
+        return row
+    words = key.split()
+    if len(words) >= 2 and words[-1] in _PREPOSITIONS:
+        return _form("participle_preposition" if is_participle(words[0]) else "verb_preposition", k=key)
+    if len(words) == 1 and is_participle(key):
+        if other_type in AGENT_TYPES:
+            # a regular verb's past is its participle: "who restored X"; "built" is not: "by which X was built"
+            return _form("participle_agent" if key.endswith("ed") else "participle_agent_irregular", k=key)
+        return _form("participle_other", k=key)
+    if len(words) >= 2 and is_participle(words[-1]) and not is_participle(words[0]):
+        noun, verb = " ".join(words[:-1]), words[-1]
+        values = {"noun": noun, "verb": verb, "be": "were" if is_plural(noun) else "was"}
+        if other_type in AGENT_TYPES:
+            return _form("noun_participle_agent", **values)
+        phrase = _form("noun_participle", where="where" if other_type == "place" else "in which", **values)
+        # "where the republic was proclaimed in X" only reads where X is a place
+        return phrase if subject_type == "place" else RelationPhrase(phrase.out, phrase.into, phrase.noun)
+    if other_type in ("person", "group") and not person_noun(key):
+        if words[-1].endswith("ing") and len(words[-1]) > 5:
+            return _form("activity", k=key)
+        # "Instrument: violin (made by Oskar Lindell)": the row says the two are connected, not how
+        return None
+    if subject_type == "person" and other_type not in ("person", "place", "") and not person_noun(key):
+        return _form("listed", many=key if is_plural(key) else plural(key))
+    if is_plural(key):
+        return _form("plural", k=key)
+    return _form("noun", k=key)
+
+
+# --- dates --------------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class DateReading:
     """How a dated attribute reads: a question ({np}) and a clause ({when}, {who})."""
@@ -158,23 +349,30 @@ class DateReading:
     nominal: str = ""  # "birth": "What is the birth date of ...?" when it would
 
 
+def _date_rows() -> dict[str, DateReading]:
+    rows = {}
+    for row in table()["date"]:
+        reading = DateReading(row["question"], row["clause"], row.get("verb", ""), row.get("nominal", ""))
+        rows.update({_key(k): reading for k in row["keys"]})
+    return rows
+
+
+DATE_READINGS = _date_rows()
+
+
+def _date_form(name: str, said: str = "", nominal: str = "", **values: str) -> DateReading:
+    """The table's date form `name` for a key; `said` is the verb a question must not repeat."""
+    spec = table()["date_forms"][name]
+    return DateReading(bind(spec["question"], **values), bind(spec.get("clause", ""), **values), said, nominal)
+
+
 def _reading(verb: str, passive: bool, rest: str = "", nominal_key: str = "") -> DateReading:
-    # verb and rest come from an infobox key: escaped, they cannot be read as placeholders
-    tail = f" {esc(rest)}" if rest else ""
     nominal = NOMINALS.get(nominal_key or verb, "")
-    word = esc(verb)
+    k = f"{verb} {rest}" if rest else verb
     if passive:
-        return DateReading(f"When was {{np}} {word}{tail}?", f"{word}{tail} {{when}}", verb.split()[-1], nominal)
-    return DateReading(f"When did {{np}} {esc(base_form(verb))}{tail}?", f"{{who}} {word}{tail} {{when}}",
-                       verb.split()[-1], nominal)
-
-
-DATE_READINGS = {
-    **{k: _reading("born", True) for k in ("born", "birth date", "date of birth")},
-    **{k: _reading("died", False) for k in ("died", "death date", "date of death")},
-    "date": DateReading("When did {np} take place?", "that took place {when}", "took", ""),
-    **{k: _reading("first performed", True) for k in ("premiere", "first performance")},
-}
+        return _date_form("passive", verb.split()[-1], nominal, k=k)
+    base = f"{base_form(verb)} {rest}" if rest else base_form(verb)
+    return _date_form("active", verb.split()[-1], nominal, k=k, base=base)
 
 
 def date_reading(key: str) -> DateReading | None:
@@ -205,189 +403,11 @@ def date_reading(key: str) -> DateReading | None:
         return _reading(key, True, nominal_key=first)  # "built date" and the like: keep the key
     if len(words) >= 2 and (is_participle(last) or last in _IRREGULAR_PAST):
         noun = " ".join(words[:-1])
-        be = "were" if is_plural(noun) else "was"
-        noun, verb = esc(noun), esc(last)
+        values = {"noun": noun, "verb": last, "be": "were" if is_plural(noun) else "was"}
         if last in INTRANSITIVE or (last in _IRREGULAR_PAST and not is_participle(last)):
-            return DateReading(f"When did the {noun} of {{np}} {esc(base_form(last))}?",
-                               f"whose {noun} {verb} {{when}}", last)
-        return DateReading(f"When {be} the {noun} of {{np}} {verb}?", f"whose {noun} {be} {verb} {{when}}", last)
+            return _date_form("noun_intransitive", last, base=base_form(last), **values)
+        return _date_form("noun_passive", last, **values)
     return None
-
-
-DEATH_COUNTS = frozenset({"deaths", "casualties", "fatalities", "killed", "victims", "dead"})
-DEATH_KEYS = frozenset({"died", "death", "death date", "date of death", "death place", "place of death"})
-
-_PREPOSITIONS = ("by", "in", "on", "at", "for", "after", "of", "to", "with", "from", "into", "under", "as")
-_IRREGULAR_PARTICIPLES = frozenset({"born", "built", "made", "held", "led", "known", "set", "won", "written",
-                                    "shown", "drawn", "run", "sung", "begun", "done", "given", "taken", "seen"})
-_SINGULAR_S = ("ss", "us", "is", "ics", "news", "series", "species", "headquarters", "status", "alias", "gas")
-
-
-def is_participle(word: str) -> bool:
-    return word in _IRREGULAR_PARTICIPLES or (word.endswith("ed") and len(word) > 4)
-
-
-def is_plural(key: str) -> bool:
-    last = key.split()[-1] if key.split() else key
-    return last.endswith("s") and not last.endswith(_SINGULAR_S) and len(last) > 3
-
-
-def article(noun: str) -> str:
-    word = noun.split()[0].lower() if noun.split() else noun
-    vowel = word[:1] in "aeiou" and not word.startswith(("uni", "eu", "one", "use", "usu"))
-    return ("an " if vowel or word.startswith("hour") else "a ") + noun
-
-
-# keys that place an entity: an event takes place somewhere rather than being located there
-LOCATION_KEYS = frozenset({"location", "located", "located in", "venue", "place"})
-# nouns that can name a person besides agent nouns ("composer", "soloist", "dedicatee")
-_PERSON_NOUNS = frozenset({
-    "spouse", "parent", "child", "children", "relative", "family", "member", "cast", "crew", "staff", "heir",
-    "issue", "partner", "mayor", "chair", "head", "king", "queen", "monarch", "sibling", "father", "mother",
-    "son", "daughter", "brother", "sister", "husband", "wife", "consort", "people", "person", "chief",
-    "captain", "coach", "pupil", "disciple", "friend", "ally", "rival", "colleague", "patron", "deputy",
-    "signatory", "subject", "namesake", "inspiration", "muse", "model", "protagonist", "hero", "victim",
-    "champion", "pilot", "successor", "predecessor", "incumbent", "officeholder", "alumni", "faculty",
-})
-_AGENT_ENDINGS = ("er", "or", "ist", "ian", "ant", "ent", "ee", "ess", "ive", "eur")
-
-
-def singular(word: str) -> str:
-    if word == "children":
-        return "child"
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "ches", "shes", "xes")):
-        return word[:-2]
-    if is_plural(word):
-        return word[:-1]
-    return word
-
-
-def plural(noun: str) -> str:
-    """"building" -> "buildings", "notable work" -> "notable works", "city" -> "cities"."""
-    head, _, last = noun.rpartition(" ")
-    if last == "child":
-        last = "children"
-    elif last.endswith("y") and last[-2:-1] not in tuple("aeiou"):
-        last = last[:-1] + "ies"
-    elif last.endswith(("s", "x", "ch", "sh")):
-        last = last + "es"
-    else:
-        last = last + "s"
-    return f"{head} {last}" if head else last
-
-
-def person_noun(key: str) -> bool:
-    """Whether a key can name a person: "composer", "soloist", "spouse", "performers", "dedicatee"."""
-    return any(word in _PERSON_NOUNS or (word.endswith(_AGENT_ENDINGS) and not word.endswith("ment"))
-               for word in map(singular, key.split()) if word not in _PREPOSITIONS)
-
-
-def relation_phrase(relation: str, other_type: str = "", subject_type: str = "") -> RelationPhrase:
-    """How an edge reads. `other_type` is the type of the edge's object (it picks prepositions: "restored
-    by" a person, "restored in" a place); `subject_type` the type of its source ("took place in" for an
-    event's location, "whose buildings include" for what a person's infobox lists). An edge `phrasable`
-    refuses reads as its bare key ("whose instrument is X"), for readers of formalizations written
-    before; no question is planned over one."""
-    phrase = _relation_phrase(relation, other_type, subject_type)
-    return phrase if phrase is not None else _noun_reading(_key(relation))
-
-
-def phrasable(relation: str, other_type: str = "", subject_type: str = "") -> bool:
-    """Whether an edge says how its ends relate, in English a question can state."""
-    return _relation_phrase(relation, other_type, subject_type) is not None
-
-
-def _noun_reading(key: str) -> RelationPhrase:
-    k = esc(key)
-    return RelationPhrase(f"whose {k} is {{o}}", f"{{who}} is the {k} of {{s}}", key)
-
-
-def _relation_phrase(relation: str, other_type: str, subject_type: str) -> RelationPhrase | None:
-    key = _key(relation)
-    if subject_type == "event" and key in LOCATION_KEYS:
-        return RelationPhrase("that took place in {o}", "where {s} took place", "", "that saw {s}")
-    if relation in LEXICON or key in LEXICON:
-        return LEXICON.get(relation) or LEXICON[key]
-    words = key.split()
-    if not words:
-        return None
-    # the key is data: escaped wherever it enters a template, so braces in it ("{{{birth_place}}}", an
-    # unexpanded MediaWiki parameter) read as text; `noun` (plain text, never filled) keeps it as is
-    k = esc(key)
-    if len(words) >= 2 and words[-1] in _PREPOSITIONS:
-        if is_participle(words[0]):
-            return RelationPhrase(f"{k} {{o}}", f"{{whom}} {{s}} is {k}")
-        return RelationPhrase(f"{{who}} {k} {{o}}", f"{{whom}} {{s}} {k}")
-    if len(words) == 1 and is_participle(key):
-        if other_type in AGENT_TYPES:
-            # "restored": "restored by X" / "who restored X" (a regular verb's past is its participle)
-            return RelationPhrase(f"{k} by {{o}}", f"{{who}} {k} {{s}}" if key.endswith("ed")
-                                  else f"by {{whom}} {{s}} was {k}")
-        return RelationPhrase(f"{k} in {{o}}", f"where {{s}} was {k}")
-    if len(words) >= 2 and is_participle(words[-1]) and not is_participle(words[0]):
-        # "republic proclaimed": "whose republic was proclaimed in X" / "in which the republic of X was
-        # proclaimed"; never "the republic proclaimed of X"
-        noun, verb = " ".join(words[:-1]), words[-1]
-        be = "were" if is_plural(noun) else "was"
-        noun, verb = esc(noun), esc(verb)
-        if other_type in AGENT_TYPES:
-            return RelationPhrase(f"whose {noun} {be} {verb} by {{o}}", f"by {{whom}} the {noun} of {{s}} {be} {verb}")
-        where = "where" if other_type == "place" else "in which"
-        front = f"{where} the {noun} {be} {verb} in {{s}}" if subject_type == "place" else ""
-        return RelationPhrase(f"whose {noun} {be} {verb} in {{o}}", f"{where} the {noun} of {{s}} {be} {verb}", "",
-                              front)
-    if other_type in ("person", "group") and not person_noun(key):
-        # "Building: 1889, by Edvard Lune" on a building's page: Lune is no building, so neither "whose
-        # building is Edvard Lune" nor "the building of the Conservatory"; an activity involves him
-        if words[-1].endswith("ing") and len(words[-1]) > 5:
-            return RelationPhrase(f"whose {k} involved {{o}}", f"involved in the {k} of {{s}}")
-        # "Instrument: violin (made by Oskar Lindell)": the row says the two are connected, not how
-        return None
-    if subject_type == "person" and other_type not in ("person", "place", "") and not person_noun(key):
-        # a person's infobox lists things by their class ("Building: National Gallery"): one of several
-        many = esc(key if is_plural(key) else plural(key))
-        return RelationPhrase(f"whose {many} include {{o}}", f"{{who}} is among the {many} of {{s}}")
-    if is_plural(key):
-        return RelationPhrase(f"whose {k} include {{o}}", f"{{who}} is among the {k} of {{s}}")
-    return _noun_reading(key)
-
-
-# one pass, left to right: "{{" and "}}" are escaped braces, "{name}" a placeholder; nothing a value
-# brings in is read again, and an unknown or unbalanced brace stays as written rather than raising
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z]+)\}")
-
-
-def fill(template: str, *, person: bool = False, **values: str) -> str:
-    """A template with its placeholders ({o}, {s}, {who}, {whom}, {np}, {when}) replaced.
-
-    Not str.format: templates carry data (a relation such as "{{{birth_place}}}", escaped with `esc`),
-    and a stray brace must never fail a run."""
-    values = {"o": "", "s": "", "who": "who" if person else "that", "whom": "whom" if person else "which",
-              **values}
-
-    def substitute(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            return token[0]
-        return values.get(match.group(1), token)
-
-    return _PLACEHOLDER.sub(substitute, template)
-
-
-# --- attributes ---------------------------------------------------------------------------------------
-
-# the last word of a noun key that names a datable event: "release date", "first ascent", "construction"
-EVENT_NOUNS = frozenset({
-    "date", "premiere", "performance", "ascent", "construction", "charter", "release", "launch", "opening",
-    "inauguration", "foundation", "founding", "signing", "birth", "death", "discovery", "completion",
-    "publication", "debut", "election", "ceremony", "proclamation", "consecration", "coronation", "flight",
-    "recording", "broadcast", "independence", "incorporation", "dissolution", "abolition", "creation",
-})
-# number keys that are ranks, codes or mixed values rather than amounts
-NOT_AMOUNTS = frozenset({"rank", "ranking", "code", "number", "no", "id", "office", "building", "known for",
-                         "dimensions", "first recorded", "year", "years", "coordinates", "grid reference"})
 
 
 def datable(key: str) -> bool:
@@ -399,35 +419,38 @@ def datable(key: str) -> bool:
     return date_reading(key) is not None or words[-1] in EVENT_NOUNS
 
 
-def askable(key: str, kind: str) -> bool:
-    """Whether an attribute can be asked for or used as a constraint in plain English."""
-    key = _key(key)
-    if not key:
-        return False
-    if kind in ("date", "year"):
-        return datable(key)
-    if kind in ("number", "quantity", "count", "percent", "money", "duration"):
-        words = key.split()
-        if _counted_event(key):
-            return True
-        return (key not in NOT_AMOUNTS and not is_participle(words[0]) and not is_participle(words[-1])
-                and words[-1] not in _PREPOSITIONS)
-    # a span, a format, a catalogue number or coordinates: no question or range words them well yet
-    return kind == "text"
-
-
-
-def _key(key: str) -> str:
-    return " ".join(key.lower().replace("_", " ").split())
-
-
 def date_clause(key: str, when: str, person: bool) -> str:
     """A clause placing an entity's dated attribute: "born in the early 1890s", "founded in 1897",
     "who assumed office in 2019", "whose republic was proclaimed in 1921"."""
     reading = date_reading(key)
     if reading is not None:
         return fill(reading.clause, person=person, when=when)
-    return f"whose {_key(key)} was {when}"
+    # a noun names the date itself: "whose release date was 12 October 1951", not "was on 12 October"
+    day = when[len("on "):] if when.startswith("on ") else when
+    return fill(table()["date_forms"]["noun"]["clause"], k=_key(key), when=day)
+
+
+# --- amounts and text -----------------------------------------------------------------------------------
+
+AMOUNT_KINDS = frozenset({"number", "quantity", "count", "percent", "money", "duration"})
+
+
+@dataclass(frozen=True)
+class AmountReading:
+    clause: str  # {amount}: "with a population of {amount}"
+    question: str  # {np}: "What is the population of {np}?"
+
+
+def _number_rows() -> dict[str, list[tuple[frozenset[str], AmountReading]]]:
+    rows: dict[str, list[tuple[frozenset[str], AmountReading]]] = {}
+    for row in table()["number"]:
+        reading = AmountReading(row["clause"], row["question"])
+        for key in row["keys"]:
+            rows.setdefault(_key(key), []).append((frozenset(row.get("kinds", ())), reading))
+    return rows
+
+
+_NUMBERS = _number_rows()
 
 
 def _counted_event(key: str) -> tuple[str, str] | None:
@@ -438,29 +461,65 @@ def _counted_event(key: str) -> tuple[str, str] | None:
     return None
 
 
-def number_clause(key: str, amount: str, person: bool) -> str:
-    """"whose population is between 2,000 and 2,500", "with between 2 and 4 acts"."""
+def amount_reading(key: str, kind: str = "") -> AmountReading:
+    """How an amount reads, with {amount} (the value and its unit) and {np} still to fill."""
     key = _key(key)
+    for kinds, reading in _NUMBERS.get(key, ()):
+        if not kinds or kind in kinds:
+            return reading
+    counted = _counted_event(key)
+    forms = table()["number_forms"]
+    if counted:
+        spec, values = forms["counted_event"], {"things": counted[0], "verb": counted[1]}
+    elif is_plural(key):
+        spec, values = forms["plural"], {"k": key}
+    else:
+        spec, values = forms["noun"], {"k": key}
+    return AmountReading(bind(spec["clause"], **values), bind(spec["question"], **values))
+
+
+def askable(key: str, kind: str) -> bool:
+    """Whether an attribute can be asked for or used as a constraint in plain English."""
+    key = _key(key)
+    if not key or key in NOT_PROPERTIES:
+        return False
+    if kind in ("date", "year"):
+        return datable(key)
+    if kind in AMOUNT_KINDS:
+        words = key.split()
+        if key in _NUMBERS or _counted_event(key):
+            return True
+        return (key not in NOT_AMOUNTS and not is_participle(words[0]) and not is_participle(words[-1])
+                and words[-1] not in _PREPOSITIONS)
+    # a span, a format, a catalogue number or coordinates: no question or range words them well yet
+    return kind == "text"
+
+
+# an amount written as a duration ("3:12", "88 minutes", "between 2 and 3 hours"): a caller that does not
+# say the attribute's kind still gets the duration reading ("lasting 3:12")
+_DURATION_AMOUNT = re.compile(r"^(?:\d+:)?\d+:\d\d$|\b(?:seconds?|minutes?|hours?)$")
+
+
+def number_clause(key: str, amount: str, person: bool, kind: str = "") -> str:
+    """"with a population of between 2,000 and 2,500", "lasting 3:12", "with between 2 and 4 acts"."""
+    key = _key(key)
+    if not kind and _DURATION_AMOUNT.search(amount.strip()):
+        kind = "duration"
     if key in DEATH_COUNTS:
         # the amount may carry the key as its unit: "between 3 and 5 dead"
         words = amount.split()
-        while words and (words[-1] in DEATH_COUNTS or words[-1] in ("people", "persons", "lives")):
+        while words and (words[-1] in DEATH_COUNTS or words[-1] in _DEATH_UNITS):
             words.pop()
-        return f"in which {' '.join(words)} people died"
-    counted = _counted_event(key)
-    if counted:
-        return f"in which {amount} {counted[0]} were {counted[1]}"
-    if is_plural(key):
-        return f"with {amount} {key}"
-    return f"whose {key} is {amount}"
+        amount = " ".join(words)
+    return fill(amount_reading(key, kind).clause, person=person, amount=amount)
+
+
+def text_clause(key: str, value: str) -> str:
+    return fill(table()["text_forms"]["noun"]["clause"], k=_key(key), value=value)
 
 
 def _has_word(text: str, word: str) -> bool:
     return re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE) is not None
-
-
-def text_clause(key: str, value: str) -> str:
-    return f"whose {_key(key)} is {value}"
 
 
 def attribute_question(key: str, kind: str, np: str) -> str:
@@ -470,145 +529,20 @@ def attribute_question(key: str, kind: str, np: str) -> str:
     if kind in ("date", "year"):
         reading = date_reading(key)
         unit = "year" if kind == "year" else "date"
+        forms = table()["date_forms"]
         if reading is not None and reading.verb and _has_word(np, reading.verb) and reading.nominal:
             # "When was the historian born in Estavia born?" says "born" twice
-            return f"What is the {reading.nominal} {unit} of {np}?"
+            question = fill(bind(forms["nominal"]["question"], nominal=reading.nominal, unit=unit), np=np)
+            return question
         if reading is not None:
             question = fill(reading.question, np=np)
         elif "date" in words or "year" in words:
-            question = f"What is the {key} of {np}?"
+            question = fill(bind(forms["noun_with_time"]["question"], k=key), np=np)
         else:
-            question = f"When was the {key} of {np}?"
+            question = fill(bind(forms["noun"]["question"], k=key), np=np)
         if kind == "year" and question.startswith("When "):
             question = "In what year " + question[len("When "):]
         return question
-    if kind in ("number", "quantity", "count", "percent", "money", "duration"):
-        if key in DEATH_COUNTS:
-            return f"How many people died in {np}?"
-        counted = _counted_event(key)
-        if counted:
-            return f"How many {counted[0]} were {counted[1]} in {np}?"
-        if is_plural(key):
-            return f"How many {key} does {np} have?"
-        return f"What is the {key} of {np}?"
-    return f"What is the {key} of {np}?"
-
-
-# --- type nouns -------------------------------------------------------------------------------------
-
-_COPULA = re.compile(r"\b(?:is|was|are|were)\s+(?:(?:an?|the)\s+|[A-Z][\w'’.-]*(?:'s|’s)\s+)")
-_A_AN = re.compile(r",\s+(?:an?|the)\s+")
-_PAREN = re.compile(r"\s*\([^)]*\)")
-_QUOTED = re.compile(r"^\s*[\"“][^\"”]*[\"”]")
-_BOUNDARY_WORDS = frozenset({
-    "of", "in", "on", "at", "by", "for", "from", "with", "to", "who", "which", "that", "whose", "where", "known",
-    "founded", "located", "based", "set", "built", "published", "written", "directed", "led", "named", "near",
-    "since", "between", "about", "under", "during", "after", "before", "than", "as", "it", "its",
-    "is", "was", "are", "were", "has", "had", "and/or", "into", "along", "across", "around", "off",
-})
-_ADJECTIVE_STOP = frozenset({
-    "former", "large", "small", "major", "minor", "main", "only", "first", "second", "third", "last", "famous",
-    "leading", "prominent", "important", "well-known", "notable", "principal", "great", "big", "little",
-    "annual", "daily", "new", "old", "early", "late", "other", "private", "public", "chief", "sole", "one",
-    "two", "three", "several", "many", "various", "own", "same", "certain", "long", "short", "high", "low",
-})
-_NOT_NOUNS = frozenset({"and", "or", "the", "a", "an", "this", "that", "also", "both", "not", "very", "most"})
-
-
-def _clean_word(word: str) -> str:
-    return word.strip("\"'“”‘’")
-
-
-_DETERMINERS = frozenset({"the", "a", "an", "his", "her", "its", "their", "this", "these", "those", "some", "every",
-                          "each", "all", "several", "many", "two", "three", "four", "five"})
-_ADJECTIVE_ENDINGS = ("ous", "ful", "less", "ish", "est", "ly", "en", "ic", "ive", "al", "ed", "ing")
-_NOT_HEAD_ENDINGS = ("ous", "ful", "less", "ish", "est", "ly", "most")
-
-
-def _adjective_like(word: str) -> bool:
-    return (word in _ADJECTIVE_STOP or word.endswith(("est", "ly", "most"))
-            or word in ("worst", "best", "most", "least", "more", "less"))
-
-
-def _verb_form(word: str, following: str) -> bool:
-    """A participle or gerund that starts a modifier ("discovered by", "following the river"), as opposed
-    to one inside the noun phrase ("recorded flood", "oil painting by")."""
-    if word.endswith("ing"):
-        return following in _DETERMINERS or following[:1].isupper()
-    if is_participle(word):
-        return following in _BOUNDARY_WORDS or following in _DETERMINERS or following[:1].isupper()
-    return False
-
-
-def _noun_from(rest: str) -> str:
-    words: list[str] = []
-    raws = rest.split()
-    for position, raw in enumerate(raws):
-        word = _clean_word(raw)
-        stop = bool(re.search(r"[,.;:()]", raw))
-        word = re.sub(r"[,.;:()].*$", "", word)
-        following = _clean_word(raws[position + 1]).lower() if position + 1 < len(raws) else ""
-        following = raws[position + 1] if following and raws[position + 1][:1].isupper() else following
-        nouns_so_far = sum(1 for w in words if re.fullmatch(r"[a-z][a-z-]*", w) and not _adjective_like(w)
-                           and w not in _NOT_NOUNS)
-        if word.lower() in _BOUNDARY_WORDS or (nouns_so_far and _verb_form(word, following)):
-            break
-        # "a town and the capital of": a second noun phrase begins
-        if word in ("and", "or") and following.lower() in _DETERMINERS:
-            break
-        if word:
-            words.append(word)
-        # "a wooden, ice-strengthened barque": a comma between adjectives does not end the phrase
-        if stop and not (raw.endswith(",") and word.endswith(_ADJECTIVE_ENDINGS) and following[:1].islower()
-                         and following not in _BOUNDARY_WORDS):
-            break
-    # "composer and teacher": the first of two coordinated nouns; "stage and film actress" and "capital
-    # and largest city" coordinate modifiers of the last noun
-    if "and" in words:
-        cut = words.index("and")
-        after = [w for w in words[cut + 1:] if not _adjective_like(w)]
-        before = [w for w in words[:cut] if not _adjective_like(w) and w[:1].islower()]
-        if len(after) == 1 and before:
-            words = words[:cut]
-    # drop capitalized words (nationalities, names), numbers and filler
-    kept = [w for w in words if re.fullmatch(r"[a-z][a-z-]*", w) and w not in _NOT_NOUNS]
-    if not kept:
-        return ""
-    head = kept[-1]
-    if (len(head) < 3 or _adjective_like(head) or head.endswith(_NOT_HEAD_ENDINGS)
-            or (is_participle(head) and head not in {"red", "bed", "shed"})):
-        return ""
-    if len(kept) >= 2:
-        modifier = kept[-2]
-        position = words.index(modifier) if modifier in words else -1
-        adjacent = position >= 0 and position + 1 < len(words) and words[position + 1] == head
-        if adjacent and not _adjective_like(modifier) and len(modifier) >= 3 and not is_participle(modifier):
-            return f"{modifier} {head}"
-    return head
-
-
-def type_noun(name: str, label: str, description: str, entity_type: str) -> str:
-    """"composer" from "Aurel Fennick (1891–1957) was an Estavian composer, ...", else a noun by type."""
-    fallback = TYPE_NOUNS.get(entity_type, "entity")
-    text = " ".join((description or "").split())
-    if not text:
-        return fallback
-    candidates = []
-    copula = _COPULA.search(text)
-    if copula:
-        candidates.append(text[copula.end():])
-    for prefix in sorted({name, label, f"The {label}", f"the {label}"}, key=len, reverse=True):
-        if prefix and text.startswith(prefix):
-            rest = _QUOTED.sub("", _PAREN.sub("", text[len(prefix):], count=1))
-            rest = _PAREN.sub("", rest, count=1).lstrip()
-            if rest.startswith(","):
-                candidates.append(re.sub(r"^,\s*(?:(?:an?|the)\s+)?", "", rest))
-            break
-    other = _A_AN.search(text)
-    if other:
-        candidates.append(text[other.end():])
-    for rest in candidates:
-        noun = _noun_from(rest)
-        if noun:
-            return noun
-    return fallback
+    if kind in AMOUNT_KINDS:
+        return fill(amount_reading(key, kind).question, np=np)
+    return fill(bind(table()["text_forms"]["noun"]["question"], k=key), np=np)

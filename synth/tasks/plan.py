@@ -31,7 +31,7 @@ from synth.graph.values import strip_parentheticals
 from synth.graph.view import Edge, Entity, GraphView
 from synth.tasks import checks, render
 from synth.tasks.draft import Clause, Mention, TaskDraft
-from synth.tasks.formal import ANSWER, Triple
+from synth.tasks.formal import ANSWER, Triple, analyze
 from synth.tasks.operations import (
     Operation,
     amount_range,
@@ -45,17 +45,18 @@ from synth.tasks.operations import (
 from synth.tasks.phrases import (
     DEATH_COUNTS,
     DEATH_KEYS,
-    TYPE_NOUNS,
     askable,
+    class_noun,
     date_clause,
     number_clause,
     phrasable,
     text_clause,
-    type_noun,
 )
+from synth.tasks.search_check import SearchCheck
 from synth.tasks.text import (
     attribute_answer,
     date_spellings,
+    fold,
     number_of,
     parse_iso_date,
     unique,
@@ -105,22 +106,44 @@ def label_counts(view: GraphView) -> Counter[str]:
         return counts
 
 
+# the most connected entities of each graph view, by share
+_HUBS: weakref.WeakKeyDictionary[GraphView, dict[float, frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
+def hubs_of(view: GraphView, share: float) -> frozenset[str]:
+    """The `share` most connected entities (at least one when the graph has edges): what a corpus is
+    about. Hiding one of them at level 3 is no obfuscation: the corpus's topic gives it away."""
+    with _LABELS_LOCK:
+        cached = _HUBS.setdefault(view, {})
+        if share not in cached:
+            degrees = sorted(((view.degree(e), e) for e in view.entities), reverse=True)
+            degrees = [(d, e) for d, e in degrees if d > 0]
+            count = max(1, round(share * len(degrees))) if share > 0 and degrees else 0
+            cached[share] = frozenset(e for _, e in degrees[:count])
+        return cached[share]
+
+
 class Planner:
-    def __init__(self, view: GraphView, doc_urls: dict[str, str] | None = None, seed: int = 0) -> None:
+    def __init__(self, view: GraphView, doc_urls: dict[str, str] | None = None, seed: int = 0, *,
+                 search: SearchCheck | None = None, hub_share: float = 0.02) -> None:
         self.view = view
         self.doc_urls = doc_urls or {}
         self.seed = seed
+        self.search = search
         self._labels = label_counts(view)
-        self._nouns: dict[str, tuple[str, bool]] = {}
+        self._nouns: dict[str, tuple[str, str]] = {}
+        self.hubs = hubs_of(view, hub_share)
+        self._hub_words = {w for h in self.hubs for w in fold(view.entities[h].label or "").split() if len(w) >= 3}
 
     # --- entities as the question shows them ------------------------------------------------------
 
-    def noun(self, entity: Entity) -> tuple[str, bool]:
-        """The type noun and whether it came from the description (hence a checkable keyword)."""
+    def noun(self, entity: Entity) -> tuple[str, str]:
+        """The class noun and the class it stands for, from the entity's type and subtype through the
+        phrase table: ("single", "single"), ("musician", "musical artist"), ("person", "person"). Never
+        from the description, whose fragments ("native", "title") are no nouns a reader accepts."""
         if entity.id not in self._nouns:
-            noun = type_noun(entity.name, entity.label, entity.description, entity.type)
-            derived = noun not in TYPE_NOUNS.values()
-            self._nouns[entity.id] = (noun, derived)
+            found = class_noun(entity.type, entity.subtype)
+            self._nouns[entity.id] = (found.noun, found.cls)
         return self._nouns[entity.id]
 
     def display(self, entity: Entity) -> str:
@@ -133,10 +156,10 @@ class Planner:
 
     def mention(self, entity_id: str, var: str | None) -> Mention:
         entity = self.view.entities[entity_id]
-        noun, derived = self.noun(entity)
+        noun, cls = self.noun(entity)
         dead = any(a.get("key") in DEATH_KEYS for a in entity.attributes)
         return Mention(entity_id=entity_id, var=var, name=entity.name, display=self.display(entity), noun=noun,
-                       person=entity.type == "person", keyword=derived, type=entity.type,
+                       person=entity.type == "person", keyword=False, type=entity.type, cls=cls,
                        past=entity.type == "event" or (entity.type == "person" and dead))
 
     def fact(self, edge: Edge) -> bool:
@@ -291,7 +314,13 @@ class Planner:
         if problem is None and checks.level_of(draft) != level:
             problem = ("level_mismatch", f"planned level {level}, but hops={draft.hops} and operations="
                        f"{[o.op for o in draft.operations]} make level {checks.level_of(draft)}")
+        if problem is None and level == 3:
+            problem = self._searchable(draft)
         if problem is None:
+            # what each constraint leaves, over the whole graph: hardness and uniqueness in the catalog
+            analysis = analyze(draft.formalization, self.view)
+            draft.candidates = len(analysis.possible)
+            draft.constraint_candidates = [(t.text(), n) for t, n in analysis.trace]
             return Outcome(draft=draft)
         return Outcome(reason=problem[0], detail=problem[1], failed=draft)
 
@@ -300,10 +329,45 @@ class Planner:
         problem, answers = checks.plan_problem(draft, self.view)
         if problem is not None:
             return problem, answers
-        leak = checks.leaked_alias(render.question(draft), draft)
+        person = draft.attribute is None and self.view.entities[draft.target_entity_id].type == "person"
+        leak = checks.leaked_alias(render.question(draft), draft, person=person)
         if leak:
             return ("answer_leak", f"the template question names the answer as {leak!r}"), answers
         return None, answers
+
+    # --- the level-3 search check --------------------------------------------------------------------
+
+    def _searchable(self, draft: TaskDraft) -> tuple[str, str] | None:
+        """("level3_searchable", why) when one query from the question's constants finds the answer page."""
+        if self.search is None:
+            return None
+        constants = [m.display for m in draft.root.walk() if m.var is None]
+        constants += [t.object for t in draft.formalization if t.object_kind == "literal"]
+        result = self.search.run(constants, render.question(draft), self._answer_docs(draft))
+        draft.search_queries, draft.search_rank, draft.search_k = result.queries, result.rank, result.k
+        if result.found:
+            return ("level3_searchable", f"one of the queries {result.queries} finds the answer's page at rank "
+                    f"{result.rank} (k = {result.k}): a single search solves it")
+        return None
+
+    def _answer_docs(self, draft: TaskDraft) -> set[str]:
+        """The answer's page; for an entity with no page (a stub), the pages whose infobox names it."""
+        target = self.view.entities[draft.target_entity_id]
+        if target.doc_ids:
+            return set(target.doc_ids)
+        return {edge.doc_id for edge, _ in self.view.neighbors(target.id) if edge.typed and edge.doc_id}
+
+    def hidden_ok(self, entity_id: str) -> bool:
+        """Whether a level-3 question may hide this entity: not a hub of the corpus."""
+        return entity_id not in self.hubs
+
+    def maskable(self, entity_id: str) -> bool:
+        """A masked name the corpus's topic gives away is no constraint: not a hub, and no word of a hub's
+        name ("whose surname begins with V" in a corpus about the Voss family)."""
+        if entity_id in self.hubs:
+            return False
+        words = set(fold(self.view.entities[entity_id].label or "").split())
+        return not words & self._hub_words
 
     # --- finalizing: formalization, operations, evidence from the mention tree ----------------------
 
@@ -318,12 +382,9 @@ class Planner:
         else:
             evidence.extend(self.entity_evidence(target))
         for mention in draft.root.walk():
-            entity = self.view.entities[mention.entity_id]
             if mention.var is not None:
-                triples.append(Triple(mention.var, "type", mention.type, "type"))
-                if mention.keyword:
-                    triples.append(Triple(mention.var, "description", mention.noun, "keyword"))
-                    evidence.extend(self.entity_evidence(entity))
+                # the class the question's noun names ("the single"): membership with its hierarchy
+                triples.append(Triple(mention.var, "type", mention.cls or mention.type, "type"))
             described = False
             for clause in mention.clauses:
                 triples.extend(self._clause_triples(mention, clause))
@@ -344,6 +405,7 @@ class Planner:
         draft.operations = operations
         draft.evidence = _dedupe(evidence)
         draft.hops = checks.hops_of(draft.formalization)
+        draft.relation = _answer_relation(draft)
         return draft
 
     def _target_attribute(self, entity: Entity, draft: TaskDraft) -> dict:
@@ -482,7 +544,7 @@ class Planner:
             clause = Clause(kind="shared", relation=edge.relation, outgoing=outgoing, other=other,
                             shared_noun=self.noun(hub)[0], shared_type=hub.type, shared_var=f"?s{ctx.counter['s']}", text=hub.name,
                             evidence=[self.edge_evidence(edge), self.edge_evidence(partner_edge)],
-                            triples=[Triple(f"?s{ctx.counter['s']}", "type", hub.type, "type")])
+                            triples=[Triple(f"?s{ctx.counter['s']}", "type", self.noun(hub)[1] or hub.type, "type")])
             mention.clauses.append(clause)
             return True
         return add
@@ -576,7 +638,7 @@ class Planner:
                 mention.clauses.append(clause)
                 return True
             return add
-        return [make(m) for m in mentions if m.var is not None]
+        return [make(m) for m in mentions if m.var is not None and self.maskable(m.entity_id)]
 
     def _anchor_additions(self, ctx: _Context, mentions: list[Mention], used: set[str],
                           away_from: Mention) -> list[Callable[[TaskDraft], bool]]:
@@ -636,7 +698,9 @@ class Planner:
                     anchors = self._anchor_additions(ctx, chain[1:], used, away_from=root)
                     # one light operation at most: now and then up front, for variety; else only if needed
                     first = light[:1]
-                    rest = [*plain[:2], *anchors[:2]]
+                    # anchors first: a named entity's own infobox lists its links (closed world), where an
+                    # attribute leaves every candidate that lacks it a "might"
+                    rest = [*anchors[:2], *plain[:2]]
                     if ctx.rng.random() < 0.3:
                         return draft, [*first, *rest]
                     return draft, [*rest[:1], *first, *rest[1:]]
@@ -645,13 +709,20 @@ class Planner:
 
     def _level3(self, ctx: _Context) -> list[Callable[[], tuple[TaskDraft, list]]]:
         builds: list[Callable[[], tuple[TaskDraft, list]]] = []
+        if not self.hidden_ok(ctx.target.id):
+            return builds  # the corpus's hub hidden behind a description is found at once
         near = checks.neighbors_of(self.view, ctx.target.id)
         lengths = (3, 2) if ctx.rng.random() < LONGER_PATH_SHARE else (2, 3)
         share_first = ctx.rng.random() < 0.5
         for length in lengths:
             for path in self._paths(ctx, length):
-                # nothing named may sit one edge from the answer anywhere in the graph
-                for named_end in (True, False) if path[-1][1] not in near else (False,):
+                if not all(self.hidden_ok(node) for _, node in path[:-1]):
+                    continue
+                # nothing named may sit one edge from the answer anywhere in the graph; a hub is named
+                ends = (True, False) if path[-1][1] not in near else (False,)
+                if not self.hidden_ok(path[-1][1]):
+                    ends = tuple(e for e in ends if e)
+                for named_end in ends:
                     def obscure(path: list[tuple[Edge, str]] = path, named_end: bool = named_end
                                 ) -> tuple[TaskDraft, list]:
                         ctx.counter.clear()
@@ -672,6 +743,16 @@ class Planner:
                     builds.append(obscure)
         # two paths of two edges each would also do, but the walk's longest path is the natural spine
         return builds
+
+
+def _answer_relation(draft: TaskDraft) -> str:
+    """The relation the answer is read through: the asked attribute, else the root's first edge."""
+    if draft.attribute is not None:
+        return str(draft.attribute["key"])
+    for clause in draft.root.clauses:
+        if clause.kind == "edge":
+            return clause.relation
+    return ""
 
 
 def _key(ctx: _Context) -> str | None:

@@ -29,6 +29,10 @@ def as_relative(text: str, person: bool) -> str:
         return f"{who} has {text[len('with '):]}"
     if first == "starring":
         return f"{who} stars {text[len('starring '):]}"
+    if first == "by":
+        return f"{who} is {text}"
+    if first == "lasting":
+        return f"{who} lasts {text[len('lasting '):]}"
     return f"{who} {'is' if first in _STATIVE else 'was'} {text}"
 
 
@@ -69,8 +73,8 @@ def _relational(mention: Mention) -> str | None:
     if clause.kind != "edge" or clause.outgoing or clause.other is None:
         return None
     noun = _phrase(mention, clause).noun
-    if not noun or (mention.keyword and mention.noun != noun):
-        # "the songwriter of X" would drop "poet", a constraint of the formalization that may be what
+    if not noun or (mention.cls and mention.cls != mention.type and mention.noun != noun):
+        # "the songwriter of X" would drop "poet", a class the formalization checks that may be what
         # makes the answer unique (X has two songwriters): the question must say all it checks
         return None
     return f"the {noun} of {noun_phrase(clause.other)}"
@@ -96,6 +100,13 @@ def describe(mention: Mention, determiner: str = "a") -> str:
     if len(tail) == 1 and not is_relative(tail[0]):
         # "first performed in the 1920s and at the capital where ...": one verb, said once
         modifiers = _merge([*participles, tail[0]])
+    elif tail and any(not t.startswith("with ") for t in participles):
+        # "the school completed in 1889 and that is among ..." joins a participle to a relative clause:
+        # verbs become relative clauses too, "the school that was completed in 1889 and that is among ...";
+        # "with more than 600,000 visitors and where ..." reads well as it is
+        kept = [t for t in participles if t.startswith("with ")]
+        verbs = [as_relative(t, mention.person) for t in participles if not t.startswith("with ")]
+        modifiers = _merge(kept) + _merge([*verbs, *(as_relative(t, mention.person) for t in tail)])
     else:
         modifiers = _merge(participles) + _merge([as_relative(t, mention.person) for t in tail])
     # a relative clause straight after "produced by Selva Film Studios" would read as the studio's,

@@ -12,6 +12,9 @@ An entity with no typed edge but an askable attribute is a subgraph of its own, 
 question it affords is that attribute (level 1). Stubs (entities known only from another page's
 infobox) are nodes like any other, and answers by their name; they have no attribute to ask.
 
+Walks lean away from what earlier walks of the run asked: a seed already used is redrawn with a
+probability that grows with its uses, and a target attribute's key weighs less the more it was asked.
+
 Every walk draws from its own generator seeded by (seed, graph version, walk number): the same graph
 and settings give the same subgraphs, hence the same ids, and a rerun adds nothing.
 """
@@ -38,6 +41,7 @@ from synth.tasks.text import attribute_answer, contains_phrase
 # spans, formats, identifiers and coordinates are never asked
 ANSWER_KINDS = frozenset({"date", "year", "number", "quantity", "count", "money", "duration", "percent"})
 ATTRIBUTE_TARGET_SHARE = 0.4  # of seeds that have an askable attribute
+SEED_REDRAWS = 4  # draws per seed while earlier walks' answers are drawn again
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,20 @@ class Sampler:
         weights = [(view.degree(e) + 1) ** -config.low_degree_bias for e in seeds]
         self.seeds = seeds
         self._cumulative = list(itertools.accumulate(weights))
+        # what earlier walks of this run already asked about: later seeds and targets lean away from it
+        self.used_entities: Counter[str] = Counter()
+        self.used_relations: Counter[str] = Counter()
+
+    def note(self, row: dict) -> None:
+        """Count a kept subgraph's answer entity and the relation it is asked through."""
+        target = row["target"]
+        self.used_entities[target["entity_id"]] += 1
+        if target.get("attribute"):
+            self.used_relations[target["attribute"]] += 1
+        else:
+            for edge in row["edges"]:
+                if target["entity_id"] in (edge["src"], edge["dst"]):
+                    self.used_relations[edge["relation"]] += 1
 
     def neighbors(self, node: str) -> list[tuple[Edge, str, float]]:
         cached = self._neighbors.get(node)
@@ -95,8 +113,15 @@ class Sampler:
         return False
 
     def pick_seed(self, rng: random.Random) -> str:
-        point = rng.random() * self._cumulative[-1]
-        return self.seeds[min(bisect.bisect_right(self._cumulative, point), len(self.seeds) - 1)]
+        """A seed by degree weight, an entity already asked about kept only with probability
+        1 / (1 + uses)^2 (a few redraws, then the last draw stands): unused entities come first."""
+        seed = self.seeds[0]
+        for _ in range(SEED_REDRAWS):
+            point = rng.random() * self._cumulative[-1]
+            seed = self.seeds[min(bisect.bisect_right(self._cumulative, point), len(self.seeds) - 1)]
+            if rng.random() < 1.0 / (1 + self.used_entities[seed]) ** 2:
+                break
+        return seed
 
     def walk(self, index: int) -> Walk | None:
         if not self.seeds:
@@ -147,7 +172,10 @@ class Sampler:
         entity = self.view.entities[walk.seed]
         attributes = askable_attributes(entity)
         if attributes and (self.alone(walk) or rng.random() < ATTRIBUTE_TARGET_SHARE):
-            return walk.seed, rng.choice(sorted(attributes, key=lambda a: (a["key"], attribute_answer(a))))
+            ordered = sorted(attributes, key=lambda a: (a["key"], attribute_answer(a)))
+            # keys asked less often so far weigh more: the pool spreads over the relations the corpus has
+            weights = [1.0 / (1 + self.used_relations[a["key"]]) ** 2 for a in ordered]
+            return walk.seed, rng.choices(ordered, weights=weights)[0]
         return walk.seed, None
 
 
@@ -205,6 +233,7 @@ def sample(view: GraphView, graph: str, config: TaskConfig) -> Iterator[tuple[st
             continue
         seen.add(row["id"])
         per_shape[row["shape"]] += 1
+        sampler.note(row)
         yield "subgraph", row
 
 

@@ -1,6 +1,7 @@
-"""The question-writing stage: batches of subgraphs -> planned, written, checked `tasks` (or quarantine).
+"""The question-writing stage: batches of subgraphs -> planned, written, checked `task_drafts` (or
+quarantine); `select.select_tasks` then chooses the `tasks` among all drafts of the graph.
 
-Work comes from the manifest, as in ingest: a subgraph is pending until a task or a tasks-stage
+Work comes from the manifest, as in ingest: a subgraph is pending until a draft or a tasks-stage
 quarantine row names it, so an interrupted run resumes where it stopped and a rerun adds nothing. Every
 subgraph ends named by at least one row: a task per level that could be built, a quarantine row for
 each level whose candidates all failed a check (`planner_error` where planning, wording or checking
@@ -22,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.batches import RowBatch, plan_batches
-from storage.ids import content_id
 from storage.schemas import schema_for
 from storage.store import Store
 from synth.corpus.records import quarantine_record
@@ -32,6 +32,8 @@ from synth.tasks.checks import check_task
 from synth.tasks.config import TaskConfig
 from synth.tasks.draft import TaskDraft
 from synth.tasks.plan import Planner
+from synth.tasks.search_check import search_check
+from synth.tasks.select import draft_id_of, task_id
 from synth.tasks.writers import QuestionWriter, WriterError, WrittenQuestion, make_writer
 
 STAGE = "tasks"
@@ -45,8 +47,9 @@ SubgraphBatch = RowBatch
 
 def processed_subgraph_ids(store: Store) -> set[str]:
     done: set[str] = set()
-    for batch in store.scan("tasks", ["subgraph_id"]):
-        done.update(batch.column("subgraph_id").to_pylist())
+    for dataset in ("task_drafts", "tasks"):
+        for batch in store.scan(dataset, ["subgraph_id"]):
+            done.update(batch.column("subgraph_id").to_pylist())
     for batch in store.scan("quarantine", ["parents", "stage"]):
         chosen = batch.filter(pc.equal(batch.column("stage"), STAGE))
         for parents in chosen.column("parents").to_pylist():
@@ -96,8 +99,9 @@ def evidence_documents(store: Store, doc_ids: Iterable[str]) -> dict[str, str]:
 
 
 def task_row(draft: TaskDraft, written: WrittenQuestion) -> dict:
+    """The draft row (id: the draft id of the task it may become)."""
     return {
-        "id": content_id("task", draft.subgraph_id, draft.level, written.writer, written.question),
+        "id": draft_id_of(task_id(draft.subgraph_id, draft.level, written.writer, written.question)),
         "parents": [draft.subgraph_id],
         "question": written.question,
         "answer": draft.answer,
@@ -113,6 +117,12 @@ def task_row(draft: TaskDraft, written: WrittenQuestion) -> dict:
         "target_entity_id": draft.target_entity_id,
         "writer": written.writer,
         "graph": draft.graph,
+        "relation": draft.relation,
+        "candidates": draft.candidates,
+        "constraint_candidates": [{"constraint": c, "candidates": n} for c, n in draft.constraint_candidates],
+        "search_queries": list(draft.search_queries),
+        "search_rank": draft.search_rank,
+        "search_k": draft.search_k,
     }
 
 
@@ -151,7 +161,9 @@ def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, con
     view = graph_view(store, graph)
     rows = [r for r in store.iter_row_groups(batch.file, batch.row_groups, SUBGRAPH_COLUMNS, ids=batch.ids)
             if r["graph"] == graph]
-    planner = Planner(view, seed=config.seed)  # evidence URLs are filled in below, for the cited documents only
+    # evidence URLs are filled in below, for the cited documents only
+    planner = Planner(view, seed=config.seed, search=search_check(store, config.level3_search_k),
+                      hub_share=config.hub_share)
     own_writer = writer is None
     if writer is None and config.writer == "teacher":
         from synth.teacher.cache import default_cache
@@ -160,7 +172,7 @@ def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, con
     writer = writer or make_writer(config)
     meta = {"stage": STAGE, "graph": graph, "writer": writer.name, "subgraphs_file": batch.file}
     try:
-        with StageOutput(store, run_id, "tasks", stage=STAGE, meta=meta) as out:
+        with StageOutput(store, run_id, "task_drafts", stage=STAGE, meta=meta) as out:
             drafts: list[TaskDraft] = []
             refused: list[_Refusal] = []
             named: Counter[str] = Counter()
@@ -268,20 +280,20 @@ def _emit(out: StageOutput, counts: Counter[str], draft: TaskDraft, result: Writ
         return
     # a row the schema refuses is quarantined here, naming its subgraph (so the subgraph counts as
     # processed); StageOutput's own invalid_row row would name only the task id
-    invalid = _valid_row("tasks", row)
-    tasks = out.writers["tasks"]
+    invalid = _valid_row("task_drafts", row)
+    tasks = out.writers["task_drafts"]
     duplicates = tasks.stats["duplicates"]
     if not invalid:
-        written = out.write("tasks", row)
+        written = out.write("task_drafts", row)
         if row["id"] in tasks.rejected:
             invalid = "refused by the dataset writer"
         elif written or tasks.stats["duplicates"] == duplicates:
             # (False without a duplicate: another row's refusal surfaced on this write; this one went in)
-            counts["tasks.added"] += 1
-            counts[f"tasks.level_{draft.level}"] += 1
+            counts["task_drafts.added"] += 1
+            counts[f"task_drafts.level_{draft.level}"] += 1
             return
         else:
-            counts["tasks.already_present"] += 1
+            counts["task_drafts.already_present"] += 1
             return
     payload = json.dumps(row, ensure_ascii=False, sort_keys=True, default=repr)
     _count_write(out, counts, _quarantine("invalid_row", draft.subgraph_id,

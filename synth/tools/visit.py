@@ -20,6 +20,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from storage.store import Store
 from synth.corpus.crawler import CrawlConfig, Crawler, canonicalize_url
@@ -86,6 +87,10 @@ class CorpusPages:
                 target = where.get(row.get("target") or "")
                 if target and row.get("url"):
                     where.setdefault(row["url"], target)
+        # the same URL with its percent-escapes decoded: "Foo_(film)" finds "Foo_%28film%29" and the other
+        # way round, "Ender's" finds "Ender%27s", "#title=Foo (film)" a text record's "#title=Foo%20%28film%29"
+        for key, place in list(where.items()):
+            where.setdefault(_decoded(key), place)
         return where
 
     def _map(self) -> dict[str, tuple[str, str, int]]:
@@ -99,6 +104,7 @@ class CorpusPages:
         candidates = [url, url.split("#", 1)[0]]
         with contextlib.suppress(ValueError):
             candidates.append(canonicalize_url(url))
+        candidates += [_decoded(c) for c in candidates]
         for candidate in candidates:
             if candidate in where:
                 return where[candidate]
@@ -121,6 +127,12 @@ class CorpusPages:
             while len(self._docs) > self._max_cached:
                 self._docs.popitem(last=False)
         return rows[0]
+
+
+def _decoded(url: str) -> str:
+    """A URL's lookup key with percent-escapes decoded: one spelling of the many that escape differently
+    (the crawler keeps "(" and "'" as written, MediaWiki writes "%27", a client may escape either)."""
+    return unquote(url)
 
 
 @dataclass(frozen=True)
