@@ -184,3 +184,28 @@ def test_search_check_ranks_the_answer_page(tmp_path: Path) -> None:
 def test_leaks_inside_numbers_dates_and_longer_tokens(question: str, answer: str, aliases: list[str],
                                                       leak: str | None) -> None:
     assert leaked_alias(question, {"answer": answer, "aliases": aliases}) == leak
+
+
+def test_walks_lean_away_from_answers_already_asked(demo_subgraphs: SimpleNamespace,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth.graph import GraphView
+    from synth.tasks import sample as sampling
+
+    view = GraphView.load(Store(demo_subgraphs.root), demo_subgraphs.graph)
+
+    def targets() -> Counter[str]:
+        return Counter(row["target"]["entity_id"] for outcome, row in sampling.sample(view, demo_subgraphs.graph,
+                                                                                      TaskConfig())
+                       if row is not None)
+
+    leaning = targets()
+    monkeypatch.setattr(sampling, "SEED_REDRAWS", 1)  # every first draw stands: no leaning
+    plain = targets()
+    # the same number of walks spreads over more answers, and the most asked answer is asked less
+    assert len(leaning) > len(plain)
+    assert max(leaning.values()) <= max(plain.values())
+
+
+def test_no_question_describes_an_entity_by_no_class(selected: SimpleNamespace) -> None:
+    # "the entity that followed the entity that followed Apollo 7": a kind the graph does not know is named
+    assert not [t["question"] for t in selected.tasks if " the entity " in f" {t['question']} ".lower()]

@@ -140,7 +140,8 @@ _CHILDREN: dict[str, str] = {
 _SYNONYMS: dict[str, str] = {
     "movie": "film", "organisation": "organization", "programme": "program", "harbour": "port",
     "harbor": "port", "neighbourhood": "neighborhood", "railways": "railway", "studios": "studio",
-    "shipyards": "shipyard", "label": "record label", "vessel": "ship", "census-designated": "census-designated place",
+    "shipyards": "shipyard", "label": "record label", "vessel": "ship", "agreement": "treaty",
+    "pact": "treaty", "accord": "treaty", "census-designated": "census-designated place",
     "people": "person", "video": "film", "party": "political party",
     "business company": "company", "singer-songwriter": "singer",
 }

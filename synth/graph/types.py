@@ -112,7 +112,7 @@ _NOUNS = {
             "album ep anthem painting sculpture series episode show programme program sitcom "
             "documentary game video work composition requiem mass cantata ballet musical comic manga "
             "magazine article essay treatise treaty anthology soundtrack score libretto track record "
-            "drama thriller comedy biography memoir",
+            "drama thriller comedy biography memoir agreement pact accord",
     "event": "battle war siege revolution uprising rebellion election referendum disaster flood "
              "earthquake eruption fire famine epidemic pandemic storm hurricane cyclone massacre "
              "attack bombing crash accident expedition voyage festival tournament championship "

@@ -8,8 +8,12 @@
                           operations make it
   formalization_mismatch  the answer does not surely satisfy the formalization (formal.analyze: definite)
   ambiguous               another entity or value satisfies it, or might: a candidate whose attribute
-                          that would rule it out is missing (formal.analyze: possible). Checked at every
+                          that would rule it out is missing (formal.analyze: possible), or a value the
+                          answer's source lists under the relation that names no entity. Checked at every
                           level: a lookup question with several right answers is as unusable as a vague one
+  no_class_noun           (planning) a described entity whose kind the graph does not know: "the entity that"
+  level3_searchable       (planning) one query from the question's constants finds the answer's page in the
+                          search index's top k
 
 Hops and levels are computed from the formalization alone. Hops: the distance from the answer's
 entity (for an attribute question, the entity that owns it, plus one for reading the attribute) to
@@ -29,7 +33,17 @@ from typing import TYPE_CHECKING
 
 from synth.graph.values import strip_parentheticals
 from synth.graph.view import GraphView
-from synth.tasks.formal import ANSWER, EDGE_KINDS, Analysis, Triple, analyze, entities_named, is_var, name_of
+from synth.tasks.formal import (
+    ANSWER,
+    EDGE_KINDS,
+    NOT_NAMING_KINDS,
+    Analysis,
+    Triple,
+    analyze,
+    entities_named,
+    is_var,
+    name_of,
+)
 from synth.tasks.operations import LIGHT_OPS, surname
 from synth.tasks.text import attribute_answer, contains_phrase, fold
 
@@ -37,7 +51,7 @@ if TYPE_CHECKING:
     from synth.tasks.draft import TaskDraft
 
 REASONS = ("answer_unsupported", "answer_leak", "missing_evidence", "level_mismatch", "formalization_mismatch",
-           "ambiguous")
+           "ambiguous", "no_class_noun", "level3_searchable")
 
 
 def _structure(formalization: Iterable[dict | Triple]) -> tuple[str, int, dict[str, int]]:
@@ -157,7 +171,37 @@ def plan_problem(draft: TaskDraft, view: GraphView) -> tuple[tuple[str, str] | N
                 f"{draft.answer!r}"), admitted
     if analysis.possible != {draft.expected}:
         return ("ambiguous", _ambiguity(analysis, {draft.expected}, view)), admitted
+    if draft.attribute is None and (others := unlisted_values(draft.formalization, draft.target_entity_id, view)):
+        return ("ambiguous", f"the answer's source also lists {others[:5]} under the relation: values that name "
+                f"no entity might be the one meant"), 1 + len(others)
     return None, 1
+
+
+def unlisted_values(formalization: Iterable[dict | Triple], target_entity_id: str, view: GraphView) -> list[str]:
+    """Other values the answer's source lists under the asked relation that name nothing in the graph.
+
+    "Office: President of the United States; ...; Office: [Illinois House]": only the linked office is an
+    entity, so the solver sees one candidate, yet the question "Which office did Lincoln hold?" has three
+    answers. A value of the relation that is no entity might be the one meant, as much as an entity might."""
+    target = view.entities.get(target_entity_id)
+    if target is None:
+        return []
+    names = {fold(n) for n in (target.name, target.label, *target.aliases) if n}
+    found: list[str] = []
+    for t in map(Triple.of, formalization):
+        if t.object != ANSWER or t.object_kind not in EDGE_KINDS:
+            continue
+        named = set(entities_named(view, name_of(t.subject))) if not is_var(t.subject) else None
+        for edge, source in view.neighbors(target.id):
+            if not edge.typed or edge.dst != target.id or edge.relation != t.predicate:
+                continue
+            if named is not None and source not in named:
+                continue
+            for attribute in view.entities[source].attributes:
+                if (attribute.get("key") == t.predicate and attribute.get("kind") not in NOT_NAMING_KINDS
+                        and not attribute.get("entity_id") and fold(str(attribute.get("value") or "")) not in names):
+                    found.append(str(attribute.get("value")))
+    return sorted(set(found))
 
 
 def _ambiguity(analysis: Analysis, expected: set[str], view: GraphView) -> str:
@@ -241,4 +285,7 @@ def check_task(task: dict, view: GraphView, document_ids: set[str]) -> list[tupl
                          f"answer {task['answer']!r}"))
     elif len(analysis.possible) > 1:
         problems.append(("ambiguous", _ambiguity(analysis, set(), view)))
+    elif task.get("answer_type") == "entity" and (
+            others := unlisted_values(task["formalization"], task.get("target_entity_id") or "", view)):
+        problems.append(("ambiguous", f"the answer's source also lists {others[:5]} under the relation"))
     return problems

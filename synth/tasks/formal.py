@@ -83,7 +83,7 @@ AMOUNT_KINDS = frozenset({"number", "quantity", "count", "percent", "money", "du
 DATE_KINDS = frozenset({"date", "year"})
 # attribute kinds that say nothing about which entity a relation reaches: "Born: 1 May 1891" under
 # "born" does not say where (see `_Index.has_key`)
-_NOT_NAMING_KINDS = frozenset({*DATE_KINDS, "span", *AMOUNT_KINDS, "coordinates", "identifier", "format"})
+NOT_NAMING_KINDS = _NOT_NAMING_KINDS = frozenset({*DATE_KINDS, "span", *AMOUNT_KINDS, "coordinates", "identifier", "format"})
 UNKNOWN_VALUE = "<unknown>"  # in Analysis.possible: an owner that might be the one lacks the attribute
 _SPAN_CAP = 200  # years of an open or long span indexed for year_range
 _ADMISSION_CACHE = 1_024  # one-entity constraints whose admitted entities an index keeps

@@ -82,6 +82,9 @@ def vague_date(value: str, granularity: str = "decade_part", key: str = "") -> V
     if granularity == "century":
         start = year - year % 100
         offset = year - start
+        if 29 <= offset <= 36 or 63 <= offset <= 70:
+            # near a third's edge "the mid 20th century" for 1934 misleads a reader: the century alone
+            return Vague(f"the {_ordinal(start // 100 + 1)} century", key, f"{start}..{start + 99}", "year_range")
         part, lo, hi = (("early", 0, 32) if offset <= 32 else ("mid", 33, 66) if offset <= 66
                         else ("late", 67, 99))
         return Vague(f"the {part} {_ordinal(start // 100 + 1)} century", key, f"{start + lo}..{start + hi}",

@@ -77,8 +77,16 @@ def fill(template: str, *, person: bool = False, **values: str) -> str:
     return _PLACEHOLDER.sub(substitute, template)
 
 
+_QUALIFIER = re.compile(r"\([^()]*\)")
+# a noun phrase with a relative clause in it: a verb after it would be stranded
+_RELATIVE = re.compile(r"\b(?:who|whom|whose|that|which|where|when)\b", re.IGNORECASE)
+
+
 def _key(key: str) -> str:
-    return " ".join(key.lower().replace("_", " ").split())
+    """The key as a question words it: lower case, and a sub-row by its own name ("Government – Prime
+    Minister" is the prime minister; the section it sits in is no part of the relation)."""
+    key = _QUALIFIER.sub(" ", key.lower().replace("_", " "))  # "Ethnic groups (2018)": the year dates the row
+    return " ".join(key.split()).rsplit(" – ", 1)[-1]
 
 
 # --- vocabulary ---------------------------------------------------------------------------------------
@@ -530,8 +538,11 @@ def attribute_question(key: str, kind: str, np: str) -> str:
         reading = date_reading(key)
         unit = "year" if kind == "year" else "date"
         forms = table()["date_forms"]
-        if reading is not None and reading.verb and _has_word(np, reading.verb) and reading.nominal:
-            # "When was the historian born in Estavia born?" says "born" twice
+        if reading is not None and reading.nominal and (
+                (reading.verb and _has_word(np, reading.verb)) or _RELATIVE.search(np)):
+            # "When was the historian born in Estavia born?" says "born" twice, and "When was the cathedral
+            # where the requiem that X composed was first performed completed?" leaves its verb stranded
+            # after a long noun phrase: "What is the completion date of ...?" reads at once
             question = fill(bind(forms["nominal"]["question"], nominal=reading.nominal, unit=unit), np=np)
             return question
         if reading is not None:

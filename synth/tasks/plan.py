@@ -20,6 +20,7 @@ works the first failure is reported for quarantine.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import weakref
 from collections import Counter
@@ -45,6 +46,7 @@ from synth.tasks.operations import (
 from synth.tasks.phrases import (
     DEATH_COUNTS,
     DEATH_KEYS,
+    LAST_RESORT,
     askable,
     class_noun,
     date_clause,
@@ -54,6 +56,7 @@ from synth.tasks.phrases import (
 )
 from synth.tasks.search_check import SearchCheck
 from synth.tasks.text import (
+    MONTHS,
     attribute_answer,
     date_spellings,
     fold,
@@ -63,6 +66,7 @@ from synth.tasks.text import (
     year_of,
 )
 
+_ISO_MONTH = re.compile(r"^(\d{3,4})-(\d{2})$")
 SKELETONS_PER_LEVEL = 12  # skeleton candidates tried per (subgraph, level)
 MAX_ADDITIONS = {1: 1, 2: 3, 3: 4}
 MAX_CLAUSES = 3  # on any one entity: more reads as a list, not a question
@@ -148,8 +152,11 @@ class Planner:
 
     def display(self, entity: Entity) -> str:
         """The name as a sentence writes it: "the Treaty of Brennick" where the entity's own description
-        says "The Treaty of Brennick ...", the full name where a label is shared."""
-        name = entity.label if entity.label and self._labels[entity.label] == 1 else entity.name
+        says "The Treaty of Brennick ...". The full name where the title carries a disambiguator ("George
+        Mason (bishop)": the source itself says other George Masons exist, in the corpus or beyond it) or
+        where a label is shared."""
+        plain = entity.label and entity.label == entity.name and self._labels[entity.label] == 1
+        name = entity.label if plain else entity.name
         if not name.lower().startswith("the ") and entity.description.startswith(f"The {name}"):
             return f"the {name}"
         return name
@@ -166,7 +173,7 @@ class Planner:
         """Whether a question may state an edge: typed (a key of its source's own infobox, never a link
         or a mention) and worded as how the two relate."""
         src, dst = self.view.entities.get(edge.src), self.view.entities.get(edge.dst)
-        return (edge.typed and src is not None and dst is not None
+        return (edge.typed and src is not None and dst is not None and whole_value(edge)
                 and phrasable(edge.relation, dst.type, src.type))
 
     # --- evidence ---------------------------------------------------------------------------------
@@ -202,6 +209,13 @@ class Planner:
         if kind == "date" and day is not None:
             spellings = date_spellings(day)
             return spellings[0], spellings[1:], "date", value
+        month = _ISO_MONTH.match(str(attribute.get("normalized") or ""))
+        if kind == "date" and month is not None and 1 <= int(month.group(2)) <= 12:
+            # known to the month ("December, 1935"): the answer says the month, as the source does
+            name = MONTHS[int(month.group(2)) - 1]
+            text = f"{name} {month.group(1)}"
+            aliases = unique([f"{name[:3]} {month.group(1)}", value, raw])
+            return text, [a for a in aliases if a != text], "date", value
         if kind in ("date", "year"):
             year = year_of(value)
             text = str(year) if year is not None else raw
@@ -329,6 +343,11 @@ class Planner:
         problem, answers = checks.plan_problem(draft, self.view)
         if problem is not None:
             return problem, answers
+        nameless = [m.name for m in draft.root.walk() if m.var is not None and m.noun == LAST_RESORT]
+        if nameless:
+            # "the entity that followed the entity that ..." tells a reader nothing: an entity whose kind the
+            # graph does not know is named, or not used
+            return ("no_class_noun", f"described entities with no class noun: {nameless}"), answers
         person = draft.attribute is None and self.view.entities[draft.target_entity_id].type == "person"
         leak = checks.leaked_alias(render.question(draft), draft, person=person)
         if leak:
@@ -518,14 +537,24 @@ class Planner:
                 # "born in the same city as X" reads right; the reverse ("where the same city as X is
                 # located") does not
                 continue
+            if self._values(mention.entity_id, edge.relation) > 1:
+                # "Born: Kellmar, Aldra, Estavia" makes three born-in edges: "born in the same place as" a
+                # Dunmere native would be true by the province alone, and say something else
+                continue
             for other_id in ctx.nodes:
                 if other_id in (mention.entity_id, common) or other_id in exclude:
+                    continue
+                if self._values(other_id, edge.relation) > 1:
                     continue
                 partner = self._same_relation(other_id, common, edge.relation, outgoing)
                 if partner is None:
                     continue
                 out.append(self._shared_addition(ctx, mention, edge, partner, other_id, common, outgoing))
         return out
+
+    def _values(self, node: str, relation: str) -> int:
+        """How many entities typed edges `relation` from `node` reach."""
+        return len({e.dst for e, _ in self.view.neighbors(node) if e.typed and e.src == node and e.relation == relation})
 
     def _same_relation(self, node: str, common: str, relation: str, outgoing: bool) -> Edge | None:
         for edge, other in _sorted(self.view.neighbors(node)):
@@ -720,7 +749,9 @@ class Planner:
                     continue
                 # nothing named may sit one edge from the answer anywhere in the graph; a hub is named
                 ends = (True, False) if path[-1][1] not in near else (False,)
-                if not self.hidden_ok(path[-1][1]):
+                if not self.hidden_ok(path[-1][1]) or _returns(path):
+                    # a hub is named; so is the end of a path that comes back through the same relation
+                    # ("the production company of a film" describes every production company)
                     ends = tuple(e for e in ends if e)
                 for named_end in ends:
                     def obscure(path: list[tuple[Edge, str]] = path, named_end: bool = named_end
@@ -759,15 +790,43 @@ def _key(ctx: _Context) -> str | None:
     return ctx.attribute.get("key") if ctx.attribute else None
 
 
+_RANGE_DASHES = ("–", "—")
+
+
+def whole_value(edge: Edge) -> bool:
+    """Whether the link is a whole value of its infobox row, not a piece of a longer one: "Fossil range:
+    Early [Pliocene] – Recent" says neither that the range is the Pliocene nor anything a question can
+    state by the link alone; "Born: 3 March 1891, [Varkholm], [Estavia]" lists whole values."""
+    evidence, anchor = edge.evidence or "", edge.anchor or ""
+    value = evidence.split(":", 1)[1] if ":" in evidence else evidence
+    at = value.find(anchor) if anchor else -1
+    if at < 0:
+        return True  # nothing to tell by
+    before, after = value[:at].rstrip(), value[at + len(anchor):].lstrip()
+    if (before and before[-1].isalnum()) or (after and after[0].isalnum()):
+        return False  # a word of a longer phrase: "Early Pliocene", "Pliocene epoch"
+    return not (before.endswith(_RANGE_DASHES) or after.startswith(_RANGE_DASHES))  # an end of a range
+
+
+def _returns(path: list[tuple[Edge, str]]) -> bool:
+    """Whether the path's last step comes back into its middle node by the relation it arrived by."""
+    if len(path) < 2:
+        return False
+    before, after = path[-2][0], path[-1][0]
+    return before.relation == after.relation and before.dst == after.dst
+
+
 def _repeats(path: list[tuple[Edge, str]], start: str) -> int:
-    """Nodes a path leaves by the same relation it arrived by from the same side: "the town where the
-    geologist born in a place was born" (two "born" edges out of the geologist) says one thing twice."""
+    """Nodes a path passes through by one relation on both sides: "the town where the geologist born in a
+    place was born" (two "born" edges out of the geologist) says one thing twice, and "the film whose
+    production company is the production company of a film" (two edges into the company) says nothing."""
     count = 0
     nodes = [start, *(node for _, node in path)]
     for position in range(1, len(path)):
         middle = nodes[position]
         before, after = path[position - 1][0], path[position][0]
-        if before.relation == after.relation and before.src == middle == after.src:
+        if before.relation == after.relation and (before.src == middle == after.src
+                                                  or before.dst == middle == after.dst):
             count += 1
     return count
 

@@ -211,7 +211,8 @@ def subgraph_row(view: GraphView, graph: str, walk: Walk, target: str, attribute
 
 
 def sample(view: GraphView, graph: str, config: TaskConfig) -> Iterator[tuple[str, dict | None]]:
-    """("subgraph", row) for each kept walk, else (reason, None): too_small | duplicate | duplicate_shape.
+    """("subgraph", row) for each kept walk, else (reason, None): too_small | duplicate | duplicate_shape
+    (more than `max_per_shape` subgraphs with edges share a shape).
 
     A walk shorter than `min_edges` is too small, except a lone entity's (no typed edge anywhere): its
     subgraph is that entity and one of its attributes."""
@@ -228,7 +229,9 @@ def sample(view: GraphView, graph: str, config: TaskConfig) -> Iterator[tuple[st
         if row["id"] in seen:
             yield "duplicate", None
             continue
-        if per_shape[row["shape"]] >= config.max_per_shape:
+        # an edgeless subgraph (one entity and its attribute) has no topology to vary: its diversity is its
+        # answer, which selection caps; the shape cap would leave a text corpus three questions
+        if walk.edges and per_shape[row["shape"]] >= config.max_per_shape:
             yield "duplicate_shape", None
             continue
         seen.add(row["id"])

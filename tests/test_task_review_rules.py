@@ -1,0 +1,77 @@
+"""Rules that came out of reading the tasks on real corpora: each a defect a strict reviewer found."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from synth.graph import GraphView
+from synth.tasks.checks import unlisted_values
+from synth.tasks.formal import Triple
+from synth.tasks.operations import vague_date
+from synth.tasks.phrases import attribute_question, relation_phrase
+from synth.tasks.plan import Planner, whole_value
+
+
+def _entity(eid: str, name: str, etype: str, attributes: list[dict] | None = None, subtype: str | None = None,
+            label: str | None = None, description: str = "") -> dict:
+    return {"id": eid, "name": name, "label": label or name.split(" (")[0], "type": etype, "aliases": [],
+            "description": description or f"{name} is a {subtype or etype}.", "attributes": attributes or [],
+            "doc_ids": [f"doc-{eid}"], "urls": [], "subtype": subtype, "stub": False}
+
+
+def _attr(key: str, value: str, kind: str, normalized: str | None = None, entity_id: str | None = None) -> dict:
+    return {"key": key, "value": value, "kind": kind, "normalized": normalized, "unit": None, "entity_id": entity_id,
+            "source": "infobox", "doc_id": ""}
+
+
+def test_a_link_inside_a_longer_value_is_no_fact() -> None:
+    edge = SimpleNamespace
+    assert not whole_value(edge(evidence="Fossil range: Early Pliocene – Recent", anchor="Pliocene"))
+    assert not whole_value(edge(evidence="Fossil range: Late Devonian–Holocene", anchor="Holocene"))
+    assert whole_value(edge(evidence="Born: 3 March 1891, Varkholm, Estavia", anchor="Varkholm"))
+    assert whole_value(edge(evidence="Spouse: Carl Dahl (m. 1919)", anchor="Carl Dahl"))
+
+
+def test_values_that_name_no_entity_are_other_answers() -> None:
+    lincoln = _entity("abe", "Abraham Lincoln", "person", [
+        _attr("office", "President of the United States", "text"),
+        _attr("office", "Member of the Illinois House", "organization", entity_id="house"),
+    ])
+    view = GraphView.from_rows([lincoln, _entity("house", "Illinois House of Representatives", "organization")],
+                               [{"id": "e1", "src": "abe", "dst": "house", "relation": "office", "evidence": "Office",
+                                 "kind": "infobox", "doc_id": "doc-abe", "typed": True}])
+    question = [Triple("Abraham Lincoln", "office", "?answer", "var")]
+    assert unlisted_values(question, "house", view) == ["President of the United States"]
+    single = GraphView.from_rows([{**lincoln, "attributes": lincoln["attributes"][1:]},
+                                  _entity("house", "Illinois House of Representatives", "organization")],
+                                 [{"id": "e1", "src": "abe", "dst": "house", "relation": "office", "evidence": "Office",
+                                   "kind": "infobox", "doc_id": "doc-abe", "typed": True}])
+    assert unlisted_values(question, "house", single) == []
+
+
+def test_long_noun_phrases_take_the_nominal_date_question() -> None:
+    assert attribute_question("born", "date", "Sofie Arnholt") == "When was Sofie Arnholt born?"
+    long = attribute_question("completed", "year", "the cathedral where the requiem was first performed")
+    assert long == "What is the completion year of the cathedral where the requiem was first performed?"
+
+
+def test_sub_rows_and_dated_keys_word_their_own_name() -> None:
+    assert relation_phrase("government – prime minister", "person", "place").into == "{who} is the prime minister of {s}"
+    assert relation_phrase("ethnic groups (2018)", "thing", "place").out == "whose ethnic groups include {o}"
+
+
+def test_a_year_near_the_edge_of_a_third_of_its_century_is_not_put_in_that_third() -> None:
+    assert vague_date("1934", "century").phrase == "the 20th century"
+    assert vague_date("1950", "century").phrase == "the mid 20th century"
+    assert vague_date("1910", "century").phrase == "the early 20th century"
+
+
+def test_answers_keep_the_month_and_names_keep_their_disambiguator() -> None:
+    person = _entity("w", "Wang Hongwen", "person", [_attr("born", "December, 1935", "date", "1935-12")])
+    bishop = _entity("g", "George Mason (bishop)", "person")
+    view = GraphView.from_rows([person, bishop], [])
+    planner = Planner(view)
+    answer, aliases, answer_type, _ = planner.answer_of(view.entities["w"], view.entities["w"].attributes[0])
+    assert (answer, answer_type) == ("December 1935", "date") and "1935-12" in aliases
+    assert planner.display(view.entities["g"]) == "George Mason (bishop)"
+    assert planner.display(view.entities["w"]) == "Wang Hongwen"
