@@ -107,23 +107,31 @@ def test_a_stub_is_a_second_candidate() -> None:
     edges = [_edge("anna", "carl", "child"), _edge("anna", "karl", "child"), _edge("carl", "old", "born"),
              _edge("anna", "old", "born")]
     view = GraphView.from_rows(entities, edges)
-    question = [T("?x1", "child", "?answer", "var"), T("?answer", "born", "Oldtown", "entity"),
+    question = [T("Anna Berg", "child", "?answer", "var"), T("?answer", "born", "Oldtown", "entity"),
                 T("?answer", "type", "person", "type")]
     result = analyze(question, view)
     # Karl Voss has no page: he is a child of Anna's, and where he was born is unknown, so he might be it
     assert result.definite == {"carl"} and result.possible == {"carl", "karl"} and not result.unique
+    # and as someone's parent: a stub's children are unknown, so anyone born in Oldtown might be one
+    loose = analyze([T("?x1", "child", "?answer", "var"), *question[1:]], view)
+    assert loose.possible == {"anna", "carl", "karl"}
 
 
-def test_a_candidate_the_graph_says_nothing_about_is_no_alternative(people: GraphView) -> None:
-    question = [T("?answer", "born", "Oldtown", "entity"), T("?answer", "type", "person", "type"),
-                T("?answer", "description", "composer", "keyword")]
-    # the stub's birthplace and occupation are unknown, but nothing the question asks is stated of him:
-    # a reader does not weigh him (he would be a candidate for every question about a person)
-    assert evaluate(people.entities["karl"], question[2]) is Truth.MIGHT
-    result = analyze(question, people)
-    assert result.definite == result.possible == {"anna"}
-    # Carl states his occupation, and it is not this one
-    assert "carl" not in result.possible
+def test_a_candidate_the_graph_says_nothing_about_is_no_alternative() -> None:
+    entities = [
+        _entity("anna", "Anna Berg", "person", "Anna Berg was a composer.", subtype="composer"),
+        _entity("per", "Per Lund", "person", "Per Lund was a man from the north."),
+        _entity("karl", "Karl Voss", "person", stub=True),
+        _entity("old", "Oldtown", "place", "Oldtown is a port city.", subtype="city"),
+    ]
+    view = GraphView.from_rows(entities, [_edge("anna", "old", "born")])
+    question = [T("?answer", "born", "Oldtown", "entity"), T("?answer", "type", "composer", "type")]
+    # Per has a page that states nothing the question asks (no birthplace, no occupation): a reader does
+    # not weigh him, or every question about a person would have him as a second answer. The stub is
+    # another matter: known to exist, known to no page, he might be anything
+    assert evaluate(view.entities["per"], question[1]) is Truth.MIGHT
+    result = analyze(question, view)
+    assert result.definite == {"anna"} and result.possible == {"anna", "karl"}
 
 
 def test_a_missing_attribute_is_a_second_candidate(people: GraphView) -> None:
@@ -290,8 +298,7 @@ def test_edges_are_closed_world_where_the_subject_states_the_relation(people: Gr
     # Carl states where he was born (Oldtown): Newtown fails for him; the stub might be from anywhere
     newtown = analyze([T("?answer", "born", "Newtown", "entity")], people)
     assert newtown.definite == set() and "carl" not in newtown.possible and "anna" not in newtown.possible
-    # (the stub might be from anywhere, but the graph states nothing the question asks of him)
-    assert "karl" not in newtown.possible
+    assert "karl" in newtown.possible  # the stub might be from anywhere
     # a birth date says nothing of the place: a painter with only "Born: <date>" might be from Newtown
     dated = GraphView.from_rows([_entity("p", "Per", "person", "Per was a painter.",
                                          [_attr("born", "1 May 1891", "date", "1891-05-01")]),
@@ -315,15 +322,16 @@ def test_the_trace_counts_candidates_constraint_by_constraint(people: GraphView)
     question = [T("?answer", "type", "person", "type"), T("?answer", "born", "Oldtown", "entity"),
                 T("?answer", "description", "violinist", "keyword")]
     result = analyze(question, people)
-    # persons the graph states a birthplace or an occupation of; born there; a violinist
-    assert [n for _, n in result.trace] == [2, 2, 1]
+    # persons the graph states a birthplace or an occupation of, and the stub; born there or unknown; a
+    # violinist or unknown
+    assert [n for _, n in result.trace] == [3, 3, 2]
     assert [t for t, _ in result.trace] == question
-    assert result.constraint_candidates()[1] == {"constraint": "?answer born Oldtown", "candidates": 2}
+    assert result.constraint_candidates()[1] == {"constraint": "?answer born Oldtown", "candidates": 3}
     attribute = analyze([T("?x1", "composer", "Anna Berg", "entity"), T("?x1", "type", "work", "type"),
                          T("?x1", "length", "?answer", "value")], people)
     # before its value triple, an attribute question counts the entities that might own the value: those
-    # that state a composer or a length (the two works), both composed by her
-    assert [n for _, n in attribute.trace] == [2, 2, 2] and attribute.possible == {"7800", UNKNOWN_VALUE}
+    # that state a composer or a length (the two works), and the stub; the works are both composed by her
+    assert [n for _, n in attribute.trace] == [3, 2, 2] and attribute.possible == {"7800", UNKNOWN_VALUE}
     assert analyze(question, people, trace=False).trace == []
 
 
@@ -363,8 +371,11 @@ def _brute_force(question: list[Triple], view: GraphView) -> tuple[set[str], set
         return Truth.MIGHT if o in index.named_targets(s, relation) else Truth.FAILS
 
     def supported(var: str, e: str) -> bool:
-        """The graph states something the question asks of `e` in the place of `var` (besides its type)."""
+        """The graph states something the question asks of `e` in the place of `var` (besides its type),
+        or `e` is a stub (whatever it is might fit)."""
         entity = view.entities[e]
+        if entity.stub:
+            return True
         keys = {a.get("key") for a in entity.attributes}
         for t in question:
             if t.subject == var and t.object_kind == "type":

@@ -259,8 +259,10 @@ def test_attribute_questions_do_not_repeat_the_verb() -> None:
         "What is the founding year of the studio founded by Nils Farrand?")
     assert attribute_question("died", "date", "the painter who died in Varkholm") == (
         "What is the death date of the painter who died in Varkholm?")
+    # after a relative clause the verb would be stranded at the end: the nominal form reads at once
     assert attribute_question("born", "date", "the painter who died in Varkholm") == (
-        "When was the painter who died in Varkholm born?")
+        "What is the birth date of the painter who died in Varkholm?")
+    assert attribute_question("born", "date", "the Varkholm painter") == "When was the Varkholm painter born?"
 
 
 def test_relation_keys_that_name_a_class_or_an_event() -> None:
@@ -653,7 +655,8 @@ def test_sampling_is_deterministic(demo_graph: SimpleNamespace) -> None:
 def test_every_level_produced_with_checked_tasks(demo_graph: SimpleNamespace, demo_tasks) -> None:
     tasks = demo_tasks.tasks
     levels = Counter(t["level"] for t in tasks)
-    assert levels[1] >= 50 and levels[2] >= 50 and levels[3] >= 50, levels
+    # (a task is kept only when no other entity even might answer it, stubs included: fewer, and valid)
+    assert levels[1] >= 45 and levels[2] >= 45 and levels[3] >= 45, levels
     assert demo_tasks.counts["tasks.added"] == len(tasks) and demo_tasks.counts["task_drafts.added"] == len(demo_tasks.drafts)
     document_ids, _ = demo_tasks.store.committed_ids("documents")
     for task in tasks:

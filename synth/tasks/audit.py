@@ -296,7 +296,7 @@ def audit_signals(tasks: list[dict], view: GraphView | None, screened: set[str] 
     signals["leaks"] = _signal("leaks", DEFECT, [
         (t, "leaks " + ", ".join(repr(s) for s in found)) for t in tasks
         if (found := leaks(t.get("question") or "", t.get("answer") or "", t.get("aliases") or [],
-                           person=is_person(t, view)))])
+                           person=is_person(t, view), dated=t.get("answer_type") == "date"))])
 
     signals["answers"] = _answer_signal(tasks)
     signals["candidates"] = _candidate_signal(tasks)

@@ -45,7 +45,7 @@ from synth.tasks.formal import (
     name_of,
 )
 from synth.tasks.operations import LIGHT_OPS, surname
-from synth.tasks.text import attribute_answer, contains_phrase, fold
+from synth.tasks.text import attribute_answer, contains_phrase, fold, year_of
 
 if TYPE_CHECKING:
     from synth.tasks.draft import TaskDraft
@@ -106,18 +106,22 @@ def level_of(draft: TaskDraft) -> int:
     return level_from(draft.formalization, [o.op for o in draft.operations])
 
 
-def leaks(question: str, answer: str, aliases: Iterable[str] | None = (), *, person: bool = False) -> list[str]:
+def leaks(question: str, answer: str, aliases: Iterable[str] | None = (), *, person: bool = False,
+          dated: bool = False) -> list[str]:
     """The spellings of the answer (the answer, then each alias) that the question gives away: as whole
     words (folded, so "Voss" leaks from "Voss-Hartmann" and "Voss's"), or at the start of a longer token:
     a number inside any token but never inside a longer number ("1970" in "the 1970s", "7" in "7th", not
     in "19705"), a name inside a capitalized longer name ("Marr" in "Marrsville", not "marriage"). With
     `person`, the surname of a spelling of two or more words is a spelling too: "Karl Voss" leaks from
-    "a child of Henrik Voss"."""
+    "a child of Henrik Voss". With `dated` (a date answer), its year is: "When did Princess Maria
+    Carolina (1820–1861) die?" gives 14 January 1861 away."""
     found: list[str] = []
     for spelling in [s for s in [answer, *(aliases or [])] if s and s.strip()]:
         candidates = [spelling]
         if person and len(spelling.split()) >= 2:
             candidates.append(surname(spelling))
+        if dated and (year := year_of(spelling)) is not None:
+            candidates.append(str(year))
         for candidate in candidates:
             if candidate not in found and (contains_phrase(question, candidate) or _inside_token(question, candidate)):
                 found.append(candidate)
@@ -127,7 +131,8 @@ def leaks(question: str, answer: str, aliases: Iterable[str] | None = (), *, per
 def leaked_alias(question: str, task: TaskDraft | dict, *, person: bool = False) -> str | None:
     """The first answer spelling the question gives away (see `leaks`), if any."""
     answer, aliases = (task["answer"], task["aliases"]) if isinstance(task, dict) else (task.answer, task.aliases)
-    found = leaks(question, answer, aliases, person=person)
+    answer_type = task.get("answer_type") if isinstance(task, dict) else task.answer_type
+    found = leaks(question, answer, aliases, person=person, dated=answer_type == "date")
     return found[0] if found else None
 
 

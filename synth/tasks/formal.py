@@ -36,10 +36,10 @@ A subject without the key might relate to anything.
 
 A possible candidate must also be one the graph says something of that the question asks (besides its
 top type): a class below the top types, a name or keyword that holds, an attribute under a key the
-question reads, a relation its edges state or that reaches it (`_Solver.supported`). Without that rule a
-page-less stub, or any work of unknown kind, place and maker, "might" be the answer to every question
-about its type, and no task over a real corpus (where every infobox links pages it lacks) is unique; a
-candidate that fits what is known and lacks the one attribute that would rule it out stays possible.
+question reads, a relation its edges state or that reaches it (`_Solver.supported`), or a stub. A page
+whose infobox and lead state nothing the question asks (a work of unknown kind, place and maker) is no
+alternative a reader weighs; without that rule it "might" be the answer to every question about its
+type. A stub is: the corpus knows it exists and nothing else, so whatever it is might fit.
 
 `analyze` gives the definite answers (some binding of all variables makes every constraint HOLD), the
 possible ones (some binding of supported candidates makes every constraint HOLD or MIGHT; a superset) and, per constraint, how
@@ -416,6 +416,7 @@ class _Index:
                             self._named_out[(entity.id, key)].add(named)
                             self._named_into[(named, key)].add(entity.id)
         self.all = frozenset(e.id for e in self.entities)
+        self.stubs = frozenset(e.id for e in self.entities if e.stub)
         self._reached: dict[str, set[str]] = defaultdict(set)  # relation -> entities a typed edge reaches
         for dst, relation in self._into:
             self._reached[relation].add(dst)
@@ -794,10 +795,10 @@ class _Solver:
         """The entities the graph says something of that `term`'s constraints ask, besides its broad
         type: a class below the top types, a name or keyword that HOLDS, an attribute under a key a
         constraint reads, a relation one of its edges states (as subject: it states the relation; as
-        object: an edge of the relation reaches it). A candidate of which the graph says nothing the
-        question asks (a page-less person "might" be the actress born in Brennick; a work of unknown
-        kind, place and maker "might" be the painting in Varkholm) is no alternative a reader weighs; one
-        that fits what is known and lacks the attribute that would rule it out is. Read from the whole
+        object: an edge of the relation reaches it), or a stub. A candidate of which the graph says
+        nothing the question asks (a work of unknown kind, place and maker "might" be the painting in
+        Varkholm) is no alternative a reader weighs; one that fits what is known and lacks the attribute
+        that would rule it out is, and so is a stub, of which nothing is known at all. Read from the whole
         formalization, also when a trace counts a prefix of it."""
         found = self._support.get(term)
         if found is not None:
@@ -817,6 +818,7 @@ class _Solver:
                     out |= index.stating(t.predicate)
                 if t.object == term:
                     out |= index.reached(t.predicate)
+        out |= index.stubs  # known to exist, known to no page: whatever they are might fit
         self._support[term] = out
         return out
 

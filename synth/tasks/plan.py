@@ -219,7 +219,10 @@ class Planner:
         if kind in ("date", "year"):
             year = year_of(value)
             text = str(year) if year is not None else raw
-            return text, unique([value, raw.split(",")[0]]) if raw and raw != text else [], "year", value
+            if year is not None and attribute.get("qualifier") in ("c.", "ca.", "circa", "about", "around"):
+                text = f"c. {year}"  # "c. 1055": the source gives no exact year, nor does the answer
+            aliases = unique([value, raw.split(",")[0], str(year) if year is not None else ""]) if raw else []
+            return text, [a for a in aliases if a != text], "year", value
         surface = strip_parentheticals(raw) if raw else ""
         number = number_of(value) if "/" not in value else None
         if kind == "duration" and number is not None:
