@@ -259,9 +259,11 @@ def test_reasoning_follows_the_path_over_the_evidence_to_the_gold_answer() -> No
 
 def test_reasoning_weighs_candidates_and_quotes_values_in_full() -> None:
     chain = section(reasoning_samples(TASK)[0]["text"], "Reasoning")
-    assert "Candidates: Dagny Sorel, The Dunmere Mine Disaster." in chain
-    assert "- Dagny Sorel: is a historian: holds [3];" in chain and chain.count("; kept.") == 2
-    assert "- The Dunmere Mine Disaster: is a historian: no passage states it; dropped." in chain
+    assert "Candidates: Dagny Sorel, Dunmere Mine Disaster." in chain  # the pages', not sentence openings
+    assert "- Dagny Sorel: is a historian: holds [3]; whose notable works include A History of Estavia: holds [4];" \
+        in chain and chain.count("; kept.") == 2
+    # its own lead calls it an underground fire: refuted by what the passage says about it, not merely unstated
+    assert "- Dunmere Mine Disaster: is a historian: does not hold [1]; dropped." in chain
     assert chain.index("Candidates:") < chain.index("So x1 is Dagny Sorel.")
     song = {**SHARED, "answer": "2:24", "aliases": ["2 minutes 24 seconds"],
             "evidence": [*SHARED["evidence"][:1], *evidence(("d3", "Estavian Violin Concerto", "Length: 2:24")),
@@ -462,3 +464,119 @@ def test_teacher_writer_rewrites_and_falls_back_to_the_template(tmp_path: Path) 
     assert {f["task_id"] for f in writer.fallbacks} == {"task-fire"}
     fallback_rows = cpt_samples(TASK, [t], TeacherCptWriter(config("http://127.0.0.1:9/v1")))
     assert [r["id"] for r in fallback_rows] == [r["id"] for r in cpt_samples(TASK, [t])]  # one row, not two
+
+
+# --- regressions from the review of published CPT samples ---------------------------------------------------------
+
+# "What is the song that lasts between 2 and 3 minutes and whose label is the record label whose name begins with G
+# and that is among the labels of a singer?", as the demo writes it
+SONG = {
+    "id": "task-song", "level": 3, "answer": "Night Ferry", "aliases": [], "answer_type": "entity",
+    "question": "What is the song that lasts between 2 and 3 minutes and whose label is the record label whose name "
+                "begins with G and that is among the labels of a singer?",
+    "formalization": triples(
+        ("?answer", "type", "song", "type"), ("?answer", "label", "?x1", "var"),
+        ("?answer", "length", "120..180", "number_range"), ("?x1", "type", "record label", "type"),
+        ("?x2", "labels", "?x1", "var"), ("?x1", "name", "G", "prefix"), ("?x2", "type", "singer", "type")),
+    "operations": [{"op": "mask_name", "slot": "?x1", "original": "Gullwing Records",
+                    "obfuscated": "whose name begins with G"}],
+    "evidence": evidence(
+        ("d1", "Night Ferry", '"Night Ferry" is a song written and recorded by the Estavian singer Lina Marr.'),
+        ("d1", "Night Ferry", "Label: Gullwing Records"),
+        ("d1", "Night Ferry", "Length: 2:55"),
+        ("d2", "Lina Marr", "Lina Marr (14 May 1932 – 3 October 2011) was an Estavian singer and songwriter."),
+        ("d2", "Lina Marr", "Her first album, Songs from the Harbour, followed in 1957."),
+        ("d2", "Lina Marr", "Labels: Gullwing Records"),
+        ("d3", "Gellan Bay Blues", '"Gellan Bay Blues" is a song by Lina Marr.'),
+        ("d3", "Gellan Bay Blues", "Length: 3:12")),
+}
+
+
+def test_reasoning_reads_a_name_mask_by_the_solvers_name_rules() -> None:
+    chain = section(reasoning_samples(SONG)[0]["text"], "Reasoning")
+    # the first letter of the name (bare_name), never its last word ("does not hold (Records)")
+    assert "whose name begins with G: holds (Gullwing Records); kept." in chain
+    assert "(Records)" not in chain
+    surname_task = {**SHARED, "operations": SHARED["operations"][:1]}  # Marta Lindell found, not told
+    chain = section(reasoning_samples(surname_task)[0]["text"], "Reasoning")
+    assert "whose surname begins with L: holds (Lindell)" in chain
+
+
+def test_reasoning_decides_a_constraint_by_what_a_passage_says_about_that_candidate() -> None:
+    chain = section(reasoning_samples(SONG)[0]["text"], "Reasoning")
+    # the singer is named from her own lead, and the label by her "Labels:" line
+    assert "So x2 is Lina Marr." in chain and "that is among the labels of Lina Marr: holds [6]" in chain
+    # a length read from "Length: 2:55" (175 s), and Gellan Bay Blues (3:12) refuted by its own line
+    assert "- Night Ferry: is a song: holds [1]; whose label is Gullwing Records: holds [2]; " \
+           "whose length is between 120 and 180: holds [3]; kept." in chain
+    assert "- Gellan Bay Blues: is a song: holds [7]; whose label is Gullwing Records: no passage states it; dropped." \
+        in chain
+    died = {
+        "id": "task-died", "level": 2, "answer": "Nils Farrand", "aliases": [], "answer_type": "entity",
+        "question": "Who was the person who died in Varkholm?",
+        "formalization": triples(("?answer", "type", "person", "type"), ("?answer", "died", "Varkholm", "entity")),
+        "operations": [],
+        "evidence": evidence(
+            ("d1", "Selva Film Studios", "Selva Film Studios is a film production company in Varkholm, Estavia."),
+            ("d2", "Nils Farrand", "Died: 3 March 1968 (aged 68), Varkholm, Estavia"),
+            ("d2", "Nils Farrand", "Nils Farrand (1899 – 1968) was an Estavian film director.")),
+    }
+    chain = section(reasoning_samples(died)[0]["text"], "Reasoning")
+    assert "- Nils Farrand: who died in Varkholm: holds [2]; kept." in chain
+    # Selva Film Studios' own passage names Varkholm but says nothing of dying there
+    assert "- Selva Film Studios: who died in Varkholm: no passage states it; dropped." in chain
+
+
+def test_reasoning_candidates_are_the_tasks_entities_not_sentence_openings() -> None:
+    chain = section(reasoning_samples(SONG)[0]["text"], "Reasoning")
+    candidates = [line for line in chain.splitlines() if line.startswith("Candidates:")]
+    assert candidates and all("Her first album" not in line for line in candidates)
+    assert candidates == ["Candidates: Lina Marr, Night Ferry, Gellan Bay Blues, Gullwing Records.",
+                          "Candidates: Gullwing Records, Night Ferry, Gellan Bay Blues.",
+                          "Candidates: Night Ferry, Gellan Bay Blues."]
+
+
+def test_samples_whose_checks_contradict_their_conclusion_are_skipped_with_a_reason() -> None:
+    # the gold answer's own infobox gives a length outside the range: the sample would keep a refuted candidate
+    wrong = {**SONG, "evidence": [e if e["text"] != "Length: 2:55" else {**e, "text": "Length: 4:10"}
+                                  for e in SONG["evidence"]]}
+    skipped: list[dict] = []
+    drafts = cpt_drafts(wrong, kinds=["reasoning"], skipped=skipped)
+    assert drafts == [] and [s["reason"] for s in skipped] == ["contradicted"]
+    assert "fails 'whose length is between 120 and 180'" in skipped[0]["detail"]
+    # a trajectory that dropped its own answer as not being what the question asks for
+    drop = render_turn('"Dagny Sorel": its page does not say what it is, not a historian. I drop it.',
+                       call=ToolCall("search", {"query": ["A History of Estavia"]}))
+    t = trajectory([SEARCH, drop, ANSWER])
+    task = {**TASK, "answer": "Dagny Sorel", "formalization": triples(
+        ("?answer", "type", "person", "type"), ("?answer", "description", "historian", "keyword"),
+        ("?answer", "notable works", "A History of Estavia", "entity"))}
+    t["messages"][-1]["content"] = t["messages"][-1]["content"].replace("Dunmere Mine Disaster", "Dagny Sorel")
+    skipped = []
+    assert cpt_drafts(task, [t], kinds=["decision"], skipped=skipped) == []
+    assert [s["reason"] for s in skipped] == ["contradicted"] and "Dagny Sorel" in skipped[0]["detail"]
+
+
+@pytest.mark.parametrize(("question", "plan"), [
+    ("What is the population of the city with a population of more than 400,000 and where the Violin Concerto was "
+     "first performed?",
+     ["1. Find the city with a population of more than 400,000 and where the Violin Concerto was first performed, "
+      "starting from Violin Concerto (call it x1).", "2. Find the population of x1 (this is the answer)."]),
+    ("Who was the composer who died on 12 June 1957 and whose notable works include the opera with a libretto by "
+     "Ivo Castell?",
+     ["1. Find the opera with a libretto by Ivo Castell, starting from Ivo Castell (call it x1).",
+      "2. Find the composer who died on 12 June 1957 and whose notable works include x1 (this is the answer)."]),
+    ("What is the company for which the director whose surname begins with F and who died in a city with a "
+     "population of more than 400,000 is known?",
+     ["1. Find a city with a population of more than 400,000 (call it x1).",
+      "2. Find the director whose surname begins with F and who died in x1 (call it x2).",
+      "3. Find the company for which x2 is known (this is the answer)."]),
+    ("What is the comet discovered at the observatory located in a town with a population of between 60,000 and "
+     "65,000?",
+     ["1. Find a town with a population of between 60,000 and 65,000 (call it x1).",
+      "2. Find the observatory located in x1 (call it x2).", "3. Find the comet discovered at x2 (this is the answer)."]),
+])
+def test_planning_keeps_an_attribute_after_with_on_its_noun(question: str, plan: list[str]) -> None:
+    text = planning_samples({"id": "t", "level": 3, "question": question})[0]["text"]
+    assert section(text, "Plan").splitlines() == plan
+    assert "Find a population" not in text

@@ -27,17 +27,24 @@ and what it returned. The last step answers, against continuing with the best op
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
 from filters.cpt.findings import Finding, Lead, RunningReport, cap, focus_terms, read_observation, score
+from filters.cpt.path import solving_path
 from filters.cpt.question import question_names
 from filters.cpt.steps import SampleError, Step, question_of, trajectory_steps
+from filters.cpt.support import same_name
 from filters.cpt.writer import CptWriter, TemplateCptWriter
 from synth.agent.format import ToolCall
 from synth.agent.runner import TokenCounter
+from synth.tasks.formal import ANSWER
+from synth.tasks.text import fold
 
+# '"X": its page ..., not an observatory. I drop it.' or '"X": a conductor: fails (...); ... I drop it.'
+_DROPPED = re.compile(r'^"([^"\n]+)":\s*(?:an? ([^:;()\n]+?): )?[^\n]*?(?:\bnot an? ([^.\n]+)\. )?I drop it\b', re.M)
 MAX_ALTERNATIVES = 3
 RESULT_CHARS = 240
 REPORT_CHARS = 800  # each step restates what is known: kept short, the results say what is new
@@ -139,6 +146,14 @@ def _result(step: Step, hits: list[Lead], new: list[Finding]) -> str:
     return " ".join(parts) if len(parts) == 1 else "\n".join(parts)
 
 
+def dropped_names(think: str, noun: str = "") -> list[str]:
+    """The candidates a think drops in so many words: '"Varkholm": its page ..., not an observatory. I drop it.'
+    With `noun`, only those dropped as not being one (or for no stated noun): a candidate dropped as "not a work"
+    at one hop may still be the church another asks for."""
+    return [m.group(1) for m in _DROPPED.finditer(think or "")
+            if not noun or not (m.group(2) or m.group(3)) or fold(m.group(2) or m.group(3)) == fold(noun)]
+
+
 def _step_block(n: int, state: _State, step: Step, answer: str) -> list[str]:
     known = state.report.text()
     lines = [f"Step {n}", f"Known so far:\n{known}", "Options:"]
@@ -171,6 +186,12 @@ def decision_draft(task: Mapping[str, Any], trajectory: Mapping[str, Any]) -> Cp
         raise SampleError("no_answer", f"trajectory {trajectory_id!r} does not end with an answer")
     question = question_of(trajectory) or question
     answer = " ".join(steps[-1].turn.answer.split())
+    hops = solving_path(task.get("formalization") or [])
+    noun = hops[-1].noun if hops and hops[-1].term == ANSWER and hops[-1].kind == "entity" else ""
+    dropped = next((n for step in steps for n in dropped_names(step.turn.think, noun) if same_name(n, answer)), None)
+    if dropped is not None:
+        raise SampleError("contradicted", f"trajectory {trajectory_id!r} answers {answer!r}, which its own "
+                                          f"reasoning dropped as {dropped!r}")
     state = _State(question, question_names(question))  # what the question states, never what it hides
     blocks = [f"Question: {question}"]
     actions = []

@@ -21,6 +21,7 @@ from synth.tasks.formal import ANSWER, EDGE_KINDS, Triple, is_var, name_of
 from synth.tasks.phrases import (
     TYPE_NOUNS,
     attribute_question,
+    class_nouns,
     date_clause,
     fill,
     number_clause,
@@ -40,6 +41,7 @@ class Hop:
     anchors: tuple[str, ...]  # the known terms it starts from (constants or earlier variables)
     triples: tuple[Triple, ...]  # the triples it checks
     person: bool = False
+    described: bool = False  # the noun is a keyword of its description ("historian"), not its class
 
     @property
     def label(self) -> str:
@@ -118,7 +120,10 @@ class _Graph:
         return seen
 
     def noun(self, term: str) -> str:
-        return self.keywords.get(term) or TYPE_NOUNS.get(self.types.get(term, ""), "entity")
+        """What the question calls the term: its keyword, else its class's noun ("singer", "record label"),
+        else its type's."""
+        kind = self.types.get(term, "")
+        return self.keywords.get(term) or TYPE_NOUNS.get(kind) or class_nouns().get(kind) or kind or "entity"
 
 
 def solving_path(formalization: Iterable[Mapping | Triple]) -> list[Hop]:
@@ -161,7 +166,7 @@ def _entity_hop(graph: _Graph, term: str, known: set[str]) -> Hop:
         if t.object_kind in EDGE_KINDS and other in known and other not in anchors:
             anchors.append(other)
     return Hop(term, "entity", graph.noun(term), tuple(dict.fromkeys(clauses)), tuple(anchors), tuple(checked),
-               person)
+               person, term in graph.keywords)
 
 
 def _clause(graph: _Graph, t: Triple, term: str, other: str, known: set[str], person: bool) -> str | None:

@@ -20,8 +20,11 @@ import re
 from dataclasses import dataclass
 
 # an article opening a description: not "the same ... as" (a comparison), not a period ("the early 1830s",
-# "the mid 20th century", "the 1940s") and not a name ("the Varkholm Herald")
+# "the mid 20th century", "the 1940s") and not a name ("the Varkholm Herald"); nor (_ATTRIBUTE) an attribute
+# the noun before has: in "the city with a population of more than 400,000", "a population of" constrains the
+# city, it is not a thing to find ("associated with the historian ..." is)
 _START = re.compile(r"\b(?:the|a|an)\s+(?!(?:same|early|mid|late|letter)\b|mid-|\d)(?=[a-z])")
+_ATTRIBUTE = re.compile(r"(?<=\bwith )(?:a|an|the)\s+[a-z]+\s+(?:of|by)\s")  # "with a population of ..."
 # questions that end on their main verb: (pattern, how the last step reads with the subject as {x})
 _VERB_LAST = [
     (re.compile(r"^(?P<wh>When|In (?:what|which) year) (?P<aux>was|were|did|is|does|do) (?P<body>.+) "
@@ -81,15 +84,18 @@ def _outer(question: str) -> tuple[str, str | None]:
 def decompose(question: str) -> list[Step]:
     """The steps that answer `question`, innermost description first; the last one yields the answer."""
     body, last = _outer(question)
-    starts = [m.start() for m in _START.finditer(body)]
+    starts = [m.start() for m in _START.finditer(body) if not _ATTRIBUTE.match(body, m.start())]
     if last is None and (not starts or starts[0] != 0):
         starts = [0, *starts]  # "What is Gellan Bay Blues?" asks for the whole body
     if not starts:
         return [Step(" ".join(question.split()), "the answer", tuple(names_in(body)))]
     pieces = [body[a:b].strip() for a, b in zip(starts, [*starts[1:], len(body)], strict=True)]
-    if len(pieces) > 1 and (known := _KNOWN.search(pieces[-1])) and pieces[-2].endswith(" which"):
-        # "the film for which the actress ... is known": "is known" closes the outer clause
-        pieces[-2], pieces[-1] = f"{pieces[-2]} {{x}} {known.group(1)}", pieces[-1][: known.start()].strip()
+    opener = next((i for i in range(len(pieces) - 2, -1, -1) if pieces[i].endswith(" which")), None)
+    if opener is not None and (known := _KNOWN.search(pieces[-1])):
+        # "the film for which the actress ... is known": "is known" closes the clause "for which" opened, with
+        # the description right after it (its step's label) as its subject
+        pieces[-1] = pieces[-1][: known.start()].strip()
+        pieces[opener] = f"{pieces[opener]} {{x}} {known.group(1)}"
     head = body[: starts[0]].strip()  # words before the first description ("Gellan Bay Blues of ...")
     steps: list[Step] = []
     inner = ""

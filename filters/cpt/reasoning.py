@@ -2,14 +2,17 @@
 
 The knowledge is the task's evidence (the sentences that prove each fact of the formalization), or what
 an accepted trajectory's observations established (their findings, see findings.py). The chain follows
-the solving path (path.py): each hop's sub-question; for an entity, the candidates the knowledge names
-(the subjects its sentences open with) and each constraint checked for each candidate against the
-passages ("holds [4]", "no passage states it"), the one that satisfies them all kept; the numbered passages
-that bear on it (those sharing the most words with it), and what it resolves to. A value is quoted in full
-from the passage that gives it, unit and format included ("Length: 2:24", so the answer is 2:24, never 2). Intermediate entities are named from the task where
-its operations record them (a masked or described entity), else from the evidence sentence that gives
-the entity's description ("Dagny Sorel (1931 – 2015) was an Estavian historian." names x1); the last hop
-resolves to the gold answer.
+the solving path (path.py): each hop's sub-question; for an entity, the candidates (entity names of the
+task: the pages its knowledge comes from, its formalization's constants, the entities its operations hide,
+never a phrase a sentence opens with) and each constraint checked for each candidate by what the passages
+say about THAT candidate (support.py: "holds [4]", "does not hold [2]", "no passage states it"), the one
+that satisfies them all kept; the passages that show it, and what it resolves to. A value is quoted in full
+from the passage that gives it, unit and format included ("Length: 2:24", so the answer is 2:24, never 2).
+Intermediate entities are named from the task where its operations record them (a masked or described
+entity), else as the one candidate the passages show meeting every constraint, else from the evidence
+sentence that gives the entity's description when no check refutes it; the last hop resolves to the gold
+answer. A sample whose own checks contradict its conclusion (the kept candidate fails a check, or a dropped
+one meets them all) is not written: SampleError "contradicted", which the caller quarantines.
 
     Question: ...
 
@@ -34,15 +37,26 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
 
 from filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
-from filters.cpt.findings import cap, clean, findings, focus_terms, read_observation, score, terms
-from filters.cpt.path import Hop, display, label, solving_path
+from filters.cpt.findings import cap, clean, findings, focus_terms, read_observation, score
+from filters.cpt.path import Hop, constants, display, label, solving_path
 from filters.cpt.steps import SampleError, trajectory_steps
+from filters.cpt.support import (
+    FAILS,
+    HOLDS,
+    Verdict,
+    about,
+    check,
+    infobox,
+    page_title,
+    same_key,
+    same_name,
+    subject_of,
+)
 from filters.cpt.writer import CptWriter, TemplateCptWriter
 from synth.agent.runner import TokenCounter
-from synth.tasks.formal import ANSWER, EDGE_KINDS, Triple
+from synth.tasks.formal import ANSWER, DISTINCT, EDGE_KINDS, Triple
 from synth.tasks.phrases import TYPE_NOUNS
 from synth.tasks.text import contains_phrase
 
@@ -50,7 +64,6 @@ NAMING_OPS = frozenset({"mask_name", "shared_attribute", "describe_by_attributes
 QUOTE_CHARS = 220
 PER_OBSERVATION = 4
 MAX_ITEMS = 12  # of a trajectory's findings in one sample
-_SUBJECT = re.compile(r"^(.+?)(?:\s+\(|,\s|\s+(?:is|was|are|were|has|had)\s)")
 
 
 def knowledge_from_evidence(task: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -78,20 +91,10 @@ def knowledge_from_trajectory(trajectory: Mapping[str, Any], question: str, focu
     return [found[i] for i in sorted(best)]
 
 
-def subject_of(sentence: str) -> str | None:
-    """The name a descriptive sentence opens with: "Kellmar is a small mountain town" -> "Kellmar"."""
-    match = _SUBJECT.match(sentence)
-    if match is None:
-        return None
-    name = match.group(1).strip()
-    words = name.split()
-    if not words or len(words) > 8 or not name[0].isupper() or ":" in name:
-        return None
-    return name
-
-
-def bindings(task: Mapping[str, Any], hops: list[Hop], knowledge: list[tuple[str, str]]) -> dict[str, str]:
-    """What each variable of the path names, where the task tells: term -> name."""
+def bindings(task: Mapping[str, Any], hops: list[Hop], knowledge: list[tuple[str, str]],
+             guess: bool = False) -> dict[str, str]:
+    """What each variable of the path names, where the task tells: term -> name; with `guess`, also the
+    subject of a sentence that uses a hop's noun ("Dagny Sorel ... was an Estavian historian")."""
     names: dict[str, str] = {}
     for op in task.get("operations") or []:
         if op.get("op") in NAMING_OPS and op.get("slot") and op.get("original"):
@@ -101,7 +104,7 @@ def bindings(task: Mapping[str, Any], hops: list[Hop], knowledge: list[tuple[str
         names[ANSWER] = answer
     question = str(task.get("question") or "")
     taken = {display(a, question) for hop in hops for a in hop.anchors if not a.startswith("?")}
-    for hop in hops:
+    for hop in hops if guess else []:
         if hop.kind != "entity" or hop.term in names:
             continue
         for text, _ in knowledge:
@@ -118,87 +121,117 @@ def _citations(hop: Hop, names: dict[str, str], knowledge: list[tuple[str, str]]
     return [-neg for value, neg in ranked[:limit] if value > 0]
 
 
-def _key(name: str) -> str:
-    return re.sub(r"^(?:the|a|an)\s+", "", name.casefold().strip())
+def candidate_pool(task: Mapping[str, Any], knowledge: list[tuple[str, str]]) -> list[str]:
+    """The entity names a hop may weigh: the graph's pages the knowledge comes from, then the names the task
+    records (its formalization's constants, the entities its operations hide, an entity answer); never a
+    phrase a sentence happens to open with ("Her first album", "Their dens")."""
+    names = [display(page_title(url)) for _, url in knowledge]
+    names += constants(task.get("formalization") or [])
+    names += [str(op["original"]) for op in task.get("operations") or []
+              if op.get("op") in NAMING_OPS and op.get("original")]
+    if str(task.get("answer_type") or "entity") == "entity" and task.get("answer"):
+        names.append(str(task["answer"]))
+    out: list[str] = []
+    for name in names:
+        if name and not any(same_name(name, other) for other in out):
+            out.append(name)
+    return out
 
 
-def _page_of(url: str) -> str:
-    """The title a page URL names: ".../wiki/Dagny_Sorel" -> "dagny sorel"."""
-    return _key(unquote(url.rstrip("/").rsplit("/", 1)[-1]).replace("_", " ")) if url else ""
+def _checks(hop: Hop, known: Mapping[str, str]) -> list[tuple[str, Triple]]:
+    """(how the constraint reads, the constraint) of each constraint a hop's candidates are weighed by."""
+    checks: list[tuple[str, Triple]] = []
+    if hop.noun and hop.noun not in TYPE_NOUNS.values():  # a class, not a bare type ("place")
+        article = "an" if hop.noun[0].lower() in "aeiou" else "a"
+        kind = "keyword" if hop.described else "type"
+        checks.append((f"is {article} {hop.noun}", Triple(hop.term, "description", hop.noun, kind)))
+    clauses = list(hop.clauses) if len(hop.clauses) == len(hop.triples) else [t.predicate for t in hop.triples]
+    checks += [(_named_text(c, known), t) for c, t in zip(clauses, hop.triples, strict=True)]
+    return checks
 
 
-def _on(name: str, text: str, url: str, pages: set[str]) -> bool:
-    """Whether a passage is about `name`: it names it, or it is on its page."""
-    return contains_phrase(text, name) or contains_phrase(text, _key(name)) or (bool(url) and url in pages)
+def weigh(hop: Hop, candidate: str, known: Mapping[str, str], knowledge: list[tuple[str, str]],
+          *, stop: bool = True, strict: bool = False) -> list[tuple[str, Verdict]]:
+    """Each constraint of the hop checked for `candidate`; with `stop`, up to the first one not shown."""
+    out: list[tuple[str, Verdict]] = []
+    for words, triple in _checks(hop, known):
+        if triple.object_kind == DISTINCT:
+            other = known.get(triple.object) or display(triple.object)
+            verdict = Verdict(FAILS if same_name(candidate, other) else HOLDS)
+        else:
+            verdict = check(triple, candidate, hop.term, known, knowledge, hop.noun, strict=strict)
+        out.append((words, verdict))
+        if stop and verdict.state != HOLDS:
+            break
+    return out
 
 
-def _pages(name: str, knowledge: list[tuple[str, str]]) -> set[str]:
-    return {url for text, url in knowledge if url and (_page_of(url) == _key(name)
-                                                       or _key(subject_of(text) or "") == _key(name))}
+def _shown(verdicts: list[tuple[str, Verdict]]) -> bool:
+    """Every check holds, and some passage shows one of them (a name mask alone proves nothing)."""
+    return bool(verdicts) and all(v.state == HOLDS for _, v in verdicts) \
+        and any(v.passage is not None for _, v in verdicts)
 
 
-def _holds(triple: Triple, name: str, known: Mapping[str, str], knowledge: list[tuple[str, str]]) -> int | None:
-    """The passage (index) that shows `triple` holding for the candidate `name`; None when none does."""
-    mine = _pages(name, knowledge)
-    about = [i for i, (text, url) in enumerate(knowledge) if _on(name, text, url, mine)]
-    kind, spec = triple.object_kind, triple.object
-    if kind in EDGE_KINDS:
-        end = next((e for e in (triple.subject, triple.object) if e in known or not e.startswith("?")), "")
-        target = known.get(end) or (display(end) if end else "")
-        if not target:
-            return None
-        theirs = _pages(target, knowledge)
-        return next((i for i in about if _on(target, *knowledge[i], theirs)), None)
-    if kind == "keyword":
-        words = terms(spec)
-        return next((i for i in about if words and words <= terms(knowledge[i][0])), None)
-    if kind in ("year_range", "number_range"):
-        low, _, high = spec.lstrip("<>").partition("..")
-        for i in about:
-            for number in re.findall(r"\d[\d,]*(?:\.\d+)?", knowledge[i][0]):
-                value = float(number.replace(",", ""))
-                if (spec.startswith(">") and value > float(low)) or (spec.startswith("<") and value < float(low)) \
-                        or (high and float(low) <= value <= float(high)):
-                    return i
-    return None
+def _part(words: str, verdict: Verdict) -> str:
+    where = f" [{verdict.passage + 1}]" if verdict.passage is not None else f" ({verdict.note})" if verdict.note \
+        else ""
+    if verdict.state == HOLDS:
+        return f"{words}: holds{where}"
+    if verdict.state == FAILS:
+        return f"{words}: does not hold{where}"
+    return f"{words}: no passage states it"
+
+
+def _others(hop: Hop, name: str, known: Mapping[str, str], pool: list[str], limit: int) -> list[str]:
+    taken = [display(a) for a in hop.anchors if not a.startswith("?")] + list(known.values()) + [name]
+    return [c for c in pool if not any(same_name(c, t) for t in taken)][: limit - 1]
+
+
+def anchor_passages(hop: Hop, known: Mapping[str, str], knowledge: list[tuple[str, str]]) -> list[int]:
+    """For a hop no name resolves: the passages where a known entity states its side of a constraint
+    ("Died: 1 February 1920, Varkholm" on Edvard Lune's page for "the city where Edvard Lune died")."""
+    out: list[int] = []
+    for triple in hop.triples:
+        if triple.object_kind not in EDGE_KINDS or triple.subject == hop.term:
+            continue
+        owner = known.get(triple.subject) or ("" if triple.subject.startswith("?") else display(triple.subject))
+        out += [i for i, (text, url) in enumerate(knowledge)
+                if owner and about(owner, text, url) and (line := infobox(text)) and same_key(line[0], triple.predicate)]
+    return list(dict.fromkeys(out))
+
+
+def resolve(hop: Hop, known: Mapping[str, str], knowledge: list[tuple[str, str]], pool: list[str]) -> str | None:
+    """The one name of the pool the passages show meeting every constraint of the hop; None if not one."""
+    if not _checks(hop, known):
+        return None
+    fits = [c for c in _others(hop, "", known, pool, len(pool) + 1) if _shown(weigh(hop, c, known, knowledge))]
+    return fits[0] if len(fits) == 1 else None
 
 
 def candidate_lines(hop: Hop, name: str, known: Mapping[str, str], knowledge: list[tuple[str, str]],
-                    limit: int = 4) -> list[str]:
-    """The candidates the knowledge names for an entity hop and, for each, every constraint checked against
-    the passages. `name` is the one the path resolves to; it comes first."""
-    checks: list[tuple[str, Triple]] = []
-    if hop.noun and hop.noun not in TYPE_NOUNS.values():  # a class keyword, not a bare type ("place")
-        article = "an" if hop.noun[0].lower() in "aeiou" else "a"
-        checks.append((f"is {article} {hop.noun}", Triple(hop.term, "description", hop.noun, "keyword")))
-    clauses = list(hop.clauses) if len(hop.clauses) == len(hop.triples) else [t.predicate for t in hop.triples]
-    checks += [(_named_text(c, known), t) for c, t in zip(clauses, hop.triples, strict=True)]
-    taken = {_key(display(a)) for a in hop.anchors if not a.startswith("?")} | {_key(v) for v in known.values()}
-    candidates = {_key(name): name}
-    for text, _ in knowledge:
-        other = subject_of(text)
-        # a name, not "The disaster": the word after an article is capitalized
-        if other and re.sub(r"^(?:The|A|An)\s+", "", other)[:1].isupper() and _key(other) not in taken:
-            candidates.setdefault(_key(other), other)
-    lines = [f"Candidates: {', '.join(list(candidates.values())[:limit])}."]
-    for candidate in list(candidates.values())[:limit]:
-        parts = []
-        for words, triple in checks:
-            if triple.object_kind in ("prefix", "distinct"):
-                last = candidate.split()[-1]
-                held = (last.upper().startswith(triple.object.upper()) if triple.object_kind == "prefix"
-                        else _key(candidate) != _key(display(triple.object)))
-                parts.append(f"{words}: {'holds' if held else 'does not hold'}"
-                             + (f" ({last})" if triple.object_kind == "prefix" else ""))
-            else:
-                found = _holds(triple, candidate, known, knowledge)
-                held = found is not None
-                parts.append(f"{words}: holds [{found + 1}]" if held else f"{words}: no passage states it")
-            if not held and candidate != name:
-                break  # one unmet constraint drops a candidate
-        verdict = "kept" if candidate == name else "dropped"
-        lines.append(f"- {candidate}: " + "; ".join(parts) + f"; {verdict}.")
-    return lines
+                    pool: list[str], limit: int = 4) -> tuple[list[str], list[int]]:
+    """The candidates for an entity hop, each with every constraint checked against what the passages say
+    about it, and the passages that show the kept one (`name`, first). SampleError when the checks contradict
+    the conclusion: the kept candidate fails one, or a dropped one meets them all."""
+    if not _checks(hop, known):
+        return [], []
+    candidates = [name, *_others(hop, name, known, pool, limit)]
+    lines = [f"Candidates: {', '.join(candidates)}."]
+    cited: list[int] = []
+    for candidate in candidates:
+        kept = candidate == name
+        verdicts = weigh(hop, candidate, known, knowledge, stop=not kept)
+        failed = [w for w, v in verdicts if v.state == FAILS]
+        if kept and failed:
+            raise SampleError("contradicted", f"the kept candidate {name!r} fails {failed[0]!r}")
+        if not kept and _shown(verdicts):
+            raise SampleError("contradicted", f"the dropped candidate {candidate!r} meets every check of "
+                                              f"{hop.question(known)!r}, as {name!r} does")
+        if kept:
+            cited = [v.passage for _, v in verdicts if v.passage is not None]
+        lines.append(f"- {candidate}: " + "; ".join(_part(w, v) for w, v in verdicts)
+                     + f"; {'kept' if kept else 'dropped'}.")
+    return lines, list(dict.fromkeys(cited))
 
 
 def _named_text(text: str, known: Mapping[str, str]) -> str:
@@ -207,33 +240,50 @@ def _named_text(text: str, known: Mapping[str, str]) -> str:
     return text
 
 
-def value_line(answer: str, aliases: list[str], knowledge: list[tuple[str, str]]) -> str | None:
-    """The passage that writes the answer's value, quoted in full with its unit, and the value as read."""
+def value_line(answer: str, aliases: list[str], knowledge: list[tuple[str, str]], owner: str = "") -> str | None:
+    """The passage that writes the answer's value, quoted in full with its unit, and the value as read: one
+    about the value's owner first."""
+    order = sorted(range(len(knowledge)), key=lambda i: (not (owner and about(owner, *knowledge[i])), i))
     for spelling in [answer, *aliases]:
-        for i, (text, _) in enumerate(knowledge):
-            if spelling and contains_phrase(text, spelling):
-                return f'[{i + 1}] "{cap(text, QUOTE_CHARS)}" gives the value as {spelling}.'
+        for i in order:
+            if spelling and contains_phrase(knowledge[i][0], spelling):
+                return f'[{i + 1}] "{cap(knowledge[i][0], QUOTE_CHARS)}" gives the value as {spelling}.'
     return None
 
 
 def chain_lines(hops: list[Hop], names: dict[str, str], knowledge: list[tuple[str, str]],
-                answer_type: str = "", aliases: list[str] | None = None) -> list[str]:
+                answer_type: str = "", aliases: list[str] | None = None, pool: list[str] | None = None,
+                guesses: Mapping[str, str] | None = None) -> list[str]:
     lines: list[str] = []
     known: dict[str, str] = {}
+    pool = pool if pool is not None else [display(page_title(url)) for _, url in knowledge]
     for i, hop in enumerate(hops, 1):
         lines.append(f"Step {i}. {hop.question(known, answer_type)}")
-        if hop.kind == "entity" and names.get(hop.term):
-            lines += candidate_lines(hop, names[hop.term], known, knowledge)
+        name = names.get(hop.term)
+        if hop.kind == "entity" and not name:
+            # the one the passages show, where the task does not say; else a defining sentence's subject that
+            # no check refutes
+            name = resolve(hop, known, knowledge, pool)
+            guessed = (guesses or {}).get(hop.term)
+            if name is None and guessed and all(v.state != FAILS for _, v in
+                                                weigh(hop, guessed, known, knowledge, stop=False, strict=True)):
+                name = guessed
+        cited: list[int] = []
+        if hop.kind == "entity" and name:
+            weighed, cited = candidate_lines(hop, name, known, knowledge, pool)
+            lines += weighed
         if hop.kind == "value" and hop.term == ANSWER:
-            quoted = value_line(names.get(ANSWER, ""), aliases or [], knowledge)
+            owner = known.get(hop.anchors[0], "") if hop.anchors else ""
+            quoted = value_line(name or "", aliases or [], knowledge, owner)
             if quoted:
                 lines.append(quoted)
-        cited = _citations(hop, {**known, hop.term: names.get(hop.term, "")}, knowledge)
+        if hop.kind == "entity" and not name:
+            cited = anchor_passages(hop, known, knowledge)
+        cited = (cited or _citations(hop, {**known, hop.term: name or ""}, knowledge))[:2]
         if cited:
             lines.append(" ".join(f'[{n + 1}] "{cap(knowledge[n][0], QUOTE_CHARS)}"' for n in cited))
         else:
             lines.append("No passage states this directly; it follows from the steps before.")
-        name = names.get(hop.term)
         if hop.term == ANSWER:
             lines.append(f"So the answer is {name}.")
         elif name:
@@ -256,17 +306,19 @@ def reasoning_draft(task: Mapping[str, Any], trajectory: Mapping[str, Any] | Non
     evidence = knowledge_from_evidence(task)
     # the evidence names the path's entities even where a trajectory's findings only mention them
     names = {**bindings(task, hops, evidence), ANSWER: answer}
+    guesses = bindings(task, hops, evidence, guess=True)
     if trajectory is None:
         knowledge = evidence
     else:
-        knowledge = knowledge_from_trajectory(trajectory, question, " ".join(names.values()))
-        names = {**bindings(task, hops, knowledge), **names}
+        knowledge = knowledge_from_trajectory(trajectory, question, " ".join([*names.values(), *guesses.values()]))
+        guesses = {**bindings(task, hops, knowledge, guess=True), **guesses}
     if not knowledge:
         source = "its evidence" if trajectory is None else f"trajectory {trajectory.get('id')!r}"
         raise SampleError("no_knowledge", f"task {task_id!r}: {source} gives no knowledge to reason from")
     listed = "\n".join(f"[{i}] {text}" + (f" ({source})" if source else "")
                        for i, (text, source) in enumerate(knowledge, 1))
-    chain = chain_lines(hops, names, knowledge, str(task.get("answer_type") or ""), list(task.get("aliases") or []))
+    chain = chain_lines(hops, names, knowledge, str(task.get("answer_type") or ""), list(task.get("aliases") or []),
+                        candidate_pool(task, knowledge), guesses)
     text = "\n\n".join([f"Question: {question}", f"Knowledge:\n{listed}", "Reasoning:\n" + "\n".join(chain),
                         f"Answer: {answer}"])
     trajectory_id = str(trajectory.get("id") or "") or None if trajectory is not None else None
