@@ -209,3 +209,9 @@ def test_walks_lean_away_from_answers_already_asked(demo_subgraphs: SimpleNamesp
 def test_no_question_describes_an_entity_by_no_class(selected: SimpleNamespace) -> None:
     # "the entity that followed the entity that followed Apollo 7": a kind the graph does not know is named
     assert not [t["question"] for t in selected.tasks if " the entity " in f" {t['question']} ".lower()]
+
+
+def test_entities_whose_pages_say_others_exist_are_never_described(selected: SimpleNamespace) -> None:
+    # "Lake Ivra is the largest lake in Estavia": other lakes exist beyond the corpus, and any might fit
+    refused = [q for q in selected.quarantine if q["reason"] == "open_class"]
+    assert refused and all("others of their kind" in q["detail"] for q in refused)

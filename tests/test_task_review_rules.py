@@ -87,3 +87,6 @@ def test_a_date_answer_leaks_through_its_year_and_a_circa_year_keeps_its_circa()
         {**_attr("born", "c. 1055", "year", "1055"), "qualifier": "c."}])], [])
     answer, aliases, _, _ = Planner(view).answer_of(view.entities["g"], view.entities["g"].attributes[0])
     assert answer == "c. 1055" and "1055" in aliases
+    # a text corpus's value keeps its "c." in the surface form only
+    text = GraphView.from_rows([_entity("g", "Guibert", "person", [_attr("born", "c. 1055", "year", "1055")])], [])
+    assert Planner(text).answer_of(text.entities["g"], text.entities["g"].attributes[0])[0] == "c. 1055"

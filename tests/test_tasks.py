@@ -656,7 +656,7 @@ def test_every_level_produced_with_checked_tasks(demo_graph: SimpleNamespace, de
     tasks = demo_tasks.tasks
     levels = Counter(t["level"] for t in tasks)
     # (a task is kept only when no other entity even might answer it, stubs included: fewer, and valid)
-    assert levels[1] >= 45 and levels[2] >= 45 and levels[3] >= 45, levels
+    assert levels[1] >= 40 and levels[2] >= 40 and levels[3] >= 35, levels
     assert demo_tasks.counts["tasks.added"] == len(tasks) and demo_tasks.counts["task_drafts.added"] == len(demo_tasks.drafts)
     document_ids, _ = demo_tasks.store.committed_ids("documents")
     for task in tasks:
@@ -1109,35 +1109,42 @@ class _BrokenWriter(TemplateWriter):
         return super().write(draft)
 
 
+def _drafting(batch, demo_tasks) -> list[str]:
+    """The batch's subgraphs that yield at least one draft (so a writer or check is called for them)."""
+    producing = {d["subgraph_id"] for d in demo_tasks.drafts}
+    return [i for i in batch.ids if i in producing]
+
+
 def test_a_writer_or_check_exception_is_one_subgraphs_problem(
-        demo_graph: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        demo_graph: SimpleNamespace, demo_tasks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from synth.tasks import synthesize
 
     store = _copy(demo_graph, tmp_path)
     batch = subgraph_batches(store, demo_graph.graph, 12)[0]
+    broken, flaky = _drafting(batch, demo_tasks)[:2]
     check = synthesize.check_task
 
     def flaky_check(row: dict, view: GraphView, document_ids: set[str]) -> list:
-        if row["subgraph_id"] == batch.ids[1]:
+        if row["subgraph_id"] == flaky:
             raise RuntimeError("planted check")
         return check(row, view, document_ids)
 
     monkeypatch.setattr(synthesize, "check_task", flaky_check)
-    counts = write_tasks(store, "flaky", demo_graph.graph, batch, demo_graph.config, writer=_BrokenWriter(batch.ids[0]))
+    counts = write_tasks(store, "flaky", demo_graph.graph, batch, demo_graph.config, writer=_BrokenWriter(broken))
     assert counts["task_drafts.added"] > 0 and counts["quarantine.tasks.planner_error"] >= 2
     errors = [q for q in store.rows("quarantine") if q["reason"] == "planner_error"]
-    assert {q["parents"][0] for q in errors} == set(batch.ids[:2])
+    assert {q["parents"][0] for q in errors} == {broken, flaky}
     assert any("IndexError: 'planted'" in q["detail"] or "IndexError: planted" in q["detail"] for q in errors)
     assert any("RuntimeError: planted check" in q["detail"] for q in errors)
 
 
 def test_a_task_row_the_schema_refuses_names_its_subgraph(
-        demo_graph: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        demo_graph: SimpleNamespace, demo_tasks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from synth.tasks import synthesize
 
     store = _copy(demo_graph, tmp_path)
     batch = subgraph_batches(store, demo_graph.graph, 12)[0]
-    bad = batch.ids[0]
+    bad = _drafting(batch, demo_tasks)[0]
     make_row = synthesize.task_row
 
     def broken_row(draft: TaskDraft, written: WrittenQuestion) -> dict:

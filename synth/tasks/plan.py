@@ -66,6 +66,7 @@ from synth.tasks.text import (
     year_of,
 )
 
+_CIRCA = re.compile(r"^(?:c\.|ca\.|circa|about|around)\s", re.IGNORECASE)
 _ISO_MONTH = re.compile(r"^(\d{3,4})-(\d{2})$")
 SKELETONS_PER_LEVEL = 12  # skeleton candidates tried per (subgraph, level)
 MAX_ADDITIONS = {1: 1, 2: 3, 3: 4}
@@ -219,7 +220,8 @@ class Planner:
         if kind in ("date", "year"):
             year = year_of(value)
             text = str(year) if year is not None else raw
-            if year is not None and attribute.get("qualifier") in ("c.", "ca.", "circa", "about", "around"):
+            circa = attribute.get("qualifier") in ("c.", "ca.", "circa", "about", "around") or _CIRCA.match(raw)
+            if year is not None and circa:
                 text = f"c. {year}"  # "c. 1055": the source gives no exact year, nor does the answer
             aliases = unique([value, raw.split(",")[0], str(year) if year is not None else ""]) if raw else []
             return text, [a for a in aliases if a != text], "year", value
@@ -346,6 +348,13 @@ class Planner:
         problem, answers = checks.plan_problem(draft, self.view)
         if problem is not None:
             return problem, answers
+        open_class = [m.name for m in draft.root.walk()
+                      if m.var is not None and _OPEN_CLASS.search(self.view.entities[m.entity_id].description)]
+        if open_class:
+            # "the largest lake in Estavia", "one of the oldest firms": the source says others of its kind
+            # exist beyond what the corpus names, and any of them might fit a description
+            return ("open_class", f"described entities whose pages say others of their kind exist: {open_class}"), \
+                answers
         nameless = [m.name for m in draft.root.walk() if m.var is not None and m.noun == LAST_RESORT]
         if nameless:
             # "the entity that followed the entity that ..." tells a reader nothing: an entity whose kind the
@@ -794,6 +803,8 @@ def _key(ctx: _Context) -> str | None:
 
 
 _RANGE_DASHES = ("–", "—")
+_OPEN_CLASS = re.compile(r"\b(?:largest|highest|longest|biggest|oldest|tallest|deepest|smallest|most|best[- ]known|"
+                         r"one of|among the)\b", re.IGNORECASE)
 
 
 def whole_value(edge: Edge) -> bool:
