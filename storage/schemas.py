@@ -67,6 +67,9 @@ ATTRIBUTE = pa.struct(
         ("entity_id", pa.string()),  # when the value names an entity of the graph
         ("source", pa.string()),  # infobox | table
         ("doc_id", pa.string()),
+        # a table row's attribute: how many rows of that table name no entity of the graph (its subject's
+        # siblings the graph cannot see: "Symphony No. 1" in a works table beside a linked concerto)
+        ("unlisted_rows", pa.int32()),
     ]
 )
 

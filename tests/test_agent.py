@@ -390,11 +390,13 @@ def test_question_parsing() -> None:
 
 
 PER_LEVEL = 25  # tasks per level in the accuracy run (the whole demo set takes a minute)
-# measured on these 3 x 25 tasks by the match judge (the filter's): 17/25, 8/25, 7/25 (scripted-search-2:
-# masked names are checks, values keep their units, numbers in ranges are checked on candidate pages). The
+# measured on these 3 x 25 tasks by the match judge (the filter's): 20/25, 9/25, 6/25, of which checked on pages
+# and not marked "Unverified:" 20, 4, 1 (scripted-search-3: every
+# constraint checked on the candidate's page, unverified answers marked as such). The
 # floors sit a few tasks below, so the task writer's wording may move a little: they catch a broken agent,
 # not a weaker baseline; level 1 above the others catches one that stopped falling with level
 FLOORS = {1: 0.5, 2: 0.2, 3: 0.08}
+VERIFIED_FLOORS = {1: 0.4, 2: 0.08}  # correct and not marked "Unverified:" (what the filter may accept)
 
 
 def test_scripted_policy_accuracy_by_level(demo: SimpleNamespace) -> None:
@@ -408,16 +410,22 @@ def test_scripted_policy_accuracy_by_level(demo: SimpleNamespace) -> None:
     trajectories = run(all_of())
     verdicts = run(make_judge("match").judge_many([(task, t.answer) for task, t in zip(chosen, trajectories,
                                                                                       strict=True)]))
-    solved, total = Counter(), Counter()
+    solved, verified, total = Counter(), Counter(), Counter()
     for task, t, verdict in zip(chosen, trajectories, verdicts, strict=True):
         assert t.termination == "answer" and t.tool_calls >= 1
         assert all(parse_turn(m["content"]).error is None for m in t.messages if m["role"] == "assistant")
         total[task["level"]] += 1
         solved[task["level"]] += verdict.verdict == "correct"
+        final = [m["content"] for m in t.messages if m["role"] == "assistant"][-1]
+        unverified = any(line.strip().lower().startswith("unverified:") for line in final.splitlines())
+        verified[task["level"]] += verdict.verdict == "correct" and not unverified
     accuracy = {level: solved[level] / total[level] for level in total}
-    print("scripted accuracy by level:", {k: f"{solved[k]}/{total[k]}" for k in sorted(total)})
+    print("scripted accuracy by level:", {k: f"{solved[k]}/{total[k]}" for k in sorted(total)},
+          "verified and correct:", {k: f"{verified[k]}/{total[k]}" for k in sorted(total)})
     assert all(accuracy[level] >= floor for level, floor in FLOORS.items()), accuracy
     assert accuracy[1] > accuracy[2] and accuracy[1] > accuracy[3]
+    # an agent that marked every answer unverified would still be "accurate": what training keeps is checked
+    assert all(verified[level] / total[level] >= floor for level, floor in VERIFIED_FLOORS.items()), verified
 
 
 def test_scripted_policy_in_context_and_heavy_modes(demo: SimpleNamespace) -> None:

@@ -58,7 +58,7 @@ def test_every_trajectory_is_accepted_or_rejected_with_a_reason(filtered: Simple
     reasons = {r for s, r in rows if s == "rejected"}
     assert reasons <= {"judge_incorrect", "no_answer", "format_error", "invalid_tool_call", "unknown_tool",
                        "invalid_arguments", "too_many_tool_calls", "too_few_tool_calls", "too_long", "inconsistent",
-                       "task_contaminated", "task_duplicate", "duplicate_trajectory", "over_budget"}, reasons
+                       "task_contaminated", "task_duplicate", "duplicate_trajectory", "unverified_answer", "over_budget"}, reasons
 
 
 def test_accepted_trajectories_are_exactly_the_correct_and_well_formed_ones(filtered: SimpleNamespace) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from filters.checks import check_trajectory
 from filters.config import FilterConfig
 from filters.filter_and_publish import filter_and_publish
 from storage.store import Store
 from synth.agent import ScriptedSearchPolicy, parse_turn, run_context, run_react
-from synth.agent.format import system_prompt
-from synth.agent.scripted import measures, visitable
+from synth.agent.format import render_turn, system_prompt
+from synth.agent.scripted import UNVERIFIED, measures, visitable
 from synth.agent.scripted_question import Attribute, Entity, names_in, parse_question
 from synth.corpus.wikitext import title_url
 from synth.tools.toolbox import default_toolbox
@@ -199,3 +200,65 @@ def test_the_messages_digest_is_role_and_content() -> None:
     one = [{"role": "user", "content": "q"}]
     assert messages_digest(one) == messages_digest(json.loads(json.dumps(one)))
     assert messages_digest(one) != messages_digest([{"role": "assistant", "content": "q"}])
+
+
+def test_the_type_test_reads_the_definitions_head_noun() -> None:
+    from synth.agent.scripted import defining_nouns
+    assert defining_nouns("an island country in the Morrow Sea") == ["country"]  # no "sea"
+    assert defining_nouns("an Estavian composer and teacher, widely regarded") == ["composer", "teacher"]
+    assert defining_nouns("a long-period comet discovered at the Ostvale Observatory") == ["comet"]
+    assert defining_nouns("one of the largest lakes in Estavia") == ["lakes"]
+
+
+def test_every_constraint_is_checked_against_the_candidates_page(corpus) -> None:
+    _, tools = corpus
+    question = "Who was the painter whose surname begins with C and who was born in Kellby?"
+    trajectory = _react({"id": "t-checks", "question": question, "level": 2}, tools)
+    final = _thinks(trajectory)[-1]
+    assert trajectory.answer == "Ruth Carver"
+    # each condition on the answer, with what the page says: the type, the name, the birthplace
+    line = next(x for x in final.splitlines() if x.startswith('"Ruth Carver" against each condition'))
+    assert 'a painter: holds ("a painter born in Kellby in 1890.")' in line
+    assert "whose surname begins with C: holds" in line
+    assert 'who was born in Kellby: holds (its page says "Ruth Carver was a painter born in Kellby in 1890.")' in line
+    assert "Unverified:" not in final
+    # a film director is no painter: dropped for what its page says, quoted
+    assert 'its page calls it a director: "a film director from Kellby."' in final
+    row = {"mode": "react", "messages": trajectory.messages, "answer": trajectory.answer,
+           "termination": trajectory.termination, "tool_calls": trajectory.tool_calls}
+    assert check_trajectory(row, None) == []
+
+
+def test_a_constraint_no_page_states_leaves_the_answer_unverified_and_the_filter_rejects_it(corpus) -> None:
+    _, tools = corpus
+    # no page gives a painter's death: the candidates are kept (never dropped for a missing statement) and
+    # the answer is declared unverified, so a lucky guess never becomes training text
+    question = "Who was the painter who was born in Kellby and who died in the 1950s?"
+    trajectory = _react({"id": "t-open", "question": question, "level": 2}, tools)
+    final = _thinks(trajectory)[-1]
+    assert trajectory.answer in ("Ruth Carver", "Tom Reed")
+    assert "died in the 1950s: not stated" in final
+    notes = [x for t in _thinks(trajectory) for x in t.splitlines() if x.startswith(f'"{trajectory.answer}":')]
+    assert notes and all(x.endswith("I keep it, unverified.") for x in notes), notes
+    unverified = [x for x in final.splitlines() if x.startswith(UNVERIFIED)]
+    assert unverified and "died in the 1950s" in unverified[0]
+    row = {"mode": "react", "messages": trajectory.messages, "answer": trajectory.answer,
+           "termination": trajectory.termination, "tool_calls": trajectory.tool_calls}
+    assert [f.name for f in check_trajectory(row, None)] == ["unverified_answer"]
+    # the marker counts only as a line of the last <think>: the word elsewhere is no declaration
+    said = [*row["messages"][:-1], {"role": "assistant", "content": render_turn(
+        "Every condition holds; nothing is unverified: here it is.", answer=trajectory.answer)}]
+    assert check_trajectory({**row, "messages": said}, None) == []
+
+
+def test_a_date_in_the_question_is_checked_on_the_line_that_gives_it(corpus) -> None:
+    _, tools = corpus
+    question = "Who was the film director who died on 9 October 1977?"
+    target = parse_question(question)
+    assert [(c.kind, c.value, c.about) for c in target.checks] == [("date", "9 October 1977", "died")]
+    trajectory = _react({"id": "t-date", "question": question, "level": 1}, tools)
+    final = _thinks(trajectory)[-1]
+    if trajectory.answer == "Ada Brunn":
+        assert "died on 9 October 1977: holds" in final and "(3 March 1901 – 9 October 1977)" in final
+    else:  # found no route to her: then it must not claim a verified answer
+        assert UNVERIFIED in final

@@ -656,7 +656,7 @@ def test_every_level_produced_with_checked_tasks(demo_graph: SimpleNamespace, de
     tasks = demo_tasks.tasks
     levels = Counter(t["level"] for t in tasks)
     # (a task is kept only when no other entity even might answer it, stubs included: fewer, and valid)
-    assert levels[1] >= 40 and levels[2] >= 40 and levels[3] >= 35, levels
+    assert levels[1] >= 40 and levels[2] >= 25 and levels[3] >= 18, levels
     assert demo_tasks.counts["tasks.added"] == len(tasks) and demo_tasks.counts["task_drafts.added"] == len(demo_tasks.drafts)
     document_ids, _ = demo_tasks.store.committed_ids("documents")
     for task in tasks:

@@ -13,6 +13,11 @@ rejection reasons the filter writes, so they stay:
     too_long             more tokens than `max_tokens`, counted with the configured counter
     no_answer            no final <answer>, or a termination other than "answer"
     inconsistent         the row's `tool_calls` or `answer` column disagrees with its messages
+    unverified_answer    the last assistant turn's <think> declares its answer unverified: a line that starts
+                         with `Unverified:` (`UNVERIFIED_MARK`, any case). A policy that answers without every
+                         constraint of the question confirmed by what it read writes that line, saying what
+                         is left open; the scripted policy does (synth/agent/scripted.py), and a teacher
+                         prompt can ask for the same. A lucky guess the judge finds correct is no training text.
 
 Modes: react, the whole conversation; context, the system prompt then per round the user message (question,
 report, last action and observation) and the assistant reply, each round one training sample (its length is
@@ -39,11 +44,13 @@ from synth.agent.runner import TokenCounter
 from synth.tools.base import validate_arguments
 
 CHECKS = ("format_error", "invalid_tool_call", "unknown_tool", "invalid_arguments", "too_many_tool_calls",
-          "too_few_tool_calls", "too_long", "no_answer", "inconsistent")
+          "too_few_tool_calls", "too_long", "no_answer", "inconsistent", "unverified_answer")
 MODES = ("react", "context", "heavy")
 _SHOWN = 3  # occurrences named in a failure's detail
 _TOOLS_BLOCK = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)  # the block, not the "<tools></tools>" mention
 _NOT_RUN = "Not run:"  # the runner's observation for a call past the call limit (context mode)
+UNVERIFIED_MARK = "Unverified:"  # starts a line of the final <think>: the policy could not confirm its answer
+_UNVERIFIED = re.compile(rf"^\s*{re.escape(UNVERIFIED_MARK)}", re.M | re.I)
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,10 @@ def _check(row: Mapping[str, Any], tools: Mapping[str, dict] | None, config: Che
             found.add("too_few_tool_calls", f"{calls} tool calls < {config.min_tool_calls}")
     _check_length(mode, messages, config.max_tokens, counter, found)
     final = turns[max(turns)].answer if turns else None
+    last_think = turns[max(turns)].think if turns else None
+    if final is not None and last_think and _UNVERIFIED.search(last_think):
+        line = last_think[_UNVERIFIED.search(last_think).start():].strip().splitlines()[0]
+        found.add("unverified_answer", f"message {max(turns)}: {_cut(line, 160)!r}")
     termination = row.get("termination")
     if config.require_answer:
         if final is None:

@@ -12,28 +12,41 @@ formalization, and writes the same message format as a model. Each turn it repla
 - a description is resolved from the names in its clauses outwards (never from a masked letter or
   initials: those are checks, not queries): their pages are searched for and read, the entities those
   pages mention are ranked by how well their sentences match the question's words, and the best ones are
-  read to check their type (the head noun in their opening sentence) and the checks; when none passes,
-  the search hops from the best-matching ones (multi-hop questions); with no name at all it searches for
-  the head noun and the clauses' content words;
-- an attribute's value is read from the subject's page, from a `Key: value` line or a sentence that names
-  the attribute, as the page writes it: a length "3:12", an elevation "2,317 m", a date "22 May 1904";
+  read; when none is verified, the search hops from the best-matching ones (multi-hop questions); with no
+  name at all it searches for the head noun and the clauses' content words and reads the hits;
+- every candidate is tested on every constraint the question puts on it, against the page read: its type
+  (the head noun of its page's definition, "X is a ... <noun>", or a kind of it: a single is a song; never
+  any word further on: "an island country in the Morrow Sea" is no sea), its checks (name letters, a date
+  or a year on the line that names the event, a number in a range), and its ties to the named entities of
+  its clauses (a sentence of its page, or of the other entity's, naming both with the clause's words; an
+  entity the clause only describes must be one of the pages read that fits that description). Each is
+  `holds`, `fails` or `not stated`, with the page's words quoted. Only `fails` drops a candidate; a missing
+  statement keeps it, unverified, and is never claimed to hold;
+- the answer is a candidate every constraint holds for; when there is none (or more than one, which
+  nothing read tells apart), it answers its best-supported candidate and its last `<think>` has a line
+  starting `Unverified:` (`UNVERIFIED`) that says what is left open. The filter rejects such trajectories
+  (`unverified_answer`, filters/checks/trajectory.py): a lucky guess is no training text;
+- an attribute's value is read from the subject's page, from a `Key: value` line or the sentence that names
+  the attribute (the value nearest that word), as the page writes it: a length "3:12", an elevation
+  "2,317 m", a date "22 May 1904";
 - `<think>` says what the last result showed (the pages a search found, the candidates a page mentions,
-  why a candidate is kept or dropped: its type, its name, a year or a number from its page), what is still
-  to be checked, and what it does next. The words come from the question and the tools' results only.
+  each candidate's constraints with holds / fails / not stated and the page's words), what is still to be
+  checked, and what it does next. The words come from the question and the tools' results only.
 
 Samples: sample 0 takes the best-ranked route. A later sample (seeded by the question and its index, so
 reruns reproduce it) explores: it may phrase its first searches differently (a name with the head noun),
-read candidates in another order, take the runner-up where two candidates pass, and give up sooner.
+read candidates in another order, take the runner-up among verified candidates, and give up sooner.
 
 It is a baseline, not a teacher: it reads no more than a regex can, so its accuracy falls with the level.
-On the demo (`drsynth demo`, 20 tasks per level, 2 samples each, the filter's match judge):
+On the demo tasks (every task of `drsynth demo`, 2 samples each, the filter's match judge), correct answers
+and, of those, the ones it verified (the rest end `Unverified:` and are rejected):
 
-    level 1  72%  (29/40)  one lookup: a named subject's page, or the entities a named page mentions
-    level 2  30%  (12/40)  a hop through a described entity
-    level 3  25%  (10/40)  masked names, periods and ranges that only a chain of hops resolves
+    level 1  99/126 correct, 93 verified   one lookup: a named subject's page, or the entities it mentions
+    level 2  55/122 correct, 31 verified   a hop through a described entity
+    level 3  24/114 correct,  3 verified   masked names, periods and ranges that only a chain of hops resolves
 
-(scripted-search-1 on the same tasks: 50%, 22%, 12%, with 30 of 60 second samples identical to the first.)
-Many of its wrong answers end in an explicit "best guess, not a verified one"; the filter rejects them.
+(scripted-search-2, before every constraint was checked: its answers were right about as often, but it
+presented ties and guesses settled by "the one whose page matches best" as found.)
 """
 
 from __future__ import annotations
@@ -66,6 +79,7 @@ from synth.agent.scripted_question import (
     is_initials,
     names_in,
     norm,
+    own_clauses,
     parse_question,
     parse_subject,
     stem,
@@ -76,7 +90,7 @@ from synth.agent.scripted_question import (
 
 HIT_RE = re.compile(r"^\s*(?:\d+\.\s*|-\s*)?\[(.+?)\]\((\S+)\)\s*$", re.M)
 RESULTS_RE = re.compile(r"^(?:A search for '(.*)' found \d+ results:|No results found for '(.*)'\.)", re.M)
-SYNONYMS = {"die": ("died", "death", "dead"), "born": ("born", "birth"), "found": ("founded", "established"),
+SYNONYMS = {"die": ("died", "death", "dead", "killing", "killed"), "born": ("born", "birth"), "found": ("founded", "established"),
             "establish": ("established", "founded", "founding"), "open": ("opened", "inaugurated"),
             "discover": ("discovered", "discovery"), "publish": ("published", "publication"),
             "release": ("released", "release"), "build": ("built", "construction"), "launch": ("launched",),
@@ -228,7 +242,7 @@ def attribute_phrase(target: Attribute) -> str:
         if attribute.endswith("s") and " " not in attribute:
             return f"number of {attribute}"
         return attribute
-    if " " in attribute:  # "discovery date", "release date": already a noun phrase
+    if " " in attribute or target.kind == "any":  # "discovery date", "founder": already a noun phrase
         return attribute
     for key, noun in _ATTRIBUTE_NOUNS.items():
         if attribute.casefold().startswith(key):
@@ -236,6 +250,25 @@ def attribute_phrase(target: Attribute) -> str:
                 return f"year of {noun.removeprefix('date of ').removesuffix(' date')}"
             return noun if noun.startswith("date") or noun.endswith("date") else f"date of {noun}"
     return attribute
+
+
+_MONTH_NUMBER = {m[:3].casefold(): i for i, m in enumerate(("January", "February", "March", "April", "May", "June",
+                                                            "July", "August", "September", "October",
+                                                            "November", "December"), 1)}
+
+
+def _day(text: str) -> tuple[int, int, int] | None:
+    """(year, month, day) of a date as DATE_RE finds it: "12 June 1957", "June 12, 1957", "1957-06-12"."""
+    iso = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)", text.strip())
+    if iso:
+        return int(iso.group(1)), int(iso.group(2)), int(iso.group(3))
+    numbers = [int(n) for n in re.findall(r"\d+", text)]
+    month = next((_MONTH_NUMBER[w[:3].casefold()] for w in re.findall(r"[A-Za-z]+", text)
+                  if w[:3].casefold() in _MONTH_NUMBER), None)
+    if month is None or len(numbers) < 2:
+        return None
+    day, year = (numbers[0], numbers[1]) if numbers[0] <= 31 and numbers[1] > 31 else (numbers[1], numbers[0])
+    return year, month, day
 
 
 class Need(Exception):
@@ -247,11 +280,81 @@ class Need(Exception):
         self.why = why
 
 
+HOLDS, FAILS, NOT_STATED = "holds", "fails", "not stated"
+# relation words that say no more than a mention does ("located in Ostvale", "that is ...")
+_WEAK_RELATION = {"locat", "located", "situat", "based", "that", "which", "where", "its", "one"}
+# the final <think>'s line for an answer that some constraint does not back: the filter's `unverified_answer`
+# check (filters/checks/trajectory.py) rejects a trajectory whose last <think> has a line starting with it
+UNVERIFIED = "Unverified:"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One constraint of the question tested on a candidate's page: holds, fails or not stated, and the
+    page's words that say so (or what is missing)."""
+    constraint: str
+    status: str
+    evidence: str
+
+    def text(self) -> str:
+        return f"{self.constraint}: {self.status} ({self.evidence})"
+
+
 @dataclass
 class Candidate:
     name: str
-    kept: bool
-    reasons: list[str]
+    entity: Entity  # the description it was tested against
+    findings: list[Finding]
+
+    @property
+    def kept(self) -> bool:
+        """Nothing its page says contradicts the question (a missing statement never drops it)."""
+        return all(f.status != FAILS for f in self.findings)
+
+    @property
+    def verified(self) -> bool:
+        return all(f.status == HOLDS for f in self.findings)
+
+    @property
+    def open(self) -> list[Finding]:
+        return [f for f in self.findings if f.status != HOLDS]
+
+    def support(self) -> tuple[int, int]:
+        """Orders the kept: fewest constraints left open, then most that hold."""
+        return (-len(self.open), sum(f.status == HOLDS for f in self.findings))
+
+
+# the word a definition's noun phrase ends before ("an island country in the Morrow Sea": "country")
+_DEFINITION_STOP = {"in", "of", "on", "at", "by", "for", "with", "from", "to", "that", "which", "who", "whose",
+                    "where", "when", "located", "based", "known", "near", "between", "about", "during", "since",
+                    "under", "over", "than", "is", "was", "are", "were", "written", "directed", "composed", "set",
+                    "made", "born", "built", "led", "held", "run", "sung", "shot", "painted", "first", "into",
+                    "after", "before", "as", "best", "widely", "also", "founded", "named"}
+# a class and the kinds of thing that are members of it (a single is a song, a novel is a work)
+_KINDS = {"song": {"single"}, "work": {"novel", "film", "opera", "painting", "song", "single", "poem", "symphony",
+                                      "book", "collection", "album", "play", "concerto", "anthem", "sculpture"},
+          "organization": {"company", "label", "publisher", "university", "academy", "society", "club",
+                           "institute", "observatory", "museum", "studio", "shipyard", "press", "firm"},
+          "person": {"composer", "painter", "poet", "writer", "novelist", "singer", "actor", "actress", "explorer",
+                     "astronomer", "geologist", "politician", "director", "journalist", "violinist"},
+          "city": {"town", "capital", "port"}, "town": {"city"}}
+
+
+def defining_nouns(defined: str) -> list[str]:
+    """The head nouns of a definition's noun phrase ("an Estavian composer and teacher, widely ..." ->
+    composer, teacher): the type test reads these, never any word further on."""
+    text = defined.strip()
+    for _ in range(3):
+        text = re.sub(r"^(?:one of (?:the )?|an?\s+|the\s+)", "", text, flags=re.I)
+    text = re.split(r"[,;:()\[\]—–]| - ", text)[0]
+    chunk: list[str] = []
+    for token in re.findall(r"[A-Za-z][\w\-']*|\d+", text):
+        low = token.casefold()
+        if low in _DEFINITION_STOP or (chunk and low.endswith("ed") and len(low) > 4):
+            break
+        chunk.append(low)
+    parts = " ".join(chunk).split(" and ")
+    return [p.split()[-1] for p in (" ".join(p.split(" or ")[-1:]) for p in parts) if p.split()]
 
 
 # --- the research ------------------------------------------------------------------------------------------
@@ -268,8 +371,14 @@ class Research:
         self.width = 4 if not sample_index else 4 + int(self.chance("width") < 0.5)
         # (source, note): what each search (`q:` query) and page (`u:` url) showed, in the order learnt
         self.notes: list[tuple[str, str]] = []
-        self.candidates: dict[str, Candidate] = {}
+        self.candidates: dict[tuple[str, Entity], Candidate] = {}
         self.found: list[str] = []  # what was settled on the way ("the painter is Eda Kallas")
+        self.inner: dict[Entity, str] = {}
+        self.via: dict[str, str] = {}  # a candidate -> the entity whose page or search led to it
+        self._bridging = 0  # how deep `through` is looking for an entity in between  # a described entity -> the name found for the one it describes
+        # what the answer rests on that no page confirmed (empty: every constraint holds on a page read)
+        self.doubts: list[str] = []
+        self.chosen: Candidate | None = None
         self._urls: dict[str, tuple[int, str | None]] = {}
 
     def chance(self, key: str) -> float:
@@ -372,22 +481,27 @@ class Research:
         return fallback
 
     def type_score(self, name: str, text: str, head: str) -> tuple[float, str | None]:
-        """How well the page's definition matches the head noun phrase: the share of its words found there,
-        0 unless the last (the noun itself) is; and the definition it read."""
+        """How well the page's definition matches the head noun phrase: 0 unless the definition's own head
+        noun ("X is a ... <noun>") is the question's noun or a kind of it, else the share of the phrase's
+        words found in the definition; and the definition it read (None: the page does not say)."""
         defined = self.definition(name, text)
         if not head:
             return 1.0, defined
-        title = self.memory.title(self.url_for(name) or "") or name
-        if stem(head.split()[-1]) in {stem(w) for w in title.split()} and (
-                defined is None or len(head.split()) == 1):
-            return 1.0, defined or f"its title, {title}, names it"  # "Aastad Polar Expedition" is an expedition
-        if defined is None:
-            return 0.0, None
-        found = {stem(w) for w in re.findall(r"[A-Za-z\-]+", defined)}
         wanted = [stem(w) for w in head.split()]
+        if defined is None:
+            title = self.memory.title(self.url_for(name) or "") or name
+            last = (re.sub(r"\s*\([^)]*\)$", "", title).split() or [""])[-1]
+            if wanted[-1] == stem(last):
+                return 1.0, f"its title, {title}, names it"  # "Aastad Polar Expedition" is an expedition
+            return 0.0, None
+        nouns = {stem(n) for n in defining_nouns(defined)}
+        kinds = {stem(k) for k in _KINDS.get(head.split()[-1].casefold(), ())}
+        if wanted[-1] not in nouns and not nouns & kinds:
+            return 0.0, defined
+        found = {stem(w) for w in re.findall(r"[A-Za-z\-]+", defined)} | {wanted[-1]}
         share = sum(w in found for w in wanted) / len(wanted)
-        # the noun itself, and its modifiers: a "film director" is no "museum director"
-        if wanted[-1] not in found or share < (1.0 if len(wanted) <= 2 else 0.6):
+        # and its modifiers: a "film director" is no "museum director"
+        if share < (1.0 if len(wanted) <= 2 else 0.6):
             return 0.0, defined
         return share, defined
 
@@ -423,6 +537,7 @@ class Research:
                 found = self.resolve(described, depth + 1)
                 if found:
                     self.found.append(f"the {described.head} is {found}")
+                    self.inner[entity] = found
                 anchors = [found] if found else []
         if not anchors:
             return self.search_typed(entity)
@@ -437,6 +552,7 @@ class Research:
                 mentioned = {m: s for m, s in self.mentions(text).items() if norm(m) not in seen}
                 for m, s in mentioned.items():
                     scores[m] = scores.get(m, 0.0) + s
+                    self.via.setdefault(m, name)
                 best = sorted(mentioned, key=lambda n: (-mentioned[n], n))[: self.width + 1]
                 url = self.url_for(name) or ""
                 if best:
@@ -451,64 +567,199 @@ class Research:
                     title, snippet = self.memory.hits.get(url, ("", ""))
                     if title and norm(title) not in seen and norm(name) in norm(snippet):
                         scores[title] = scores.get(title, 0.0) + 1.5 + len(stems(snippet) & self.question_stems)
+                        self.via.setdefault(title, name)
             for url, text in self.memory.pages.items():  # pages that mention the anchors themselves
                 title = self.memory.title(url)
                 if title and norm(title) not in seen and any(norm(a) in norm(text) for a in frontier):
                     scores[title] = scores.get(title, 0.0) + 1.0
+                    self.via.setdefault(title, next(a for a in frontier if norm(a) in norm(text)))
             ranked = sorted(scores, key=lambda n: (-scores[n], n))[: self.width + 1]
             if not ranked:
-                return None
+                break
             for name in ranked:  # judged as soon as its page is read, so the next turn says what it showed
                 url = self.url_for(name)
                 if url in self.memory.pages:
                     self.judge(name, self.memory.pages[url], entity)
-            left = [n for n in ranked if n not in self.candidates]
+            left = [n for n in ranked if (n, entity) not in self.candidates]
             remaining = ("the last candidate left to check" if len(left) == 1 else
                          f"one of the {len(left)} candidates left to check ({listing(left, 6)})")
             checked = self.pages(ranked, f"{remaining}, to see whether it is the {entity.head}" if left else
                                  f"to see whether it is the {entity.head}")
-            good = []
             for name in ranked:
                 if name in checked:
-                    candidate = self.judge(name, checked[name], entity)
-                    if candidate.kept:
-                        good.append((name, candidate))
-            if good:
-                best = max(self.type_score(n, checked[n], entity.head)[0] for n, _ in good)
-                top = sorted((n for n, _ in good if self.type_score(n, checked[n], entity.head)[0] == best),
-                             key=lambda n: -scores[n])
-                others = [n for n, _ in good if n not in top]
-                chosen = self.pick([*top, *others])
-                title = self.memory.title(self.url_for(chosen) or "") or chosen
-                return re.sub(r"\s*\([^)]*\)$", "", title)
+                    self.judge(name, checked[name], entity)
+            verified = [n for n in ranked if n in checked and self.candidates[n, entity].verified]
+            if verified:
+                return self.choose(verified, entity, scores)
             seen |= {norm(n) for n in ranked}
             frontier = [n for n in ranked if n in checked][: self.width]
             if not frontier:
+                break
+        return self.choose([], entity, {})
+
+    def choose(self, verified: list[str], entity: Entity, scores: dict[str, float]) -> str | None:
+        """The answer among the candidates: one that every constraint holds for; else the best-supported one
+        nothing contradicts, with what is left open recorded as doubts (the final <think> says so)."""
+        if verified:
+            # "Clara Osterling at the Ostvale Observatory" and "Clara Osterling": one page, one candidate
+            by_page = {self.url_for(n) or n: n for n in sorted(verified, key=lambda n: scores.get(n, 0.0))}
+            ranked = sorted(by_page.values(), key=lambda n: -scores.get(n, 0.0))
+            chosen = self.pick(ranked) if len(ranked) > 1 else ranked[0]
+            if len(ranked) > 1:
+                self.doubts.append(f"{listing(ranked)} all pass every check I could make, and nothing I read "
+                                   f"tells them apart")
+        else:
+            kept = [c for c in self.candidates.values() if c.entity == entity and c.kept and c.findings]
+            if not kept:
                 return None
-        return None
+            best = max(kept, key=lambda c: c.support())
+            chosen = best.name
+            self.doubts.append(f'for "{chosen}", ' + "; ".join(f"{f.constraint}: {f.status}" for f in best.open))
+        self.chosen = self.candidates.get((chosen, entity))
+        title = self.memory.title(self.url_for(chosen) or "") or chosen
+        return re.sub(r"\s*\([^)]*\)$", "", title)
 
     def judge(self, name: str, text: str, entity: Entity) -> Candidate:
-        """Keep or drop a candidate: its type by its page's opening, then the entity's checks."""
-        if name in self.candidates:
-            return self.candidates[name]
+        """Test a candidate on every constraint of the question against its page: its type (the head noun
+        of its page's definition), the entity's checks (name letters, dates, periods, numbers) and its
+        relations to the named entities in the clauses. A missing statement is "not stated": it keeps the
+        candidate, unverified; only what the page says against the question drops it."""
+        if (name, entity) in self.candidates:
+            return self.candidates[name, entity]
         url = self.url_for(name) or ""
-        score, defined = self.type_score(name, text, entity.head)
-        article = "an" if entity.head[:1] in "aeiou" else "a"
-        if score <= 0:
-            what = f'its page calls it "{quoted(defined, 90)}"' if defined else "its page does not say what it is"
-            candidate = Candidate(name, False, [f"{what}, not {article} {entity.head}"])
+        findings: list[Finding] = []
+        if entity.head:
+            article = "an" if entity.head[:1] in "aeiou" else "a"
+            constraint = f"{article} {entity.head}"
+            score, defined = self.type_score(name, text, entity.head)
+            if defined is None:
+                findings.append(Finding(constraint, NOT_STATED, "its page does not say what it is"))
+            elif score > 0:
+                findings.append(Finding(constraint, HOLDS, f'"{quoted(defined, 90)}"'))
+            else:
+                nouns = defining_nouns(defined)
+                what = f"a {nouns[0]}" if nouns else "something else"
+                findings.append(Finding(constraint, FAILS, f'its page calls it {what}: "{quoted(defined, 90)}"'))
+        for check in entity.checks:
+            ok, why = self.check(name, text, check)
+            findings.append(Finding(check.text, {True: HOLDS, False: FAILS, None: NOT_STATED}[ok], why))
+        findings += self.relations(name, text, entity)
+        candidate = Candidate(name, entity, findings)
+        if self._bridging:  # tested as the entity in between, not as an answer
+            verdict = (f"so it is the {entity.head}" if candidate.verified else f"so it may be the {entity.head}"
+                       if candidate.kept else f"so it is not the {entity.head}")
+            self.note("u:" + url, f'"{name}", as the {entity.head}: ' + "; ".join(f.text() for f in findings)
+                      + f"; {verdict}.")
         else:
-            reasons = [f'{article} {entity.head} ("{quoted(defined, 90)}")' if defined else f"{article} {entity.head}"]
-            kept = True
-            for check in entity.checks:
-                ok, why = self.check(name, text, check)
-                reasons.append(why)
-                kept = kept and ok is not False
-            candidate = Candidate(name, kept, reasons)
-        verdict = "I keep it" if candidate.kept else "I drop it"
-        self.note("u:" + url, f'"{name}": {"; ".join(candidate.reasons)}. {verdict}.')
-        self.candidates[name] = candidate
+            verdict = ("I keep it" if candidate.verified else "I keep it, unverified" if candidate.kept
+                       else "I drop it")
+            self.note("u:" + url, f'"{name}": ' + "; ".join(f.text() for f in findings) + f". {verdict}.")
+        self.candidates[name, entity] = candidate
         return candidate
+
+    def relations(self, name: str, text: str, entity: Entity) -> list[Finding]:
+        """The clauses that tie the entity to another one ("whose label is Gullwing Records", "whose notable
+        works include the opera with a libretto by Ivo Castell"), each tested on the candidate's page and on
+        the other entity's page. Through a described entity: the one the search reached the candidate from
+        must itself fit that description (judged the same way) and be tied to the candidate."""
+        out = []
+        check_texts = [c.text for c in entity.checks]
+        own = own_clauses(entity.clauses)
+        phrases = constraint_phrases(Entity(head=entity.head, clauses=own))
+        for i, phrase in enumerate(phrases):
+            rest = phrase
+            for check_text in check_texts:
+                rest = rest.replace(check_text, " ")
+            if own != entity.clauses and i == len(phrases) - 1:
+                # the clause goes on to describe another entity ("the opera with a libretto by Ivo Castell")
+                described = entity.clauses[len(own):].strip()
+                if not self.relation_words(rest, []) and re.search(r"\b(?:where|when|in which|for which)\b", rest):
+                    # "where the astronomer ... worked": the verb that ties them ends the description
+                    rest = f"{rest} {described.split()[-1]}"
+                out.append(self.through(name, text, f"{phrase} {described}".strip(), rest, described, entity))
+                continue
+            others = [n for n in names_in(without_checks(rest)) if not is_initials(n)]
+            for other in others[:2]:
+                out.append(self.relation(name, text, phrase, other, self.relation_words(rest, [other])))
+        return out
+
+    def relation_words(self, text: str, names: list[str]) -> set[str]:
+        """The words that say how two entities are tied ("label", "libretto", "born" and its synonyms); a
+        bare "located in"/"is" ties them by a mention alone."""
+        for name in names:
+            text = text.replace(name, " ")
+        found = self.attribute_words(" ".join(words(text)))
+        return {w for w in found if w not in _WEAK_RELATION and len(w) >= 3}
+
+    def through(self, name: str, text: str, constraint: str, rest: str, described: str, entity: Entity) -> Finding:
+        inner = self.inner.get(entity)
+        if inner is not None:  # resolved on the way: the tie to it is what is left to test
+            return self.relation(name, text, constraint, inner, self.relation_words(rest, []))
+        inner_entity = parse_subject(described)
+        of_name = re.fullmatch(r"of (?:the )?([A-Z][^,]*?)", inner_entity.clauses.strip())
+        if inner_entity.name is not None or (of_name and not re.search(r"\b(?:whose|who|that|which|where|with)\b",
+                                                                      of_name.group(1))):
+            # "the words of Our Island, Our Light", "the performers of Symphony No. 2 (Fennick)": a tie to that
+            # name, said by the noun
+            other = inner_entity.name or of_name.group(1).strip()
+            return self.relation(name, text, constraint, other,
+                                 self.relation_words(f"{rest} {inner_entity.head}", [other]))
+        if self._bridging >= 2:
+            return Finding(constraint, NOT_STATED, f"I have not identified the {inner_entity.head} it describes")
+        # the entity in between: a page I read that fits the description and is tied to the candidate
+        named = {norm(n) for n in names_in(described)} | self.question_names | {norm(name)}
+        via = self.via.get(name)
+        bridges = [via] if via and norm(via) not in named else []
+        bridges += [t for t in (self.memory.title(u) for u in self.memory.pages)
+                    if t and norm(t) not in named and t not in bridges and norm(t) != "main page"]
+        relation = self.relation_words(rest, [])
+        partial = None
+        self._bridging += 1
+        try:
+            for bridge in bridges:
+                bridge_text = self.memory.pages.get(self.url_for(bridge) or "")
+                if bridge_text is None:
+                    continue
+                tie = self.relation(name, text, constraint, bridge, relation)
+                if tie.status != HOLDS:
+                    continue
+                fits = self.judge(bridge, bridge_text, inner_entity)
+                said = "; ".join(f.text() for f in fits.findings)
+                if fits.verified:
+                    return Finding(constraint, HOLDS, f'"{bridge}" is the {inner_entity.head} ({said}), and '
+                                                      f"{tie.evidence}")
+                if fits.kept and partial is None:
+                    partial = Finding(constraint, NOT_STATED, f'"{bridge}" may be the {inner_entity.head} '
+                                                              f"({said}), and {tie.evidence}")
+        finally:
+            self._bridging -= 1
+        return partial or Finding(constraint, NOT_STATED,
+                                  f"I have not identified the {inner_entity.head or 'entity'} it describes")
+
+    def relation(self, name: str, text: str, constraint: str, other: str, relation: set[str]) -> Finding:
+        """Holds where a sentence of the candidate's page (or of the other's) names the other (the
+        candidate) with the relation's words; fails where the candidate's `Key: value` for the relation
+        names someone else; else not stated."""
+        def says(line: str, what: str) -> bool:
+            if norm(what) not in norm(line):
+                return False
+            line_stems = [stem(w) for w in re.findall(r"[A-Za-z]+", line)]
+            return not relation or any(s.startswith(w) or w.startswith(s) for s in line_stems for w in relation
+                                       if len(s) >= 3 and len(w) >= 3)
+        for line in sentences(text):
+            if says(line, other):
+                return Finding(constraint, HOLDS, f'its page says "{quoted(line)}"')
+        other_url = self.url_for(other)
+        for line in sentences(self.memory.pages.get(other_url or "", "")):
+            if says(line, name):
+                return Finding(constraint, HOLDS, f'the page on "{other}" says "{quoted(line)}"')
+        for line in sentences(text):
+            keyed = re.match(r"^\s*([^:]{1,40}):\s*(.+)$", line)
+            if keyed and relation and relation <= {stem(w) for w in re.findall(r"[A-Za-z]+", keyed.group(1))} \
+                    and norm(other) not in norm(keyed.group(2)):
+                return Finding(constraint, FAILS, f'its page says "{quoted(line)}"')
+        return Finding(constraint, NOT_STATED, f'neither its page nor the page on "{other}" ties it to "{other}"'
+                       if other_url in self.memory.pages else f'its page does not tie it to "{other}"')
 
     def check(self, name: str, text: str, check: Check) -> tuple[bool | None, str]:
         """(passes: True, fails: False, cannot tell: None, and why in words) for one check on a candidate."""
@@ -523,24 +774,47 @@ class Research:
                 got = re.sub(r"^the\s+", "", name, flags=re.I)[:1].upper()
             ok = got == letters if part == "initials" else got.upper() == letters
             what = {"surname": "its surname", "initials": "its initials", "name": "its name"}[part]
-            return ok, f"{what} {'fit' if ok else 'do not fit'} \"{check.text}\"".replace(
-                "its name do", "its name does").replace("its surname do", "its surname does").replace(
-                "its name fit", "its name fits").replace("its surname fit", "its surname fits")
-        if check.kind == "period":
-            years = sorted({int(y) for y in YEAR_RE.findall(text)})
-            if not years:
-                return None, f'its page gives no year to test "{check.text}"'
-            inside = [y for y in years if any(lo <= y <= hi for lo, hi in check.years)]
-            if inside:
-                return True, f'its page has {inside[0]}, which fits "{check.text}"'
-            shown = ", ".join(map(str, years[:4]))
-            return False, f'its page gives {shown}, none of them "{check.text}"'
+            return ok, f'{what} "{name}" {"starts with" if part != "initials" else "gives"} {got or "nothing"}'
+        if check.kind in ("period", "date"):
+            return self.check_time(text, check)
         value = self.measure(text, check.about)
         if value is None:
-            return None, f'its page gives no {check.about} to test "{check.text}"'
+            return None, f"its page gives no {check.about}"
         number, written = value
         ok = (check.low is None or number >= check.low) and (check.high is None or number <= check.high)
-        return ok, f'its {check.about} is {written}, {"within" if ok else "outside"} "{check.text}"'
+        return ok, f'its page gives {check.about} "{written}"'
+
+    def check_time(self, text: str, check: Check) -> tuple[bool | None, str]:
+        """A date or year the question ties to a word ("died", "founded"): read only from the page's lines
+        with that word (or its `Key:`), or the lead's "(3 March 1891 – 12 June 1957)" for birth and death."""
+        wanted = self.attribute_words(check.about) if check.about else set()
+        lines = []
+        for line in sentences(text):
+            line_stems = [stem(w) for w in re.findall(r"[A-Za-z]+", line)]
+            if not wanted or any(s.startswith(w) or w.startswith(s) for s in line_stems for w in wanted
+                                 if len(s) >= 3 and len(w) >= 3):
+                lines.append((line, line))
+        lead = re.search(rf"\({DATE_RE.pattern}\s*[–-]\s*{DATE_RE.pattern}\)", text)
+        if lead and wanted & {"born", "birth", "die", "died", "death", "dead"}:
+            dates = [m.group(1) for m in DATE_RE.finditer(lead.group(0))]
+            lines.insert(0, (dates[-1] if wanted & {"die", "died", "death", "dead"} else dates[0], lead.group(0)))
+        if check.kind == "date":
+            day = _day(check.value)
+            for line, shown in lines:
+                if any(_day(m.group(1)) == day for m in DATE_RE.finditer(line)):
+                    return True, f'its page says "{quoted(shown)}"'
+            for line, shown in lines:
+                if DATE_RE.search(line):
+                    return False, f'its page says "{quoted(shown)}"'
+            return None, f"its page gives no date {check.about}".rstrip()
+        for line, shown in lines:
+            years = [int(y) for y in YEAR_RE.findall(line)]
+            if any(lo <= y <= hi for y in years for lo, hi in check.years):
+                return True, f'its page says "{quoted(shown)}"'
+        for line, shown in lines:
+            if YEAR_RE.search(line):
+                return False, f'its page says "{quoted(shown)}"'
+        return None, f"its page gives no year {check.about}".rstrip()
 
     def measure(self, text: str, about: str) -> tuple[float, str] | None:
         """The number the page gives for `about` ("population" -> 21,500), as a value and as written."""
@@ -579,13 +853,18 @@ class Research:
                        f'the {entity.head}: "{query}".')
         titles = [self.memory.title(u) for u in self.memory.results.get(query, [])]
         self.note("q:" + query, f'The search for "{query}" returned {listing(titles, 4)}.')
-        for url in self.memory.results.get(query, []):
+        verified = []
+        for url in self.memory.results.get(query, [])[:5]:
             title, snippet = self.memory.hits.get(url, ("", ""))
-            if self.type_score(title, self.memory.pages.get(url, snippet), entity.head)[0] > 0:
-                candidate = self.judge(title, self.memory.pages.get(url, snippet), entity)
-                if candidate.kept:
-                    return re.sub(r"\s*\([^)]*\)$", "", title)
-        return None
+            if not title:
+                continue
+            if url not in self.memory.pages and url not in self.memory.visited \
+                    and self.type_score(title, snippet, entity.head)[0] > 0:
+                # the snippet shows the kind of thing; the other conditions are checked on its page
+                self.pages([title], f"to check it against every condition on the {entity.head}")
+            if self.judge(title, self.memory.pages.get(url, snippet), entity).verified:
+                verified.append(title)
+        return self.choose(verified[:1], entity, {})
 
     # attribute values ----------------------------------------------------------------------------
     def attribute_words(self, attribute: str) -> set[str]:
@@ -613,6 +892,8 @@ class Research:
             return None
         url = self.url_for(subject) or ""
         wanted = self.attribute_words(target.attribute)
+        # "acquisition year": a line about the acquisition, not any "Year:" (the year it was painted)
+        wanted = (wanted - {"year", "date"}) or wanted
         found: dict[str, tuple[float, str]] = {}
         for line in sentences(text):
             line_stems = [stem(w) for w in re.findall(r"[A-Za-z]+", line)]
@@ -628,8 +909,14 @@ class Research:
                 if found.get(written, (float("-inf"), ""))[0] < 4.0:
                     found[written] = (4.0, line)
                 continue
+            # in a sentence, the value nearest the word that names the attribute ("Founded in 1883, it opened
+            # in 1887": 1883 is the founding)
+            at = [m.start() for m in re.finditer(r"[A-Za-z]+", body)
+                  if any(stem(m.group(0)).startswith(w) or w.startswith(stem(m.group(0))) for w in wanted
+                         if len(stem(m.group(0))) >= 3)] if not key_match else []
             for value, position in self.values(body, target.kind, target.attribute):
-                score = (3.0 if key_match else 1.0) - position / (len(body) + 1)
+                distance = min((abs(position - a) for a in at), default=position)
+                score = (3.0 if key_match else 1.0) - distance / (len(body) + 1)
                 if score > found.get(value, (float("-inf"), ""))[0]:
                     found[value] = (score, line)
         if not found and target.kind in ("date", "year"):
@@ -762,28 +1049,40 @@ class Writer:
         return "\n".join(parts)
 
     def final(self, answer: str) -> str:
+        """The answering turn: each constraint on the chosen candidate with what its page says (holds, fails,
+        not stated), and an `Unverified:` line when any of them, or a step on the way, is not backed."""
+        research = self.research
         parts = self.learnt(final=True)
-        kept = [c for c in self.research.candidates.values() if c.kept]
-        dropped = [c.name for c in self.research.candidates.values() if not c.kept]
+        chosen = research.chosen
+        dropped = [c for c in research.candidates.values() if not c.kept and c is not chosen
+                   and (chosen is None or c.entity == chosen.entity)]
         if dropped:
-            parts.append(f"Dropped: {listing(dropped)}.")
-        if len(kept) > 1:
-            parts.append(f"More than one candidate passed ({listing([c.name for c in kept])}); I take the one "
-                         "whose page matches the question best.")
-        if self.research.found:
-            parts.append("So: " + "; ".join(dict.fromkeys(self.research.found)) + ".")
-        target = self.research.target
+            parts.append("Dropped: " + "; ".join(
+                f'"{c.name}" ({next(f for f in c.findings if f.status == FAILS).text()})' for c in dropped[:6])
+                + (f"; and {len(dropped) - 6} more" if len(dropped) > 6 else "") + ".")
+        if chosen is not None and chosen.findings:
+            numbered = "; ".join(f"({i}) {f.text()}" for i, f in enumerate(chosen.findings, 1))
+            parts.append(f'"{chosen.name}" against each condition: {numbered}.')
+        if research.found:
+            parts.append("So: " + "; ".join(dict.fromkeys(research.found)) + ".")
+        target = research.target
         what = f"the {attribute_phrase(target)}" if isinstance(target, Attribute) else f"the {target.head or 'answer'}"
-        parts.append(f"The evidence gives {what}: {answer}.")
+        if research.doubts:
+            parts.append(f"{UNVERIFIED} " + "; ".join(dict.fromkeys(research.doubts)) + ".")
+            parts.append(f"My best-supported answer for {what} is {answer}, but the pages I read do not confirm it.")
+        else:
+            parts.append(f"The evidence gives {what}: {answer}.")
         return "\n".join(parts)
 
     def guess(self, answer: str) -> str:
         parts = self.learnt(final=True)
-        tried = list(self.research.candidates)
+        tried = list(dict.fromkeys(c.name for c in self.research.candidates.values()))
+        doubts = list(dict.fromkeys(self.research.doubts))
         if tried:
-            parts.append(f"None of the candidates I checked ({listing(tried)}) passes every condition.")
-        parts.append(f'I could not confirm an answer from the evidence; "{answer}" is my best guess, not a '
-                     "verified one.")
+            doubts.append(f"none of the candidates I checked ({listing(tried)}) passes every condition")
+        doubts.append("I could not confirm an answer from the evidence")
+        parts.append(f"{UNVERIFIED} " + "; ".join(doubts) + ".")
+        parts.append(f'"{answer}" is my best guess, not a verified one.')
         return "\n".join(parts)
 
 
@@ -791,7 +1090,7 @@ class ScriptedSearchPolicy(Policy):
     """An offline search agent that answers from what the tools return (see the module docstring)."""
 
     name = "scripted"
-    model = "scripted-search-2"
+    model = "scripted-search-3"
 
     def __init__(self, *, max_calls: int = 24) -> None:
         self.max_calls = max_calls  # it answers with its best guess after this many of its own calls

@@ -92,7 +92,9 @@ class Check:
     """A condition the question puts on an entity, in the question's words (`text`).
 
     kind: `letter` (its name, surname or initials; `value` the letters), `period` (a year in one of
-    `years`, inclusive ranges), `range` (a number near the words `about` within `low`..`high`)."""
+    `years`, inclusive ranges: a decade, a century, or one year "founded in 1791"), `date` (the day `value`,
+    "12 June 1957"), `range` (a number near the words `about` within `low`..`high`). `about` is the word
+    the period, date or number belongs to ("born", "died", "population"): the page must tie it to that."""
     kind: str
     text: str
     value: str = ""
@@ -113,6 +115,11 @@ _RANGE_RE = re.compile(rf"\b(?:(?:whose|with(?: an?)?|and) )?(?P<about>[a-z][a-z
                        r"(?P<unit>(?: (?!and\b|that\b|where\b|who\b|whose\b|which\b)[a-z]+){0,2})")
 _RANGE_TAIL_RE = re.compile(rf"\b(?:with|where) (?:between {_NUMBER} and {_NUMBER}|more than {_NUMBER}|"
                             rf"less than {_NUMBER}) (?P<about>[a-z]+(?: (?!and\b|that\b|where\b|who\b|whose\b)[a-z]+)?)")
+
+
+# "whose elevation is 1,140 metres": a number the page must give for that word
+_EXACT_RE = re.compile(r"\bwhose (?P<about>[a-z]+(?: [a-z]+)?) (?:is|was|are|were) (?:about )?(?P<n>\d[\d,]*(?:\.\d+)?)"
+                       r"(?! and\b)(?P<unit>(?: (?!and\b|that\b|where\b|who\b|whose\b|which\b)[a-z]+)?)")
 
 
 def _number(text: str) -> float:
@@ -143,16 +150,40 @@ def parse_checks(text: str) -> tuple[Check, ...]:
         verb = before[-2] if len(before) >= 2 and before[-1] == "in" else (before[-1] if before else "")
         checks.append(Check("period", f"{verb} in {match.group(0)}".strip(), years=(years,),
                             about=verb))
+    taken = [m.span() for m, _ in periods]
+    for match in DATE_RE.finditer(text):
+        taken.append(match.span())
+        checks.append(Check("date", _with_verb(text, match), value=match.group(1), about=_verb(text, match)))
+    for match in re.finditer(rf"\b(?:in|of) {YEAR_RE.pattern}", text):
+        if not any(a <= match.start(1) < b for a, b in taken):
+            year = int(match.group(1))
+            checks.append(Check("period", _with_verb(text, match), years=((year, year),), about=_verb(text, match)))
     for match in _RANGE_RE.finditer(text):
         about = re.sub(r"^(?:whose|with|an?|and|the) ", "", match.group("about")).strip()
         if not about or about in ("with", "where", "in"):
             continue
         low, high = _bounds(match.group(2), match.group(3), match.group(4), match.group(5))
         checks.append(Check("range", match.group(0).strip(), about=about, low=low, high=high))
+    for match in _EXACT_RE.finditer(text):
+        number = _number(match.group("n"))
+        checks.append(Check("range", match.group(0).strip(), about=match.group("about"), low=number, high=number))
     for match in _RANGE_TAIL_RE.finditer(text):
         low, high = _bounds(match.group(1), match.group(2), match.group(3), match.group(4))
         checks.append(Check("range", match.group(0).strip(), about=match.group("about"), low=low, high=high))
     return tuple(checks)
+
+
+def _verb(text: str, match: re.Match) -> str:
+    """The word a date or year in a clause belongs to: "died" in "who died on 12 June 1957"."""
+    before = [w for w in text[max(0, match.start() - 40): match.start()].split() if w.casefold() not in
+              ("on", "in", "of", "the", "was", "were", "is", "who", "that", "which")]
+    return before[-1].strip(",") if before else ""
+
+
+def _with_verb(text: str, match: re.Match) -> str:
+    verb = _verb(text, match)
+    start = text.rfind(verb, 0, match.start()) if verb else match.start()
+    return text[start: match.end()].strip()
 
 
 def _bounds(a: str | None, b: str | None, more: str | None, less: str | None) -> tuple[float | None, float | None]:
@@ -240,7 +271,8 @@ def parse_question(question: str) -> Entity | Attribute:
     body = match.group(1) if match else text
     described = parse_subject(body)
     if described.name is None and described.clauses.startswith("of ") and len(described.head.split()) <= 3:
-        kind = "date" if "date" in described.head.split() else "number" if _MEASURE_HEAD.search(
+        kind = "date" if "date" in described.head.split() else "year" if "year" in described.head.split() \
+            else "number" if _MEASURE_HEAD.search(
             described.head) else "any"
         return Attribute(described.head, parse_subject(described.clauses[3:]), kind)
     return described

@@ -367,6 +367,9 @@ def table_attributes(
     name_col = _name_column(rows, votes)
     if name_col is None:
         return []
+    # rows whose name is no entity: their subjects exist (the page lists them) but the graph cannot see them
+    unlisted = sum(1 for (cells, _), row_targets in zip(rows, targets, strict=True)
+                   if name_col not in row_targets and name_col < len(cells) and cells[name_col].strip())
     out: list[tuple[str, dict]] = []
     for (cells, placed), row_targets in zip(rows, targets, strict=True):
         target = row_targets.get(name_col)
@@ -380,5 +383,5 @@ def table_attributes(
                 continue  # "Years" in a university's table of alumni: her years there, not her own fact
             for attr in value_attributes(header[col], cell, placed.get(col, []), resolve, source="table",
                                          doc_id=doc_id, page_url=page_url, own_id=target[0]):
-                out.append((target[0], attr))
+                out.append((target[0], {**attr, "unlisted_rows": unlisted}))
     return out

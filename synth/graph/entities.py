@@ -64,7 +64,8 @@ _ORGANIZATION_SUFFIX = re.compile(r"\s(?:Records|Recordings|Music|Inc\.?|Ltd\.?|
                                   r"Publishing|Studios?|Pictures|Films|Entertainment|Media)$")
 # a stub names the documents that link to it as its parents, up to this many (lineage, not a census)
 MAX_STUB_PARENTS = 64
-ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "qualifier", "entity_id", "source", "doc_id")
+ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "qualifier", "entity_id", "source", "doc_id",
+                    "unlisted_rows")
 # distinct anchor texts counted per entity: a bound on memory far above the aliases kept, so that the
 # top ones by (count, text) do not depend on the order documents are read in (only an entity linked
 # under more distinct texts than this could see a difference)
@@ -470,7 +471,7 @@ class EntityBuilder:
                 self._count_anchor(target, anchor)
             for entity_id, attr in found:
                 # a tuple, not a dict: these wait in memory until their entity is written
-                self.table_attrs.setdefault(ids[entity_id], []).append(tuple(attr[f] for f in ATTRIBUTE_FIELDS))
+                self.table_attrs.setdefault(ids[entity_id], []).append(tuple(attr.get(f) for f in ATTRIBUTE_FIELDS))
                 self.counts["attributes.table"] += 1
 
     def _read_links(self, row: dict) -> tuple[list[tuple[int, str]], list[tuple[str, dict]]]:

@@ -355,6 +355,13 @@ class Planner:
             # exist beyond what the corpus names, and any of them might fit a description
             return ("open_class", f"described entities whose pages say others of their kind exist: {open_class}"), \
                 answers
+        unseen = [m.name for m in draft.root.walk() if m.var is not None
+                  and any((a.get("unlisted_rows") or 0) > 0 for a in self.view.entities[m.entity_id].attributes)]
+        if unseen:
+            # a row of a table whose other rows name no entity ("Symphony No. 1" beside the linked concerto
+            # in a works table): those siblings exist, the graph cannot rule them out, and any might fit
+            return ("unseen_siblings", f"described entities listed in a table beside rows the graph does not "
+                    f"hold: {unseen}"), answers
         nameless = [m.name for m in draft.root.walk() if m.var is not None and m.noun == LAST_RESORT]
         if nameless:
             # "the entity that followed the entity that ..." tells a reader nothing: an entity whose kind the
@@ -646,6 +653,8 @@ class Planner:
                     continue
                 if not askable(str(attribute.get("key") or ""), str(attribute.get("kind") or "")):
                     continue
+                if attribute.get("source") == "table":
+                    continue  # another page's table, in that page's terms (see sample.askable_attributes)
                 out.append(self._attribute_addition(ctx, mention, attribute, obfuscate))
         ctx.rng.shuffle(out)
         return out

@@ -52,11 +52,13 @@ class Walk:
 
 
 def askable_attributes(entity: Entity) -> list[dict]:
-    """Attributes a question may ask for: typed, with a value, and unique under their key."""
+    """Attributes a question may ask for: typed, with a value, unique under their key, and stated by the
+    entity's own page (a row of another page's table speaks in that page's terms: "Completed: 1886" in an
+    architect's list of buildings is when his restoration was done)."""
     keys = Counter(a.get("key") for a in entity.attributes if a.get("kind") in ANSWER_KINDS)
     return [a for a in entity.attributes
             if a.get("kind") in ANSWER_KINDS and a.get("key") and attribute_answer(a) and keys[a.get("key")] == 1
-            and askable(str(a.get("key")), str(a.get("kind")))]
+            and a.get("source") != "table" and askable(str(a.get("key")), str(a.get("kind")))]
 
 
 class Sampler:
