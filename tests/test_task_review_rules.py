@@ -90,3 +90,11 @@ def test_a_date_answer_leaks_through_its_year_and_a_circa_year_keeps_its_circa()
     # a text corpus's value keeps its "c." in the surface form only
     text = GraphView.from_rows([_entity("g", "Guibert", "person", [_attr("born", "c. 1055", "year", "1055")])], [])
     assert Planner(text).answer_of(text.entities["g"], text.entities["g"].attributes[0])[0] == "c. 1055"
+
+
+def test_a_lead_sentences_circa_year_keeps_its_mark() -> None:
+    from synth.graph.attributes import lead_attributes
+
+    born, died = lead_attributes("Guibert of Nogent (c. 1055 – 1124) was a Benedictine historian.", doc_id="d")
+    assert (born["value"], born["normalized"], born["qualifier"]) == ("c. 1055", "1055", "c.")
+    assert (died["value"], died["qualifier"]) == ("1124", None)

@@ -183,7 +183,8 @@ class _Doc:
     digest: bytes
     rank: int  # lower is a better primary document: self-canonical, no query, short URL
     signals: tuple[str, ...]
-    life: tuple[tuple[str, str, str], ...] = ()  # (key, kind, normalized) from the lead sentence
+    # (key, kind, normalized, value as written, qualifier) from the lead sentence
+    life: tuple[tuple[str, str, str, str, str | None], ...] = ()
     subtype: str | None = None
     type_source: str = "none"
 
@@ -325,7 +326,8 @@ class EntityBuilder:
         kind = typed.type
         life: tuple = ()
         if kind == "person" and not any(k.lower() in ("born", "died") for k in infobox_keys):
-            life = tuple((a["key"], a["kind"], a["normalized"]) for a in lead_attributes(lead, doc_id=row["id"]))
+            life = tuple((a["key"], a["kind"], a["normalized"], a["value"], a["qualifier"])
+                         for a in lead_attributes(lead, doc_id=row["id"]))
         desc = dm.description(lead, row["description"], names)
         digest = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest()
         signals: tuple[str, ...] = ()
@@ -611,9 +613,9 @@ class EntityBuilder:
             self._malformed(row, error)
             attributes = []
         attributes += [
-            {"key": k, "value": n, "kind": kind, "normalized": n, "unit": None, "entity_id": None,
-             "source": "text", "doc_id": primary.id}
-            for k, kind, n in primary.life
+            {"key": k, "value": value, "kind": kind, "normalized": n, "unit": None, "qualifier": qualifier,
+             "entity_id": None, "source": "text", "doc_id": primary.id}
+            for k, kind, n, value, qualifier in primary.life
         ]
         # sorted, so that which duplicate survives does not depend on the order documents were read in
         found = sorted(self.table_attrs.pop(e, []), key=lambda t: tuple("" if v is None else str(v) for v in t))
