@@ -212,9 +212,15 @@ def test_graph_and_task_flows_run_one_task_per_batch(demo_store: str) -> None:
     (named,), = con.execute("SELECT datasets FROM runs WHERE flow = 'filter_and_publish'").fetchall()
     assert json.loads(named)["published"] == filtered["published"]
     assert set(filtered["published"]) == {"sft_samples", "rl_tasks", "cpt_samples"}
-    # budgeted: waves of agents, each judged, until 2 trajectories per level are accepted
+    # budgeted: waves of agents, each judged, until 2 trajectories per level are accepted, or a level's tasks
+    # are all tried (the baseline keeps few level-3 answers: only those it checked on pages)
     fingerprint = filter_fingerprint(Settings.from_dict(budgeted).filter)
-    assert accepted_per_level(store, fingerprint) == {1: 2, 2: 2, 3: 2}
+    accepted = accepted_per_level(store, fingerprint)
+    tried = {r["task_id"] for r in store.rows("trajectories", ["task_id"])}
+    for level in (1, 2, 3):
+        level_tasks = {r["id"] for r in store.rows("tasks", ["id", "level"]) if r["level"] == level}
+        assert accepted.get(level, 0) == 2 or (accepted.get(level, 0) < 2 and level_tasks <= tried), (level, accepted)
+    assert accepted[1] == 2
     assert waves["counts"]["budget.waves"] == len([n for n in names if n.startswith("plan-wave")]) - 1 >= 1
 
 
