@@ -391,7 +391,7 @@ def test_demo_tasks_give_grounded_samples_of_every_kind(demo: SimpleNamespace, t
                 if triple["object_kind"] in ("var", "entity") and not end.startswith("?") and bare in task["question"]:
                     assert bare in plan, (end, plan)
         hidden = [o["original"] for o in task["operations"] if o["op"] in ("mask_name", "describe_by_attributes")]
-        assert not any(h in row["text"] for h in hidden)
+        assert not [h for h in hidden if h in row["text"] and h not in task["question"]], (row["text"], hidden)
     for row in by_kind["reasoning"]:
         assert row["text"].endswith(f"Answer: {' '.join(tasks[row['task_id']]['answer'].split())}")
     decided = {r["trajectory_id"] for r in by_kind["decision"]}

@@ -14,6 +14,8 @@
   no_class_noun           (planning) a described entity whose kind the graph does not know: "the entity that"
   open_class              (planning) a described entity whose page says others of its kind exist beyond the
                           corpus ("the largest lake in Estavia"): any of them might fit a description
+  hidden_named            (planning) the question names an entity it describes ("the town where the
+                          Dunmere Mine Disaster took place" for Dunmere)
   unseen_siblings         (planning) a described entity listed in a data table beside rows that name no
                           entity of the graph: those rows' subjects might fit a description
   level3_searchable       (planning) one query from the question's constants finds the answer's page in the
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
     from synth.tasks.draft import TaskDraft
 
 REASONS = ("answer_unsupported", "answer_leak", "missing_evidence", "level_mismatch", "formalization_mismatch",
-           "ambiguous", "no_class_noun", "open_class", "unseen_siblings", "level3_searchable")
+           "ambiguous", "no_class_noun", "open_class", "unseen_siblings", "hidden_named", "level3_searchable")
 
 
 def _structure(formalization: Iterable[dict | Triple]) -> tuple[str, int, dict[str, int]]:

@@ -58,6 +58,7 @@ from synth.tasks.search_check import SearchCheck
 from synth.tasks.text import (
     MONTHS,
     attribute_answer,
+    contains_phrase,
     date_spellings,
     fold,
     number_of,
@@ -368,9 +369,15 @@ class Planner:
             # graph does not know is named, or not used
             return ("no_class_noun", f"described entities with no class noun: {nameless}"), answers
         person = draft.attribute is None and self.view.entities[draft.target_entity_id].type == "person"
-        leak = checks.leaked_alias(render.question(draft), draft, person=person)
+        question = render.question(draft)
+        leak = checks.leaked_alias(question, draft, person=person)
         if leak:
             return ("answer_leak", f"the template question names the answer as {leak!r}"), answers
+        named = [m.display for m in draft.root.walk() if m.var is not None and len(m.display) >= 4
+                 and contains_phrase(question, m.display)]
+        if named:
+            # "the town where the Dunmere Mine Disaster took place" hides Dunmere in plain sight
+            return ("hidden_named", f"the question names what it describes: {named}"), answers
         return None, answers
 
     # --- the level-3 search check --------------------------------------------------------------------
