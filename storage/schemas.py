@@ -67,8 +67,9 @@ ATTRIBUTE = pa.struct(
         ("entity_id", pa.string()),  # when the value names an entity of the graph
         ("source", pa.string()),  # infobox | table
         ("doc_id", pa.string()),
-        # a table row's attribute: how many rows of that table name no entity of the graph (its subject's
-        # siblings the graph cannot see: "Symphony No. 1" in a works table beside a linked concerto)
+        # subjects the graph cannot see beside this one: for a table row's attribute, the rows of that table
+        # that name no entity ("Symphony No. 1" in a works table beside a linked concerto); for an infobox
+        # attribute, the page's other boxes about a subject of the same name (a cover version)
         ("unlisted_rows", pa.int32()),
     ]
 )

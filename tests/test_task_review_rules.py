@@ -98,3 +98,14 @@ def test_a_lead_sentences_circa_year_keeps_its_mark() -> None:
     born, died = lead_attributes("Guibert of Nogent (c. 1055 – 1124) was a Benedictine historian.", doc_id="d")
     assert (born["value"], born["normalized"], born["qualifier"]) == ("c. 1055", "1055", "c.")
     assert (died["value"], died["qualifier"]) == ("1124", None)
+
+
+def test_a_cover_versions_box_is_a_subject_the_graph_cannot_see() -> None:
+    from synth.graph.attributes import other_versions
+
+    song = [{"key": "released", "value": "1961", "box": 0, "subject": '"Gellan Bay Blues"'},
+            {"key": "released", "value": "1964", "box": 1, "subject": "Single by The Harbour Lights"}]
+    assert other_versions(song, "Gellan Bay Blues") == 1
+    office = [{"key": "born", "value": "1891", "box": 0, "subject": "Magnus Orrevik"},
+              {"key": "preceded by", "value": "X", "box": 1, "subject": "Mayor of Varkholm"}]
+    assert other_versions(office, "Magnus Orrevik") == 0

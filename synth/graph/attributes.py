@@ -161,6 +161,27 @@ def own_box(entries: list[dict], title: str | None) -> int | None:
     return min(boxes)
 
 
+# a nested box headed by what it is rather than its name: "Single by The Harbour Lights" on the song's page
+_VERSION_BOX = re.compile(r"^(?:single|song|album|ep|cover|version|recording|release|film|soundtrack)\b.*\bby\b",
+                          re.IGNORECASE)
+
+
+def other_versions(entries: list[dict] | None, title: str | None) -> int:
+    """How many boxes besides the page's own describe another subject of the page's name: a cover version
+    of the song, with its own writers, label and date. Such a subject exists, and the graph holds no entity
+    for it."""
+    entries = [e for e in entries or [] if e]
+    own = own_box(entries, title)
+    label = _fold_name(_DISAMBIGUATOR.sub("", title or ""))
+    subjects: dict[int, str] = {}
+    for entry in entries:
+        box = entry.get("box") or 0
+        if box != own and entry.get("subject"):
+            subjects.setdefault(box, _fold_name(entry["subject"]))
+    return sum(1 for subject in subjects.values()
+               if (label and (subject == label or label in subject)) or _VERSION_BOX.match(subject))
+
+
 def own_entries(entries: list[dict] | None, title: str | None) -> list[dict]:
     """The rows of the page's own infobox; rows of the boxes about other subjects are left out."""
     entries = [e for e in entries or [] if e]

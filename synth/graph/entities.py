@@ -36,6 +36,7 @@ from synth.graph import documents as dm
 from synth.graph.attributes import (
     infobox_attributes,
     lead_attributes,
+    other_versions,
     own_entries,
     property_rows,
     stub_subtype,
@@ -609,6 +610,10 @@ class EntityBuilder:
         try:
             attributes = infobox_attributes(own_entries(row["infobox"], primary.title), self.resolve,
                                             doc_id=primary.id, page_url=row["url"], own_id=entity.id)
+            # a cover version described on the same page is a subject the graph cannot see beside this one
+            versions = other_versions(row["infobox"], primary.title)
+            if versions:
+                attributes = [{**a, "unlisted_rows": versions} for a in attributes]
         except Exception as error:  # the entity is still written, without its infobox; the row says why
             self._malformed(row, error)
             attributes = []
