@@ -43,8 +43,10 @@ def plan_lines(steps: list[Step]) -> list[str]:
         role = "this is the answer" if step.label == "the answer" else f"call it {step.label}"
         start = f", starting from {' and '.join(step.names)}" if step.names else ""
         if step.text.endswith("?"):
+            # the role right after the question it qualifies: "Start from X. (this is the answer)" would
+            # call X the answer
             start = f" Start from {' and '.join(step.names)}." if step.names else ""
-            lines.append(f"{i}. {step.text}{start} ({role})")
+            lines.append(f"{i}. {step.text} ({role}){start}")
         else:
             lines.append(f"{i}. Find {step.text}{start} ({role}).")
     return lines

@@ -269,6 +269,7 @@ def chain_lines(hops: list[Hop], names: dict[str, str], knowledge: list[tuple[st
                                                 weigh(hop, guessed, known, knowledge, stop=False, strict=True)):
                 name = guessed
         cited: list[int] = []
+        quoted = None
         if hop.kind == "entity" and name:
             weighed, cited = candidate_lines(hop, name, known, knowledge, pool)
             lines += weighed
@@ -280,9 +281,9 @@ def chain_lines(hops: list[Hop], names: dict[str, str], knowledge: list[tuple[st
         if hop.kind == "entity" and not name:
             cited = anchor_passages(hop, known, knowledge)
         cited = (cited or _citations(hop, {**known, hop.term: name or ""}, knowledge))[:2]
-        if cited:
+        if cited and not quoted:  # (a value's passage is quoted above already)
             lines.append(" ".join(f'[{n + 1}] "{cap(knowledge[n][0], QUOTE_CHARS)}"' for n in cited))
-        else:
+        elif not quoted:
             lines.append("No passage states this directly; it follows from the steps before.")
         if hop.term == ANSWER:
             lines.append(f"So the answer is {name}.")
