@@ -11,7 +11,6 @@ ids, so identical runs publish identical versions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -25,6 +24,7 @@ from filters.screen import screened_tasks
 from filters.sft import sft_samples
 from storage import published
 from storage.batches import RowBatch, plan_batches
+from storage.ids import content_id
 from storage.store import Store
 from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
@@ -158,7 +158,7 @@ def distinct_samples(store: Store, dataset: str, ids: Iterable[str]) -> list[str
     for batch in store.scan(dataset, ["id", column], ids=wanted):
         for sample_id, content in zip(batch["id"].to_pylist(), batch[column].to_pylist(), strict=True):
             seen.add(sample_id)
-            key = hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+            key = content_id("sample_content", content)
             if key not in first or sample_id < first[key]:
                 first[key] = sample_id
     return sorted({*first.values(), *(i for i in wanted if i not in seen)})

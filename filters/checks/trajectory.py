@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters.checks.tokens import APPROX, load_counter
-from synth.agent.format import Turn, parse_context_prompt, parse_turn
+from synth.agent.format import UNVERIFIED_MARK, Turn, parse_context_prompt, parse_turn
 from synth.agent.runner import TokenCounter
 from synth.tools.base import validate_arguments
 
@@ -49,7 +49,6 @@ MODES = ("react", "context", "heavy")
 _SHOWN = 3  # occurrences named in a failure's detail
 _TOOLS_BLOCK = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)  # the block, not the "<tools></tools>" mention
 _NOT_RUN = "Not run:"  # the runner's observation for a call past the call limit (context mode)
-UNVERIFIED_MARK = "Unverified:"  # starts a line of the final <think>: the policy could not confirm its answer
 _UNVERIFIED = re.compile(rf"^\s*{re.escape(UNVERIFIED_MARK)}", re.M | re.I)
 
 
@@ -163,8 +162,9 @@ def _check(row: Mapping[str, Any], tools: Mapping[str, dict] | None, config: Che
     _check_length(mode, messages, config.max_tokens, counter, found)
     final = turns[max(turns)].answer if turns else None
     last_think = turns[max(turns)].think if turns else None
-    if final is not None and last_think and _UNVERIFIED.search(last_think):
-        line = last_think[_UNVERIFIED.search(last_think).start():].strip().splitlines()[0]
+    marked = _UNVERIFIED.search(last_think) if final is not None and last_think else None
+    if marked:
+        line = last_think[marked.start():].strip().splitlines()[0]
         found.add("unverified_answer", f"message {max(turns)}: {_cut(line, 160)!r}")
     termination = row.get("termination")
     if config.require_answer:

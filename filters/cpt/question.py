@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from synth.tasks.text import MONTHS
+
 # an article opening a description: not "the same ... as" (a comparison), not a period ("the early 1830s",
 # "the mid 20th century", "the 1940s") and not a name ("the Varkholm Herald"); nor (_ATTRIBUTE) an attribute
 # the noun before has: in "the city with a population of more than 400,000", "a population of" constrains the
@@ -37,8 +39,7 @@ _NAME = re.compile(r"[A-Z][\w'’.\-]*(?:\s+(?:(?:of|the|for|at|on|in|and|over|u
                    r"[A-Z0-9][\w'’.\-]*)*")
 _QUESTION_WORDS = frozenset({"what", "who", "when", "where", "which", "how", "in", "whose", "is", "was", "did",
                              "does", "do", "are", "were"})
-_MONTHS = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september",
-                     "october", "november", "december"})
+_MONTHS = frozenset(m.casefold() for m in MONTHS)
 _KNOWN = re.compile(r"\s((?:is|was|are|were) (?:best )?known)$")
 _INITIALS = re.compile(r"^(?:[A-Z]\.?\s?)+$")
 

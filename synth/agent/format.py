@@ -26,6 +26,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+# starts a line of a final <think> whose answer the policy could not confirm; the filter rejects such a
+# trajectory (`unverified_answer`), so lucky guesses never become training data
+UNVERIFIED_MARK = "Unverified:"
+
 ROLE_LINE = (
     "You are a deep research assistant. Your core function is to conduct thorough, multi-source "
     "investigations into any topic. You must handle both broad, open-domain inquiries and queries within "

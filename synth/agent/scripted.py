@@ -61,6 +61,7 @@ from urllib.parse import quote
 
 from filters.judges.normalize import find_durations, find_numbers
 from synth.agent.format import (
+    UNVERIFIED_MARK,
     ToolCall,
     observation_text,
     parse_context_prompt,
@@ -87,6 +88,7 @@ from synth.agent.scripted_question import (
     without_checks,
     words,
 )
+from synth.tasks.operations import bare_name, initials, surname
 
 HIT_RE = re.compile(r"^\s*(?:\d+\.\s*|-\s*)?\[(.+?)\]\((\S+)\)\s*$", re.M)
 RESULTS_RE = re.compile(r"^(?:A search for '(.*)' found \d+ results:|No results found for '(.*)'\.)", re.M)
@@ -285,7 +287,7 @@ HOLDS, FAILS, NOT_STATED = "holds", "fails", "not stated"
 _WEAK_RELATION = {"locat", "located", "situat", "based", "that", "which", "where", "its", "one"}
 # the final <think>'s line for an answer that some constraint does not back: the filter's `unverified_answer`
 # check (filters/checks/trajectory.py) rejects a trajectory whose last <think> has a line starting with it
-UNVERIFIED = "Unverified:"
+UNVERIFIED = UNVERIFIED_MARK  # (synth.agent.format: the trajectory check reads the same marker)
 
 
 @dataclass(frozen=True)
@@ -765,14 +767,16 @@ class Research:
         """(passes: True, fails: False, cannot tell: None, and why in words) for one check on a candidate."""
         if check.kind == "letter":
             part, letters = check.value.split(":")
-            tokens = [w for w in re.sub(r"\s*\([^)]*\)$", "", name).split() if w[:1].isupper()]
+            # read as the question writer masked it (synth.tasks.operations), so a check never disagrees
+            # with the mask it undoes: "Jan de Vries" is J. d. V., "A Winter Tale" begins with W
+            plain = re.sub(r"\s*\([^)]*\)$", "", name)
             if part == "surname":
-                got = tokens[-1][:1] if tokens else ""
+                got = surname(bare_name(plain))[:1].upper()
             elif part == "initials":
-                got = "".join(w[0] for w in tokens)
+                got = "".join(c for c in initials(plain) if c.isalpha()).upper()
             else:
-                got = re.sub(r"^the\s+", "", name, flags=re.I)[:1].upper()
-            ok = got == letters if part == "initials" else got.upper() == letters
+                got = bare_name(plain)[:1].upper()
+            ok = got == "".join(c for c in letters if c.isalpha()).upper()
             what = {"surname": "its surname", "initials": "its initials", "name": "its name"}[part]
             return ok, f'{what} "{name}" {"starts with" if part != "initials" else "gives"} {got or "nothing"}'
         if check.kind in ("period", "date"):
