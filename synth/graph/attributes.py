@@ -296,15 +296,12 @@ def infobox_attributes(entries: list[dict], resolve: Resolver, *, doc_id: str, p
 
 def lead_attributes(sentence: str, *, doc_id: str) -> list[dict]:
     """Birth and death dates from a person's lead sentence: "X ( died 11 November 875) was ...". A year the
-    sentence marks as approximate ("(c. 1055 – 1124)") keeps its mark."""
-    out = []
-    for key, found in life_dates(sentence).items():
-        circa = found.kind == "year" and re.search(rf"\b(?:c\.|ca\.|circa)\s*{re.escape(found.normalized or '')}\b",
-                                                   sentence or "")
-        value = f"c. {found.normalized}" if circa else found.normalized
-        out.append(attribute(key, value, found.kind, normalized=found.normalized, qualifier="c." if circa else None,
-                             source="text", doc_id=doc_id))
-    return out
+    sentence marks as approximate ("(c. 1055 – 1124)") keeps its mark in the value as written."""
+    return [
+        attribute(key, found.surface if found.qualifier else found.normalized, found.kind,
+                  normalized=found.normalized, qualifier=found.qualifier, source="text", doc_id=doc_id)
+        for key, found in life_dates(sentence).items()
+    ]
 
 
 # --- data tables ---------------------------------------------------------------------------------

@@ -84,8 +84,8 @@ _DATE_SPANS = [
 _PRESENT = r"(?:present|now|today|current|ongoing)"
 # 1909–1911, 1922–24, c. 1890 – c. 1895, 384–322 BC, 1967–present
 _YEAR_SPAN = re.compile(
-    r"(?<![\d.,:/])(?P<q>" + _APPROX + r")?(?P<a>\d{3,4})(?:\s*(?P<era1>AD|CE|BC|BCE)\b)?" + _DASH + _APPROX
-    + r"?(?:(?P<b>\d{2,4})(?:\s*(?P<era>AD|CE|BC|BCE)\b)?(?![\d.,:])|(?P<open>" + _PRESENT + r")\b)",
+    r"(?<![\d.,:/])(?P<q>" + _APPROX + r")?(?P<a>\d{3,4})(?:\s*(?P<era1>AD|CE|BC|BCE)\b)?" + _DASH + r"(?P<q2>"
+    + _APPROX + r")?(?:(?P<b>\d{2,4})(?:\s*(?P<era>AD|CE|BC|BCE)\b)?(?![\d.,:])|(?P<open>" + _PRESENT + r")\b)",
     re.IGNORECASE)
 _LONE_YEAR = re.compile(r"(?<![\d.,:/°′″$€£%+-])(?P<q>" + _APPROX + r")?(?P<y>\d{1,4})(?:\s*(?P<era>AD|CE|BC|BCE)\b)?"
                         r"(?![\d.,:/°′″%]|\s*(?:km|m|kg|mi|ft|px)\b)",
@@ -837,5 +837,9 @@ def life_dates(sentence: str) -> dict[str, Value]:
     year = find_year(inner)
     if year and year.kind == "span" and ".." not in year.normalized:
         first, second = year.normalized.split("/")
-        return {"born": Value("year", first, surface=first), "died": Value("year", second, surface=second)}
+        # each end keeps its own "c.": "(c. 1055 – 1124)" is an approximate birth, an exact death
+        span = _YEAR_SPAN.search(inner)
+        marks = (_approx(span), _approx(span, "q2")) if span else (year.qualifier, None)
+        return {key: Value("year", value, surface=f"{mark} {value}" if mark else value, qualifier=mark)
+                for key, value, mark in (("born", first, marks[0]), ("died", second, marks[1]))}
     return {}

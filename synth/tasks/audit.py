@@ -40,10 +40,12 @@ import fsspec
 import pyarrow.compute as pc
 
 from filters.dedup import find_duplicates, question_key
+from filters.screen import STAGES
 from storage.store import Store
+from synth.graph.links import UNTYPED_RELATIONS
 from synth.graph.view import GraphView, graph_files
 from synth.tasks.checks import leaks
-from synth.tasks.formal import ANSWER, EDGE_KINDS, Triple, name_of
+from synth.tasks.formal import AMOUNT_KINDS, ANSWER, ATTRIBUTE_KINDS, EDGE_KINDS, Triple, name_of
 from synth.tasks.phrases import askable
 from synth.tasks.text import contains_phrase, fold
 
@@ -52,17 +54,14 @@ EXAMPLES = 3
 TOP = 10
 AUDIT_DIR = "_audit"
 SHEET_NAME = "review"
-# edges a graph records without saying how their ends relate (DESIGN §6): never a property
-UNTYPED_RELATIONS = frozenset({"links_to", "mentions"})
 # the triples that read a relation: an edge, or an attribute of the subject
-ATTRIBUTE_TRIPLES = frozenset({"literal", "year_range", "number_range", "value"})
+ATTRIBUTE_TRIPLES = frozenset({*ATTRIBUTE_KINDS, "value"})
 RELATION_TRIPLES = EDGE_KINDS | ATTRIBUTE_TRIPLES
 # the kinds an attribute triple can read when no graph tells which (askable judges key and kind together)
-_KINDS_BY_TRIPLE = {"year_range": ("date", "year", "span"),
-                    "number_range": ("number", "quantity", "count", "percent", "money", "duration")}
+_KINDS_BY_TRIPLE = {"year_range": ("date", "year", "span"), "number_range": tuple(sorted(AMOUNT_KINDS))}
 _ANY_KIND = ("date", "year", "number", "quantity", "count", "percent", "money", "duration", "text")
-# screening's quarantine stages (filters/screen.py): a task they name is removed from publication only
-SCREEN_STAGES = frozenset({"dedup", "decontaminate"})
+# screening's quarantine stages: a task they name is removed from publication only
+SCREEN_STAGES = frozenset(STAGES)
 # the sheet's marks, in QUALITY.md's order
 MARKS = ("well-formed", "correct", "unique", "no leak")
 

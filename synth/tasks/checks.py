@@ -32,7 +32,6 @@ next to the answer's entity, in the formalization or anywhere in the graph.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -51,7 +50,7 @@ from synth.tasks.formal import (
     name_of,
 )
 from synth.tasks.operations import LIGHT_OPS, surname
-from synth.tasks.text import attribute_answer, contains_phrase, fold, year_of
+from synth.tasks.text import attribute_answer, contains_phrase, fold, strip_diacritics, year_of
 
 if TYPE_CHECKING:
     from synth.tasks.draft import TaskDraft
@@ -146,7 +145,7 @@ def _inside_token(question: str, spelling: str) -> bool:
     # a number leaks at the start of any longer token but never inside a longer number ("1970" is in
     # "1970s", not in "19705"); a name only from four letters on and only into a capitalized token, so
     # "Bay" does not leak through "Bayonne" nor "Marr" through "marriage"
-    text, wanted = _plain(question), _plain(spelling).strip()
+    text, wanted = strip_diacritics(question), strip_diacritics(spelling).strip()
     numeric = any(c.isdigit() for c in wanted)
     if not wanted or (not numeric and len(wanted) < 4):
         return False
@@ -157,11 +156,6 @@ def _inside_token(question: str, spelling: str) -> bool:
     return False
 
 
-def _plain(text: str) -> str:
-    """Diacritics stripped, case kept."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text or "") if not unicodedata.combining(c))
-
-
 def supported(task: TaskDraft | dict) -> bool:
     if isinstance(task, dict):
         answer, aliases, evidence = task["answer"], task["aliases"], task["evidence"]
@@ -170,22 +164,22 @@ def supported(task: TaskDraft | dict) -> bool:
     return any(contains_phrase(e.get("text") or "", s) for e in evidence for s in [answer, *(aliases or [])] if s)
 
 
-def plan_problem(draft: TaskDraft, view: GraphView) -> tuple[tuple[str, str] | None, int]:
+def plan_problem(draft: TaskDraft, view: GraphView) -> tuple[tuple[str, str] | None, int, Analysis]:
     """The checks that do not depend on wording, run while planning: (problem or None, answers the
-    solver admits: those that hold and those that might)."""
+    solver admits: those that hold and those that might, the analysis they come from)."""
     analysis = analyze(draft.formalization, view, trace=False)
     admitted = len(analysis.possible)
     if not supported(draft):
-        return ("answer_unsupported", f"no evidence text contains {draft.answer!r} or an alias"), admitted
+        return ("answer_unsupported", f"no evidence text contains {draft.answer!r} or an alias"), admitted, analysis
     if draft.expected not in analysis.definite:
         return ("formalization_mismatch", f"solve() gives {_show(analysis.definite, view)}, not the answer "
-                f"{draft.answer!r}"), admitted
+                f"{draft.answer!r}"), admitted, analysis
     if analysis.possible != {draft.expected}:
-        return ("ambiguous", _ambiguity(analysis, {draft.expected}, view)), admitted
+        return ("ambiguous", _ambiguity(analysis, {draft.expected}, view)), admitted, analysis
     if draft.attribute is None and (others := unlisted_values(draft.formalization, draft.target_entity_id, view)):
         return ("ambiguous", f"the answer's source also lists {others[:5]} under the relation: values that name "
-                f"no entity might be the one meant"), 1 + len(others)
-    return None, 1
+                f"no entity might be the one meant"), 1 + len(others), analysis
+    return None, 1, analysis
 
 
 def unlisted_values(formalization: Iterable[dict | Triple], target_entity_id: str, view: GraphView) -> list[str]:

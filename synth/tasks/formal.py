@@ -54,6 +54,7 @@ candidate narrowing left, so a loose formalization reads as ambiguous, never as 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -83,10 +84,12 @@ AMOUNT_KINDS = frozenset({"number", "quantity", "count", "percent", "money", "du
 DATE_KINDS = frozenset({"date", "year"})
 # attribute kinds that say nothing about which entity a relation reaches: "Born: 1 May 1891" under
 # "born" does not say where (see `_Index.has_key`)
-NOT_NAMING_KINDS = _NOT_NAMING_KINDS = frozenset({*DATE_KINDS, "span", *AMOUNT_KINDS, "coordinates", "identifier", "format"})
+NOT_NAMING_KINDS = frozenset({*DATE_KINDS, "span", *AMOUNT_KINDS, "coordinates", "identifier", "format"})
 UNKNOWN_VALUE = "<unknown>"  # in Analysis.possible: an owner that might be the one lacks the attribute
 _SPAN_CAP = 200  # years of an open or long span indexed for year_range
 _ADMISSION_CACHE = 1_024  # one-entity constraints whose admitted entities an index keeps
+_READ_ATTRIBUTE = frozenset({*ATTRIBUTE_KINDS, "value"})  # triples that read an attribute of their subject
+_JOINING = frozenset({*EDGE_KINDS, DISTINCT})  # triples whose object is a term too
 MAX_BINDINGS = 100_000  # assignments tried before the search stops: a formalization this loose is ambiguous
 
 
@@ -189,6 +192,7 @@ _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 _LIST_SEPARATORS = re.compile(r"\s*(?:[,;/•·\n]|\band\b|&)\s*")
 
 
+@functools.lru_cache(maxsize=65_536)  # one parse per constraint, not one per entity it is asked of
 def _date_parts(value: str | None) -> tuple[int, ...] | None:
     """(year,), (year, month) or (year, month, day) of a normalized date or year ("-0044" is 44 BC)."""
     match = _ISO_PARTS.match((value or "").strip())
@@ -198,6 +202,7 @@ def _date_parts(value: str | None) -> tuple[int, ...] | None:
     return (year, *(int(g) for g in match.group(3, 4) if g))
 
 
+@functools.lru_cache(maxsize=65_536)  # one parse per constraint, not one per entity it is asked of
 def _written_date(key: str, text: str) -> tuple[int, ...] | None:
     """The parts of a date as written ("1 May 1891"), read as values.parse_value reads the infobox."""
     value = parse_value(key, text)
@@ -230,6 +235,7 @@ class _Amount:
     unit: str | None
 
 
+@functools.lru_cache(maxsize=65_536)  # one parse per constraint, not one per entity it is asked of
 def _constraint_amount(key: str, text: str) -> _Amount | None:
     """What a literal asks: "2317 m", "192", "3:12" (read as values.parse_value reads the infobox)."""
     match = _AMOUNT_WITH_UNIT.match(text.strip())
@@ -243,6 +249,7 @@ def _constraint_amount(key: str, text: str) -> _Amount | None:
     return _Amount(number, number, number, value.unit)
 
 
+@functools.lru_cache(maxsize=65_536)  # one parse per constraint, not one per entity it is asked of
 def _range_amount(spec: str) -> _Amount | None:
     """The bounds of "lo..hi", ">lo", "<hi", each optionally followed by a unit."""
     body, _, unit = spec.strip().partition(" ")
@@ -386,7 +393,7 @@ class _Index:
                     continue
                 self.by_attribute[key].add(entity.id)
                 kind = attribute.get("kind")
-                if kind not in _NOT_NAMING_KINDS:
+                if kind not in NOT_NAMING_KINDS:
                     self._keyed[key].add(entity.id)
                 if kind in AMOUNT_KINDS and attribute.get("unit"):
                     self.units[key].add(attribute["unit"])
@@ -406,7 +413,7 @@ class _Index:
         for entity in self.entities:
             for attribute in entity.attributes:
                 key = attribute.get("key")
-                if not key or attribute.get("kind") in _NOT_NAMING_KINDS - DATE_KINDS:
+                if not key or attribute.get("kind") in NOT_NAMING_KINDS - DATE_KINDS:
                     continue
                 # a link says whom the value names; the other items of a list it sits in might name more
                 linked = attribute.get("entity_id")
@@ -609,7 +616,7 @@ def _name_truth(entity: Entity, kind: str, key: str, wanted: str) -> Truth:
 def _literal(attributes: list[dict], key: str, wanted: str, index: _Index | None) -> Truth:
     folded = fold(wanted)
     # the same normalized value; or the same text (folded spellings of amounts drop the currency sign)
-    if any(attribute_answer(a) == wanted.strip() or (a.get("kind") not in _NOT_NAMING_KINDS and folded in (
+    if any(attribute_answer(a) == wanted.strip() or (a.get("kind") not in NOT_NAMING_KINDS and folded in (
             fold(attribute_answer(a)), fold(a.get("value") or ""))) for a in attributes):
         return Truth.HOLDS
     date = _date_parts(wanted) or _written_date(key, wanted)
@@ -630,7 +637,7 @@ def _literal(attributes: list[dict], key: str, wanted: str, index: _Index | None
         if kind in AMOUNT_KINDS:
             found = _attribute_amount(attribute)
             return _compare_amounts(amount, None, found, kind, units) if amount and found else None
-        if kind in _NOT_NAMING_KINDS:  # a format, an identifier, coordinates: the text decides
+        if kind in NOT_NAMING_KINDS:  # a format, an identifier, coordinates: the text decides
             same = folded in (fold(attribute_answer(attribute)), fold(attribute.get("value") or ""))
             return Truth.HOLDS if same else Truth.FAILS
         if date or amount:
@@ -657,12 +664,9 @@ def _text_truth(attribute: dict, folded: str, wanted_names: set[str], index: _In
 def _year_range(attribute: dict, spec: str) -> Truth | None:
     kind = attribute.get("kind")
     if kind in DATE_KINDS:
-        year = year_of(attribute_answer(attribute))
-        if year is None:
-            return None
-        if attribute_answer(attribute).startswith("-"):
-            year = -year
-        return _in_years((year, year), spec)
+        parts = _date_parts(attribute_answer(attribute))  # signed: "-0044-03-15" is 44 BC
+        year = parts[0] if parts else year_of(attribute_answer(attribute))
+        return None if year is None else _in_years((year, year), spec)
     if kind == "span":
         years = span_years(attribute_answer(attribute))
         return None if years is None else _in_years(years, spec)
@@ -718,19 +722,23 @@ def analyze(formalization: Iterable[dict | Triple], view: GraphView, *, trace: b
     triples = [Triple.of(t) for t in formalization]
     definite = _Solver(triples, view, relaxed=False).answers()
     relaxed = _Solver(triples, view, relaxed=True)
-    possible = relaxed.answers() | definite
-    steps: list[tuple[Triple, int]] = []
-    if trace:
-        owner = relaxed.owner
-        for n, triple in enumerate(triples, 1):
-            count = len(possible) if n == len(triples) else _prefix_count(triples[:n], owner, view, triples)
-            steps.append((triple, count))
-    return Analysis(definite, possible, steps, relaxed.complete)
+    analysis = Analysis(definite, relaxed.answers() | definite, [], relaxed.complete)
+    return with_trace(analysis, triples, view) if trace else analysis
+
+
+def with_trace(analysis: Analysis, formalization: Iterable[dict | Triple], view: GraphView) -> Analysis:
+    """`analysis` (of this formalization) with its trace: a planner checks uniqueness without it, and
+    adds it once to the draft it keeps."""
+    triples = [Triple.of(t) for t in formalization]
+    owner = next((t.subject for t in triples if t.object == ANSWER and t.object_kind == "value"), ANSWER)
+    steps = [(triple, len(analysis.possible) if n == len(triples) else _prefix_count(triples[:n], owner, view, triples))
+             for n, triple in enumerate(triples, 1)]
+    return Analysis(analysis.definite, analysis.possible, steps, analysis.complete)
 
 
 def _prefix_count(prefix: list[Triple], owner: str, view: GraphView, whole: list[Triple]) -> int:
     valued = any(t.object == ANSWER and t.object_kind == "value" for t in prefix)
-    terms = {t.subject for t in prefix} | {t.object for t in prefix if t.object_kind in EDGE_KINDS | {DISTINCT}}
+    terms = {t.subject for t in prefix} | {t.object for t in prefix if t.object_kind in _JOINING}
     target = ANSWER if valued or ANSWER in terms else owner
     if not valued and target not in terms:
         return len(view.entities)
@@ -781,8 +789,8 @@ class _Solver:
     def admitted(self, term: str, pool: Iterable[str]) -> set[str]:
         """The entities of `pool` that exist and that every one-entity constraint on `term` admits
         (relaxed: and that the graph says something in favour of, see `supported`)."""
+        # pools come from the index (names resolved to ids, narrowing, edges): every id exists
         out = pool if isinstance(pool, (set, frozenset)) else set(pool)
-        out = out & self.index.all
         if self.relaxed and is_var(term):
             out = out & self.supported(term)
         for u in self.unary[term]:
@@ -809,7 +817,7 @@ class _Solver:
             if t.subject == term and t.object_kind == "type":
                 if canonical(t.object) not in TYPES:
                     out |= index.admitted(index.all, t, False)
-            elif t.subject == term and t.object_kind in ATTRIBUTE_KINDS | {"value"}:
+            elif t.subject == term and t.object_kind in _READ_ATTRIBUTE:
                 out |= index.by_attribute.get(t.predicate, set())
             elif t.subject == term and t.object_kind in UNARY_KINDS:
                 out |= index.admitted(index.all, t, False)

@@ -32,7 +32,7 @@ from synth.graph.values import strip_parentheticals
 from synth.graph.view import Edge, Entity, GraphView
 from synth.tasks import checks, render
 from synth.tasks.draft import Clause, Mention, TaskDraft
-from synth.tasks.formal import ANSWER, Triple, analyze
+from synth.tasks.formal import ANSWER, Analysis, Triple, with_trace
 from synth.tasks.operations import (
     Operation,
     amount_range,
@@ -47,13 +47,13 @@ from synth.tasks.phrases import (
     DEATH_COUNTS,
     DEATH_KEYS,
     LAST_RESORT,
-    askable,
     class_noun,
     date_clause,
     number_clause,
     phrasable,
     text_clause,
 )
+from synth.tasks.sample import stated_fact
 from synth.tasks.search_check import SearchCheck
 from synth.tasks.text import (
     MONTHS,
@@ -138,6 +138,7 @@ class Planner:
         self.search = search
         self._labels = label_counts(view)
         self._nouns: dict[str, tuple[str, str]] = {}
+        self._blocked: dict[str, str | None] = {}  # entity id -> why it may not be described (_undescribable)
         self.hubs = hubs_of(view, hub_share)
         self._hub_words = {w for h in self.hubs for w in fold(view.entities[h].label or "").split() if len(w) >= 3}
 
@@ -309,7 +310,7 @@ class Planner:
         A constraint that leaves as many answers as before is taken back unless the level still needs
         operations, so questions carry only constraints that do work.
         """
-        problem, answers = self._evaluate(draft)
+        problem, answers, analysis = self._evaluate(draft)
         added = 0
         for add in additions:
             if added >= MAX_ADDITIONS[level]:
@@ -322,14 +323,14 @@ class Planner:
                 _restore(draft.root, snapshot)
                 continue
             self.finalize(draft)
-            new_problem, new_answers = self._evaluate(draft)
+            new_problem, new_answers, new_analysis = self._evaluate(draft)
             needs_ops = level == 3 and len(draft.operations) <= 2
             useless = problem is not None and problem[0] == "ambiguous" and new_answers >= answers and not needs_ops
             if useless or (new_problem is not None and new_problem[0] in ("formalization_mismatch", "answer_leak")):
                 _restore(draft.root, snapshot)
                 self.finalize(draft)
                 continue
-            problem, answers = new_problem, new_answers
+            problem, answers, analysis = new_problem, new_answers, new_analysis
             added += 1
         if problem is None and checks.level_of(draft) != level:
             problem = ("level_mismatch", f"planned level {level}, but hops={draft.hops} and operations="
@@ -337,48 +338,34 @@ class Planner:
         if problem is None and level == 3:
             problem = self._searchable(draft)
         if problem is None:
-            # what each constraint leaves, over the whole graph: hardness and uniqueness in the catalog
-            analysis = analyze(draft.formalization, self.view)
+            # what each constraint leaves, over the whole graph: hardness and uniqueness in the catalog (the
+            # draft's uniqueness is analysed already: only the trace is new)
+            analysis = with_trace(analysis, draft.formalization, self.view)
             draft.candidates = len(analysis.possible)
             draft.constraint_candidates = [(t.text(), n) for t, n in analysis.trace]
             return Outcome(draft=draft)
         return Outcome(reason=problem[0], detail=problem[1], failed=draft)
 
-    def _evaluate(self, draft: TaskDraft) -> tuple[tuple[str, str] | None, int]:
-        """(the first problem, or None; how many answers the formalization admits)."""
-        problem, answers = checks.plan_problem(draft, self.view)
+    def _evaluate(self, draft: TaskDraft) -> tuple[tuple[str, str] | None, int, Analysis]:
+        """(the first problem, or None; how many answers the formalization admits; the solver's analysis)."""
+        problem, answers, analysis = checks.plan_problem(draft, self.view)
         if problem is not None:
-            return problem, answers
-        open_class = [m.name for m in draft.root.walk()
-                      if m.var is not None and _OPEN_CLASS.search(self.view.entities[m.entity_id].description)]
-        if open_class:
-            # "the largest lake in Estavia", "one of the oldest firms": the source says others of its kind
-            # exist beyond what the corpus names, and any of them might fit a description
-            return ("open_class", f"described entities whose pages say others of their kind exist: {open_class}"), \
-                answers
-        unseen = [m.name for m in draft.root.walk() if m.var is not None
-                  and any((a.get("unlisted_rows") or 0) > 0 for a in self.view.entities[m.entity_id].attributes)]
-        if unseen:
-            # a row of a table whose other rows name no entity ("Symphony No. 1" beside the linked concerto
-            # in a works table): those siblings exist, the graph cannot rule them out, and any might fit
-            return ("unseen_siblings", f"described entities listed in a table beside rows the graph does not "
-                    f"hold: {unseen}"), answers
-        nameless = [m.name for m in draft.root.walk() if m.var is not None and m.noun == LAST_RESORT]
-        if nameless:
-            # "the entity that followed the entity that ..." tells a reader nothing: an entity whose kind the
-            # graph does not know is named, or not used
-            return ("no_class_noun", f"described entities with no class noun: {nameless}"), answers
+            return problem, answers, analysis
+        for reason, detail in _UNDESCRIBABLE:
+            found = [m.name for m in draft.root.walk() if m.var is not None and self._undescribable(m) == reason]
+            if found:
+                return (reason, f"{detail}: {found}"), answers, analysis
         person = draft.attribute is None and self.view.entities[draft.target_entity_id].type == "person"
         question = render.question(draft)
         leak = checks.leaked_alias(question, draft, person=person)
         if leak:
-            return ("answer_leak", f"the template question names the answer as {leak!r}"), answers
+            return ("answer_leak", f"the template question names the answer as {leak!r}"), answers, analysis
         named = [m.display for m in draft.root.walk() if m.var is not None and len(m.display) >= 4
                  and contains_phrase(question, m.display)]
         if named:
             # "the town where the Dunmere Mine Disaster took place" hides Dunmere in plain sight
-            return ("hidden_named", f"the question names what it describes: {named}"), answers
-        return None, answers
+            return ("hidden_named", f"the question names what it describes: {named}"), answers, analysis
+        return None, answers, analysis
 
     # --- the level-3 search check --------------------------------------------------------------------
 
@@ -401,6 +388,28 @@ class Planner:
         if target.doc_ids:
             return set(target.doc_ids)
         return {edge.doc_id for edge, _ in self.view.neighbors(target.id) if edge.typed and edge.doc_id}
+
+    def _undescribable(self, mention: Mention) -> str | None:
+        """Why no question may describe this entity (a reason of `_UNDESCRIBABLE`), or None; per entity,
+        once per planner.
+          open_class       its page says others of its kind exist beyond what the corpus names ("the
+                           largest lake in Estavia"): any of them might fit a description
+          unseen_siblings  a data table lists it beside rows that name no entity ("Symphony No. 1" beside the
+                           linked concerto), or its page describes another version of it (a cover): those
+                           exist, the graph cannot rule them out
+          no_class_noun    the graph does not know its kind: "the entity that followed the entity that ..."
+        """
+        if mention.entity_id not in self._blocked:
+            entity = self.view.entities[mention.entity_id]
+            reason = None
+            if _OPEN_CLASS.search(entity.description):
+                reason = "open_class"
+            elif any((a.get("unlisted_rows") or 0) > 0 for a in entity.attributes):
+                reason = "unseen_siblings"
+            elif mention.noun == LAST_RESORT:
+                reason = "no_class_noun"
+            self._blocked[mention.entity_id] = reason
+        return self._blocked[mention.entity_id]
 
     def hidden_ok(self, entity_id: str) -> bool:
         """Whether a level-3 question may hide this entity: not a hub of the corpus."""
@@ -658,10 +667,8 @@ class Planner:
             for attribute in sorted(entity.attributes, key=lambda a: (str(a.get("key")), attribute_answer(a))):
                 if attribute.get("key") == skip_key and mention is mentions[0]:
                     continue
-                if not askable(str(attribute.get("key") or ""), str(attribute.get("kind") or "")):
+                if not stated_fact(attribute):
                     continue
-                if attribute.get("source") == "table":
-                    continue  # another page's table, in that page's terms (see sample.askable_attributes)
                 out.append(self._attribute_addition(ctx, mention, attribute, obfuscate))
         ctx.rng.shuffle(out)
         return out
@@ -819,6 +826,9 @@ def _key(ctx: _Context) -> str | None:
 
 
 _RANGE_DASHES = ("–", "—")
+_UNDESCRIBABLE = (("open_class", "described entities whose pages say others of their kind exist"),
+                  ("unseen_siblings", "described entities listed beside subjects the graph does not hold"),
+                  ("no_class_noun", "described entities with no class noun"))
 _OPEN_CLASS = re.compile(r"\b(?:largest|highest|longest|biggest|oldest|tallest|deepest|smallest|most|best[- ]known|"
                          r"one of|among the)\b", re.IGNORECASE)
 

@@ -58,7 +58,14 @@ def askable_attributes(entity: Entity) -> list[dict]:
     keys = Counter(a.get("key") for a in entity.attributes if a.get("kind") in ANSWER_KINDS)
     return [a for a in entity.attributes
             if a.get("kind") in ANSWER_KINDS and a.get("key") and attribute_answer(a) and keys[a.get("key")] == 1
-            and a.get("source") != "table" and askable(str(a.get("key")), str(a.get("kind")))]
+            and stated_fact(a)]
+
+
+def stated_fact(attribute: dict) -> bool:
+    """Whether a question may state or ask an attribute: a property (phrases.askable) that the entity's
+    own page states, not a row of another page's table."""
+    return attribute.get("source") != "table" and askable(str(attribute.get("key") or ""),
+                                                          str(attribute.get("kind") or ""))
 
 
 class Sampler:

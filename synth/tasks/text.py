@@ -18,11 +18,15 @@ _NON_WORD = re.compile(r"[^\w]+")
 _DIGIT_GROUPS = re.compile(r"(?<=\d)[,\u202f\u2009 ](?=\d{3}\b)")
 
 
+def strip_diacritics(text: str) -> str:
+    """"Café" -> "Cafe": case and punctuation kept."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text or "") if not unicodedata.combining(c))
+
+
 @functools.lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case, diacritics stripped, punctuation to spaces, digit-group separators dropped."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = strip_diacritics(text).casefold()
     text = _DIGIT_GROUPS.sub("", text)
     return " ".join(_NON_WORD.sub(" ", text).split())
 
