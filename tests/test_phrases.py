@@ -81,7 +81,14 @@ def test_subtype_nouns_and_the_class_they_stand_for() -> None:
     assert class_noun("place", "capital") == ("city", "capital")
     assert class_noun("person", "son") == ("person", "person")  # no noun of its own: the type's
     assert class_noun("thing", "ship") == ("ship", "ship")
-    assert class_noun("thing", None) == ("entity", "thing")
+    assert class_noun("thing", None) == ("entity", "thing")  # the last resort
+    # a "type/subtype" row for a word two types share; an empty row falls back to the type
+    assert class_noun("organization", "house") == ("publishing house", "house")
+    assert class_noun("person", "biography") == ("person", "person")
+    assert class_noun("work", "biography") == ("biography", "biography")
+    assert class_noun("place", "settlement") == ("place", "place")
+    assert class_noun("person", None) == ("person", "person")
+    assert class_noun("work", "no such subtype") == ("work", "work")
 
 
 def test_no_class_noun_is_derived_from_a_description() -> None:

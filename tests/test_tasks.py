@@ -39,7 +39,6 @@ from synth.tasks.operations import in_number_range, mask_name, number_range, vag
 from synth.tasks.phrases import (
     attribute_question,
     base_form,
-    class_noun,
     date_clause,
     number_clause,
     phrasable,
@@ -201,20 +200,6 @@ def test_wl_hash_non_isomorphic_graphs_differ() -> None:
 
 
 # --- phrases ---------------------------------------------------------------------------------------
-
-
-def test_class_nouns_come_from_types_never_from_descriptions() -> None:
-    # the subtype's row gives the noun and the class it stands for; an empty row falls back to the type
-    assert class_noun("work", "single") == ("single", "single")
-    assert class_noun("person", "musical artist") == ("musician", "musical artist")
-    assert class_noun("group", "musical group") == ("band", "musical group")
-    assert class_noun("organization", "house") == ("publishing house", "house")
-    assert class_noun("person", "biography") == ("person", "person")
-    assert class_noun("work", "biography") == ("biography", "biography")
-    assert class_noun("place", "settlement") == ("place", "place")
-    assert class_noun("person", None) == ("person", "person")
-    assert class_noun("thing", None) == ("entity", "thing")  # the last resort
-    assert class_noun("work", "no such subtype") == ("work", "work")
 
 
 def test_relation_phrases_are_english() -> None:
