@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/drsynth demo --out data
 
-test: $(STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest
+
+# the fault suite at its full setting (more kills, the whole hostile set), printing its figures
+reliability: $(STAMP)
+	DRSYNTH_RELIABILITY=full $(BIN)/python -m pytest -m reliability tests/reliability -s -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/extract_throughput.py
