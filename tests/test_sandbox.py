@@ -3,20 +3,27 @@ ctypes, spawned shells, processes that outlive the call, disk), and its refusal 
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from synth.tools import python_sandbox
+from synth.tools import python_sandbox, sandbox_limits
 from synth.tools.base import ToolResult
 from synth.tools.python_sandbox import UNAVAILABLE, PythonInterpreter, SandboxLimits
+from synth.tools.sandbox_limits import NOBODY, UID_BASE, UID_SPAN
 
 LIMITS = SandboxLimits(wall_s=8, cpu_s=4, memory_mb=512, max_disk_mb=8)
 KERNEL = python_sandbox.isolation_layers("auto")
@@ -122,7 +129,10 @@ def test_a_spawned_shell_is_contained(kernel_only: PythonInterpreter, host_marke
                               "assert libc.posix_spawnp(ctypes.byref(pid), b'sh', None, None, argv, None) == 0\n"
                               "os.waitpid(pid.value, 0)")
     assert result.error is None, result.text
-    assert result.text.split()[:3] == ["65534", "etc-refused", "net-refused"], result.text
+    uid, *refusals = result.text.split()[:3]
+    # nobody, or the sandbox's own uid (from a range no account uses): not root, not the caller
+    assert int(uid) in (NOBODY, *range(UID_BASE, UID_BASE + UID_SPAN)) and int(uid) != os.getuid(), uid
+    assert refusals == ["etc-refused", "net-refused"], result.text
     assert not Path("/etc/drsynth-escape").exists()
 
 
@@ -222,6 +232,7 @@ def test_refuses_to_run_without_a_kernel_layer(tmp_path_factory: pytest.TempPath
 def test_scratch_is_removed_off_the_event_loop(tmp_path_factory: pytest.TempPathFactory,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     tool = make(tmp_path_factory, "none")
+    assert tool.available  # the self-test's scratch directory is not this call's
     threads: list[bool] = []
     real_rmtree = shutil.rmtree
 
@@ -240,3 +251,200 @@ def test_raw_dlsym_of_a_process_call_is_refused(tmp_path_factory: pytest.TempPat
     """`_ctypes.dlsym(handle, "fork")` raises the "ctypes.dlsym/handle" audit event, not "ctypes.dlsym"."""
     result = run(make(tmp_path_factory), "import _ctypes\nh = _ctypes.dlopen(None)\nprint(_ctypes.dlsym(h, 'fork'))")
     assert result.error and "calling fork through ctypes is disabled" in result.text
+
+
+# --- issue 14: an interpreter under /tmp, a truthful `available`, limits per sandbox ---------------------
+
+
+@pytest.fixture(scope="module")
+def tmp_venv() -> Iterator[str]:
+    """A virtualenv under the host's /tmp with its own copy of the interpreter, as on CI machines."""
+    root = tempfile.mkdtemp(prefix="drsynth-sandbox-venv-", dir="/tmp")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--copies", "--system-site-packages", "--without-pip",
+                        os.path.join(root, "venv")], check=True, capture_output=True, timeout=60)
+        Path(root, "beside-the-venv").write_text("host secret")
+        yield os.path.join(root, "venv", "bin", "python")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@needs_kernel
+def test_runs_from_an_interpreter_under_tmp(tmp_path_factory: pytest.TempPathFactory, tmp_venv: str) -> None:
+    venv = os.path.dirname(os.path.dirname(tmp_venv))
+    tool = PythonInterpreter(scratch_root=tmp_path_factory.mktemp("scratch"), limits=LIMITS, python=tmp_venv,
+                             cache=False)
+    assert tool.available
+    beside = os.path.join(os.path.dirname(venv), "beside-the-venv")
+    result = run(tool, f"import os, sys\nprint(sys.prefix)\nprint(os.path.exists({beside!r}))")
+    assert result.error is None, result.text
+    # the venv is seen (read-only: the kernel layer's test below); the rest of the host's /tmp is not
+    assert result.text.split() == [venv, "False"], result.text
+
+
+@needs_kernel
+def test_the_interpreter_under_tmp_is_read_only(kernel_only: PythonInterpreter, tmp_venv: str) -> None:
+    kernel_only.python = tmp_venv
+    target = os.path.join(os.path.dirname(tmp_venv), "planted")
+    result = run(kernel_only, f"try:\n    open({target!r}, 'w')\nexcept OSError as exc:\n    print(exc.strerror)")
+    assert result.error is None and result.text.strip() == "Read-only file system", result.text
+    assert not os.path.exists(target)
+
+
+@pytest.mark.parametrize("isolation", ["auto", "none"])
+def test_available_runs_code_to_say_so(tmp_path_factory: pytest.TempPathFactory, isolation: str) -> None:
+    if isolation == "auto" and not KERNEL:
+        pytest.skip("no kernel layer on this machine")
+    missing = PythonInterpreter(scratch_root=tmp_path_factory.mktemp("scratch"), limits=LIMITS, cache=False,
+                                python="/nonexistent/bin/python3", isolation=isolation)
+    assert not missing.available
+    result = run(missing, "print('ran')")
+    assert result.error == "sandbox_unavailable" and "/nonexistent/bin/python3" in result.text, result.text
+    # a relative interpreter path is the caller's, not the scratch directory's
+    relative = os.path.relpath(sys.executable)
+    works = PythonInterpreter(scratch_root=tmp_path_factory.mktemp("scratch"), limits=LIMITS, cache=False,
+                              python=relative, isolation=isolation)
+    assert works.available and run(works, "print(6 * 7)").text.strip() == "42"
+
+
+class PeakRss:
+    """The peak total memory of the host's processes named `name`, sampled every 20 ms: `peak` sums their
+    proportional set sizes (a page shared by forked processes counted once, as a cgroup counts it),
+    `peak_rss` their resident sets (shared pages counted in each)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.peak, self.peak_rss, self._stop = name, 0, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            pss = rss = 0
+            for proc in psutil.process_iter(["name"]):
+                if proc.info["name"] == self.name:
+                    with contextlib.suppress(psutil.Error):
+                        full = proc.memory_full_info()
+                        pss, rss = pss + full.pss, rss + full.rss
+            self.peak, self.peak_rss = max(self.peak, pss), max(self.peak_rss, rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def memory_bomb(name: str, children: int, mb: int, hold_s: float = 1.5) -> str:
+    """Code (for a sandbox without the guard) that forks `children` processes each holding `mb` MB, named
+    `name` for PeakRss; it prints how each child ended (an exit status or -signal)."""
+    return ("import os, time\n"
+            f"open('/proc/self/comm', 'w').write({name!r})\n"
+            "pids = []\n"
+            f"for _ in range({children}):\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        try:\n"
+            f"            held = b'x' * ({mb} << 20)\n"
+            f"            time.sleep({hold_s})\n"
+            "        finally:\n"
+            "            os._exit(0)\n"
+            "    pids.append(pid)\n"
+            "ends = []\n"
+            "for pid in pids:\n"
+            "    status = os.waitpid(pid, 0)[1]\n"
+            "    ends.append(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))\n"
+            "print(sorted(ends))\n")
+
+
+@needs_kernel
+def test_the_memory_limit_holds_across_processes(tmp_path_factory: pytest.TempPathFactory,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four forked children of 150 MB each under memory_mb=256: 600 MB with a limit per process."""
+    monkeypatch.setattr(python_sandbox, "BOOTSTRAP", NO_GUARD)  # forking needs the guard out of the way
+    limits = SandboxLimits(wall_s=20, cpu_s=10, memory_mb=256)
+    tool = PythonInterpreter(scratch_root=tmp_path_factory.mktemp("scratch"), limits=limits, cache=False)
+    name = f"bomb{uuid.uuid4().hex[:8]}"
+    with PeakRss(name) as sampler:
+        result = run(tool, memory_bomb(name, children=4, mb=150))
+    assert result.error is None, result.text
+    ends = ast.literal_eval(result.text.splitlines()[0])
+    if tool.memory_layer.startswith("cgroup"):
+        # slack: shared libraries' pages, counted in each process's PSS, are charged to whichever cgroup
+        # read them first
+        assert sampler.peak <= (256 + 32) << 20, (sampler.peak >> 20, result.text)
+        assert -signal.SIGKILL in ends, ends  # the kernel's OOM killer, inside the sandbox's cgroup
+    else:  # an address-space limit per process, times the per-sandbox process cap
+        assert sampler.peak <= (256 << 20) * limits.max_processes
+
+
+@needs_kernel
+@pytest.mark.parametrize("layer", ["cgroup", "rlimit"])
+def test_the_process_cap_is_per_sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                                        layer: str) -> None:
+    if layer == "rlimit":  # no cgroup: the cap is RLIMIT_NPROC of the sandbox's own uid
+        monkeypatch.setattr(python_sandbox, "cgroup_parent", lambda: None)
+    elif sandbox_limits.cgroup_parent() is None:
+        pytest.skip("no cgroup this process may create children in")
+    limits = SandboxLimits(wall_s=15, cpu_s=5, memory_mb=512, max_processes=16)
+    tool = PythonInterpreter(scratch_root=tmp_path_factory.mktemp("scratch"), limits=limits, cache=False)
+    assert tool.memory_layer.startswith(layer) and tool.endpoint.endswith("+" + tool.memory_layer)
+
+    def threads(n: int) -> str:
+        return (f"import threading, time\nts = [threading.Thread(target=time.sleep, args=(2,)) for _ in range({n})]\n"
+                "for t in ts:\n    t.start()\nfor t in ts:\n    t.join()\nprint('ok')")
+
+    async def both() -> list[ToolResult]:  # 2 x 11 threads at once: over 16 if the cap were shared
+        return list(await asyncio.gather(tool({"code": threads(10)}), tool({"code": threads(10)})))
+
+    assert [r.text.strip() for r in asyncio.run(both())] == ["ok", "ok"]
+    over = run(tool, threads(30))  # one sandbox alone is still held
+    assert over.error == "exit:1" and "can't start new thread" in over.text, over.text
+
+
+def test_a_delegated_cgroup_v2_gets_its_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cgroup v2 file protocol, on a stand-in directory (this machine's memory controller may be v1's)."""
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("memory pids\n")
+    monkeypatch.setenv(sandbox_limits.CGROUP_ENV, str(tmp_path))
+    parent = sandbox_limits._v2_parent()
+    assert parent is not None and parent.layer == "cgroup-v2" and parent.memory_base == tmp_path
+    cgroup = parent.create(256 << 20, 20)
+    assert cgroup.dirs == [cgroup.memory_dir] and cgroup.memory_dir.parent == tmp_path
+    assert [(cgroup.memory_dir / f).read_text() for f in ("memory.max", "memory.swap.max", "pids.max")] == \
+        [str(256 << 20), "0", "20"]
+    (cgroup.memory_dir / "memory.peak").write_text("1234\n")
+    (cgroup.memory_dir / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
+    assert cgroup.report() == sandbox_limits.CgroupReport(1234, 2)
+    # the launcher joins before it execs: the command runs as the pid written into cgroup.procs
+    procs = cgroup.memory_dir / "cgroup.procs"
+    out = subprocess.run(sandbox_limits.launcher(cgroup, ["sh", "-c", "echo $$"]), capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == procs.read_text().strip()
+    # a cgroup it cannot join: the command does not run
+    procs.unlink()
+    procs.mkdir()
+    refused = subprocess.run(sandbox_limits.launcher(cgroup, ["echo", "ran"]), capture_output=True, text=True)
+    assert refused.returncode == 125 and "ran" not in refused.stdout and "could not join" in refused.stderr
+    # no memory controller to give: no v2 layer
+    (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
+    assert sandbox_limits._v2_parent() is None
+
+
+@needs_kernel
+def test_no_cgroup_is_left_behind(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = sandbox_limits.cgroup_parent()
+    if parent is None:
+        pytest.skip("no cgroup this process may create children in")
+    monkeypatch.setattr(python_sandbox, "BOOTSTRAP", NO_GUARD)
+    tool = make(tmp_path_factory)
+    # a child in a session of its own, still running when the call ends: killed with the cgroup
+    result = run(tool, "import os\nos.posix_spawn('/bin/sleep', ['sleep', '600'], {}, setsid=True)\nprint('ok')")
+    assert result.text.strip() == "ok"
+    ours = [c for base in {parent.memory_base, parent.pids_base} - {None}
+            for c in base.iterdir() if c.name.startswith(f"{sandbox_limits.PREFIX}{os.getpid()}-")]  # type: ignore[union-attr]
+    assert ours == []
+
+
+def test_output_printed_before_an_exception_is_kept(tool: PythonInterpreter) -> None:
+    result = run(tool, "print('before the error')\n1 / 0")
+    assert result.error == "exit:1" and "before the error" in result.text and "ZeroDivisionError" in result.text

@@ -8,9 +8,19 @@ of which must be available (else the tool refuses to run, unless built with isol
   --mount-proc`); inside, before dropping privileges, a wrapper script mounts fresh size-limited tmpfs
   over /tmp, /var/tmp and /dev/shm, makes the scratch directory its own tmpfs (the total-disk limit,
   `max_disk_mb`), remounts / (and, as far as they allow it, the other mounts) read-only, then runs the
-  interpreter as `nobody` with no capabilities and no-new-privs. The pid namespace kills whatever the
-  code started when the interpreter ends, and hides the parent's /proc entries;
-- with bwrap as root, `setpriv` drops to `nobody` as well.
+  interpreter as an unprivileged uid with no capabilities and no-new-privs. The pid namespace kills
+  whatever the code started when the interpreter ends, and hides the parent's /proc entries;
+- with bwrap as root, `setpriv` drops privileges as well.
+As root, each call runs as its own uid (`sandbox_limits.sandbox_uid`: a high range no account uses; `nobody`
+where the user namespace maps no such range), so that the process cap is per sandbox.
+What the interpreter needs from the host's /tmp, /var/tmp or /dev/shm (a virtualenv there, as on CI
+machines and in containers: `interpreter_paths`) is bound back read-only over the fresh mounts; nothing
+else of them is seen.
+Memory and processes are limited per sandbox across all its processes by the resource layer
+(`sandbox_limits`: a cgroup v2, else v1, child per call; else the address-space limit per process with
+the per-uid process cap); `memory_layer` says which holds here.
+`available` is a self-test: a real call (the kernel layer, the cgroup, the interpreter) that must print
+its answer, made once per tool before its first call.
 isolation="none" keeps only the Python guard, which is advisory: a determined script can get around it.
 Always, inside the child before the agent's code runs: resource limits (CPU, address space, processes,
 file size, open files) and the guard — `socket.socket` replaced, `ctypes` (and the modules that reach
@@ -18,9 +28,9 @@ around the guard) refused at import, and an audit hook that refuses network, pro
 writes outside the scratch directory with a PermissionError.
 The limits are set by the child's bootstrap rather than in `preexec_fn`, which is unsafe in a process
 with threads (and the tools run beside threads); the child cannot raise a hard limit once lowered.
-RLIMIT_NPROC counts every process *and thread* of the child's real user (for `nobody`: all sandboxes at
-once; without setpriv: all of the calling user's), so it is set high enough for thread pools (256); fork
-bombs are contained by the pid namespace and the guard rather than by this limit.
+RLIMIT_NPROC counts every process *and thread* of the child's real user (with a uid per sandbox: that
+sandbox's; without setpriv: all of the calling user's), so it is set high enough for thread pools (256);
+a cgroup's pids.max holds the same cap per sandbox.
 The environment is empty but for PATH, LANG and HOME/TMPDIR = the scratch directory; the working
 directory is a fresh scratch directory, removed afterwards (off the event loop). Wall time is enforced by
 killing the child's whole process group; output beyond the limit is cut, and the child killed.
@@ -31,18 +41,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from synth.tools.base import Tool, ToolError, ToolResult
-
-NOBODY = 65534
+from synth.tools.sandbox_limits import (
+    LAUNCHER_TASKS,
+    NOBODY,
+    SandboxCgroup,
+    cgroup_parent,
+    launcher,
+    sandbox_uid,
+)
 
 # Runs in the child, before the agent's code (read from stdin). Limits and guard options come in argv as JSON.
 BOOTSTRAP = r'''
@@ -166,22 +185,42 @@ except BaseException as exc:
     report = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     report.stack = traceback.StackSummary.from_list([f for f in report.stack if f.filename != "<string>"])
     sys.stderr.write("".join(report.format()))
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # os._exit flushes nothing: what was printed before would be lost
+        try:
+            stream.flush()
+        except Exception:
+            pass
     os._exit(1)
 '''
 
 # Runs as root inside the new mount, network and pid namespaces (`unshare`), before privileges are dropped:
-# $1 the scratch directory, $2 the size in MB of it and of each fresh /tmp, then the command to run.
+# $1 the scratch directory, $2 the size in MB of it and of each fresh /tmp, $3 the uid (and gid) to run as,
+# $4 the host paths under /tmp, /var/tmp and /dev/shm to keep (`interpreter_paths`, one a line), then the
+# command to run. Each fresh mount hides the host's directory, which stays reachable as this shell's working
+# directory: a kept path is bound back, read-only, by its path relative to it (`mount -c`: as given, not
+# resolved again through the fresh mount).
 # The interpreter runs as a child of this shell (pid 1 of the namespace), not exec'd into its place: the
 # kernel ignores SIGXCPU and SIGXFSZ sent to a namespace's pid 1. Its status comes back as 128 + signal.
 MOUNT_SCRIPT = r'''
 set -e
-scratch=$1; size=$2; shift 2
+scratch=$1; size=$2; uid=$3; keep=$4; shift 4
 for dir in /tmp /var/tmp /dev/shm; do
-    if [ -d "$dir" ]; then mount -t tmpfs -o "size=${size}m,mode=1777,nosuid,nodev" sandbox-tmp "$dir"; fi
+    [ -d "$dir" ] || continue
+    cd "$dir"
+    mount -t tmpfs -o "size=${size}m,mode=1777,nosuid,nodev" sandbox-tmp "$dir"
+    printf '%s\n' "$keep" | while IFS= read -r path; do
+        case "$path" in
+            "$dir"/*)
+                relative="./${path#"$dir"/}"
+                if [ -d "$relative" ]; then mkdir -p "$path"; else mkdir -p "${path%/*}"; : > "$path"; fi
+                mount -c --rbind "$relative" "$path"
+                mount -o remount,bind,ro "$path" ;;
+        esac
+    done
 done
+cd /
 mkdir -p "$scratch"
-mount -t tmpfs -o "size=${size}m,mode=0700,uid=65534,gid=65534,nosuid,nodev" sandbox-scratch "$scratch"
+mount -t tmpfs -o "size=${size}m,mode=0700,uid=$uid,gid=$uid,nosuid,nodev" sandbox-scratch "$scratch"
 mount -o remount,bind,ro /
 while read -r _ _ _ _ point _; do
     case "$point" in
@@ -191,7 +230,7 @@ while read -r _ _ _ _ point _; do
 done < /proc/self/mountinfo
 cd "$scratch"
 set +e
-setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all \
+setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all \
     -- "$@"
 exit $?
 '''
@@ -201,9 +240,11 @@ exit $?
 class SandboxLimits:
     wall_s: float = 30.0
     cpu_s: int = 20
-    memory_mb: int = 1024  # address space; numpy and friends need a few hundred MB of it
-    # RLIMIT_NPROC counts every process and thread of the child's real user (see the module's docstring):
-    # high enough for thread pools; fork bombs are held by the pid namespace and the guard
+    # the sandbox's memory, all its processes (and its tmpfs files) together where a cgroup holds it
+    # (`memory_layer`), and each process's address space always; numpy and friends need a few hundred MB
+    memory_mb: int = 1024
+    # processes and threads of one sandbox (pids.max of its cgroup, RLIMIT_NPROC of its uid): high enough
+    # for thread pools; fork bombs stop here
     max_processes: int = 256
     max_file_mb: int = 16
     max_disk_mb: int = 64  # the scratch directory and each fresh /tmp (a tmpfs each; unshare layer)
@@ -250,6 +291,42 @@ def isolation_layers(prefer: str = "auto") -> list[str]:
     return []
 
 
+SHADOWED = ("/tmp", "/var/tmp", "/dev/shm")  # the directories the kernel layers replace with fresh mounts
+_PATHS_PROBE = ("import json, sys\n"
+                "print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]))")
+
+
+@functools.cache
+def interpreter_paths(python: str) -> tuple[str, ...]:
+    """The host paths under /tmp, /var/tmp or /dev/shm that `python` needs to start and import (the
+    directories of its symlinks' hops, its prefixes, its import path), fewest first: the sandbox binds them
+    back, read-only, over its fresh mounts there."""
+    paths, hop = set(), python
+    for _ in range(40):  # a symlink loop ends here; the self-test reports the interpreter that does not run
+        paths.add(os.path.dirname(hop))
+        if os.path.dirname(hop) in SHADOWED and not os.path.islink(hop):
+            paths.add(hop)  # an interpreter right in /tmp: the file alone, not the whole directory
+        if not os.path.islink(hop):
+            break
+        hop = os.path.join(os.path.dirname(hop), os.readlink(hop))
+    with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
+        probe = subprocess.run([python, "-I", "-c", _PATHS_PROBE], capture_output=True, timeout=30, check=True,
+                               env={"PATH": os.defpath})
+        paths.update(p for p in json.loads(probe.stdout) if isinstance(p, str))
+    paths |= {os.path.realpath(p) for p in paths if p}
+    wanted = sorted(os.path.normpath(p) for p in paths
+                    if p.startswith("/") and "\n" not in p and os.path.exists(p)
+                    and any(p.startswith(d + "/") for d in SHADOWED))
+    kept: list[str] = []
+    for path in wanted:  # sorted: a directory comes before what is under it
+        if not any(path == k or path.startswith(k + "/") for k in kept):
+            kept.append(path)
+    return tuple(kept)
+
+
+SELF_TEST = ("print(6 * 7)", "42")
+
+
 @dataclass
 class RunOutcome:
     stdout: str
@@ -257,6 +334,8 @@ class RunOutcome:
     returncode: int | None
     timed_out: bool = False
     output_cut: bool = False
+    memory_peak_mb: float | None = None  # the sandbox's peak, all its processes together (cgroup layers)
+    oom_kills: int = 0  # processes the kernel killed at the sandbox's memory limit
 
 
 class PythonInterpreter(Tool):
@@ -279,67 +358,126 @@ class PythonInterpreter(Tool):
         self.scratch_root = os.fspath(scratch_root) if scratch_root else None
         if self.scratch_root:
             os.makedirs(self.scratch_root, exist_ok=True)
-        self.python = python or sys.executable
+        # absolute, for the sandbox starts in its scratch directory; not resolved, for a virtualenv's
+        # interpreter finds its environment by the path it was started as
+        self.python = os.path.abspath(python or sys.executable)
         self.isolation = isolation
         self.layers = isolation_layers(isolation)
+        self._cgroups = cgroup_parent()
+        self._self_test: str | None = None
+        self._self_tested = False
+        self._self_test_lock = threading.Lock()
+
+    @property
+    def memory_layer(self) -> str:
+        """What holds the sandbox's memory across its processes: "cgroup-v2", "cgroup-v1" or "rlimit"."""
+        return self._cgroups.layer if self._cgroups else "rlimit"
 
     @property
     def endpoint(self) -> str:
-        return "sandbox:" + ("+".join(self.layers) or "python-guard")
+        return "sandbox:" + ("+".join(self.layers) or "python-guard") + "+" + self.memory_layer
 
     @property
     def available(self) -> bool:
-        """Whether the kernel enforces the sandbox here, or the caller accepted the guard alone."""
-        return bool(self.layers) or self.isolation == "none"
+        """Whether the sandbox really runs code here (a self-test, once), with the kernel enforcing it or the
+        caller having accepted the guard alone."""
+        return self.self_test() is None
+
+    def self_test(self) -> str | None:
+        """None where a test call in the sandbox prints its answer, else why the sandbox does not run here."""
+        with self._self_test_lock:
+            if not self._self_tested:
+                self._self_test, self._self_tested = self._run_self_test(), True
+            return self._self_test
+
+    def _run_self_test(self) -> str | None:
+        if not self.layers and self.isolation != "none":
+            return UNAVAILABLE
+        interpreter_paths(self.python)  # here, off the event loop, before `command` needs it
+        code, answer = SELF_TEST
+        with ThreadPoolExecutor(1) as pool:  # a loop of its own: `available` may be read inside one
+            try:
+                outcome = pool.submit(asyncio.run, self.run_code(code)).result()
+            except ToolError as exc:
+                return str(exc)
+        if outcome.returncode == 0 and outcome.stdout.strip() == answer:
+            return None
+        said = (outcome.stderr.strip() or outcome.stdout.strip())[-500:] or "no output"
+        status = "timed out" if outcome.timed_out else f"exit status {outcome.returncode}"
+        return f"a test call of {self.python} in the sandbox failed ({status}): {said}"
 
     def cache_identity(self) -> dict:
         return {"limits": self.limits.__dict__, "python": self.python}
 
-    def command(self, scratch: str) -> list[str]:
-        import json
-
+    def command(self, scratch: str, uid: int = NOBODY) -> list[str]:
         # ctypes reaches around any Python guard: refused where the guard is all there is; allowed where the
         # kernel contains what it can do (pandas, polars and fsspec import it on their way in)
         options = {"block_ctypes": not self.layers}
         inner = [self.python, "-I", "-B", "-c", BOOTSTRAP, json.dumps(self.limits.rlimits()), json.dumps(options)]
-        if "unshare" in self.layers:  # the wrapper script mounts, then drops to nobody itself
+        if "unshare" in self.layers:  # the wrapper script mounts, then drops to `uid` itself
             return [*UNSHARE, "sh", "-c", MOUNT_SCRIPT, "sandbox-mounts", scratch, str(self.limits.max_disk_mb),
-                    *inner]
+                    str(uid), "\n".join(interpreter_paths(self.python)), *inner]
         if "setpriv" in self.layers:
-            inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
+            inner = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
                      "--inh-caps=-all", "--bounding-set=-all", "--", *inner]
         if "bwrap" in self.layers:
+            keep = [arg for path in interpreter_paths(self.python) for arg in ("--ro-bind", path, path)]
             return ["bwrap", "--unshare-net", "--unshare-pid", "--die-with-parent", "--ro-bind", "/", "/",
-                    "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
+                    "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", *keep,
                     "--bind", scratch, scratch, "--chdir", scratch, "--", *inner]
         return inner
 
     async def run(self, arguments: dict) -> ToolResult:
-        if not self.available:
+        reason = await asyncio.to_thread(self.self_test)
+        if reason == UNAVAILABLE:
             return ToolResult(f"Error: {UNAVAILABLE}.", error="sandbox_unavailable")
-        code = arguments["code"]
-        scratch = await asyncio.to_thread(self._make_scratch)
+        if reason is not None:
+            return ToolResult(f"Error: the Python sandbox does not run here: {reason}", error="sandbox_unavailable")
+        return self.render(await self.run_code(arguments["code"]))
+
+    async def run_code(self, code: str) -> RunOutcome:
+        """One call in a fresh scratch directory: its raw outcome (no self-test, no rendering)."""
+        uid = sandbox_uid() if "setpriv" in self.layers else NOBODY
+        scratch = await asyncio.to_thread(self._make_scratch, uid)
         try:
-            outcome = await self.execute(code, scratch)
+            return await self.execute(code, scratch, uid)
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
-        return self.render(outcome)
 
-    def _make_scratch(self) -> str:
+    def _make_scratch(self, uid: int = NOBODY) -> str:
         scratch = tempfile.mkdtemp(prefix="pysandbox-", dir=self.scratch_root)
         if "setpriv" in self.layers:
-            os.chown(scratch, NOBODY, NOBODY)
+            os.chown(scratch, uid, uid)
         return scratch
 
-    async def execute(self, code: str, scratch: str) -> RunOutcome:
-        # one-thread math libraries: every sandbox runs as the same uid, whose process limit they share
+    async def execute(self, code: str, scratch: str, uid: int = NOBODY) -> RunOutcome:
+        cgroup: SandboxCgroup | None = None
+        if self._cgroups is not None:
+            try:
+                cgroup = await asyncio.to_thread(self._cgroups.create, self.limits.memory_mb << 20,
+                                                 self.limits.max_processes + LAUNCHER_TASKS)
+            except OSError as exc:  # never run without the limits: the call fails instead
+                raise ToolError(f"the sandbox could not make its cgroup: {exc}") from None
+        try:
+            outcome = await self._execute(code, scratch, uid, cgroup)
+        finally:
+            report = await asyncio.to_thread(cgroup.close) if cgroup else None  # whatever is left: killed
+        if report is not None:
+            outcome.memory_peak_mb = None if report.peak_bytes is None else round(report.peak_bytes / 2**20, 1)
+            outcome.oom_kills = report.oom_kills
+        return outcome
+
+    async def _execute(self, code: str, scratch: str, uid: int, cgroup: SandboxCgroup | None) -> RunOutcome:
+        # one-thread math libraries: threads count against the sandbox's process cap. USER and LOGNAME: a
+        # sandbox uid has no account, and getpass.getuser() would fail without them
         env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch, "TMPDIR": scratch,
-               "PYTHONIOENCODING": "utf-8"}
+               "PYTHONIOENCODING": "utf-8", "USER": "sandbox", "LOGNAME": "sandbox"}
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.command(scratch), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, cwd=scratch, env=env, start_new_session=True)
+                *launcher(cgroup, self.command(scratch, uid)), stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=scratch, env=env,
+                start_new_session=True)
         except OSError as exc:
             raise ToolError(f"the sandbox could not start: {exc}") from None
         limit = self.limits.max_output_chars
@@ -397,8 +535,10 @@ class PythonInterpreter(Tool):
         elif code is not None and code < 0:
             sig = -code
             error = f"signal:{signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig}"
+            killed = (f"it used more than {self.limits.memory_mb} MB of memory (all its processes together)"
+                      if outcome.oom_kills else "it was killed (memory or time limit)")
             reason = {signal.SIGXCPU: f"it used more than {self.limits.cpu_s} s of CPU time",
-                      signal.SIGKILL: "it was killed (memory or time limit)",
+                      signal.SIGKILL: killed,
                       signal.SIGSEGV: "it crashed (segmentation fault; often the memory limit)",
                       signal.SIGXFSZ: f"it wrote a file larger than {self.limits.max_file_mb} MB"}.get(sig, error)
             parts.append(f"Error: the code was stopped: {reason}.")
@@ -406,6 +546,9 @@ class PythonInterpreter(Tool):
             error = f"exit:{code}"
             if not stderr.strip():
                 parts.append(f"Exit status {code}.")
+        if outcome.oom_kills and not (code is not None and code < 0):
+            parts.append(f"Note: {outcome.oom_kills} of its processes used more than the sandbox's "
+                         f"{self.limits.memory_mb} MB of memory and were killed.")
         if not parts:
             parts.append("Finished execution with no output. Use print() to show values.")
         return ToolResult("\n".join(parts), error=error)
