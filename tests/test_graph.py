@@ -28,8 +28,10 @@ from tests.conftest import shared_path
 
 DEMO = "http://halvard.drsynth.test/wiki/"
 # the demo site: 80 documents = 67 articles + 8 ?ref= copies of articles + 5 pages that are not entities
-# 71 articles and 2 typed stubs (Karl Voss and Gullwing Records: linked from infoboxes, no page)
-DEMO_ENTITIES = 73
+# 71 articles, 2 typed stubs (Karl Voss and Gullwing Records: linked from infoboxes, no page) and 12 subjects
+# listed in tables by name alone (Symphony No. 1 in E minor in Fennick's works, the orchestra's principals)
+DEMO_ENTITIES = 85
+DEMO_ROW_STUBS = 12
 DEMO_NOT_ENTITIES = {"http://halvard.drsynth.test/", f"{DEMO}Index", f"{DEMO}Random", f"{DEMO}Contact",
                      f"{DEMO}Disclaimer", f"{DEMO}Lina_Marr_discography", f"{DEMO}List_of_cities_and_towns_of_Estavia",
                      f"{DEMO}Selva_(disambiguation)"}
@@ -84,9 +86,10 @@ def test_demo_entities_and_edges(demo_graph) -> None:
     assert counts["documents.seen"] == store.count("documents") == 87
     assert len(view.entities) == counts["entities.added"] == DEMO_ENTITIES
     assert Counter(e.type for e in view.entities.values()) == {
-        "person": 22, "place": 14, "work": 16, "organization": 13, "event": 5, "thing": 2, "group": 1}
-    assert {(e.name, e.type) for e in view.entities.values() if e.stub} == {
-        ("Karl Voss", "person"), ("Gullwing Records", "organization")}
+        "person": 28, "place": 14, "work": 20, "organization": 15, "event": 5, "thing": 2, "group": 1}
+    stubs = {(e.name, e.type) for e in view.entities.values() if e.stub}
+    assert len(stubs) == 2 + DEMO_ROW_STUBS and {("Karl Voss", "person"), ("Gullwing Records", "organization"),
+                                                 ("Symphony No. 1 in E minor", "work")} <= stubs
     # facts come from the pages' own infoboxes only; text and table links are untyped
     assert Counter((e.kind, e.typed) for e in view.edges.values()) == {
         ("infobox", True): DEMO_TYPED, ("infobox", False): DEMO_EDGES["infobox"] - DEMO_TYPED,
@@ -217,11 +220,13 @@ def test_demo_report_is_consistent(demo_graph) -> None:
     assert report["entities"] == DEMO_ENTITIES and report["edges"] == len(view.edges)
     assert report["degree"]["sum"] == 2 * report["edges"]
     assert sum(view.degree(e) for e in view.entities) == 2 * report["edges"]
-    assert report["components"]["count"] == 1 and report["components"]["largest"] == DEMO_ENTITIES
+    # one component, and each subject a table names without a page alone (nothing links it)
+    assert report["components"]["count"] == 1 + DEMO_ROW_STUBS
+    assert report["components"]["largest"] == DEMO_ENTITIES - DEMO_ROW_STUBS
     assert sum(report["degree"]["histogram"].values()) == DEMO_ENTITIES
     assert report["edges_by_kind"] == DEMO_EDGES
-    assert report["entities_by_type"]["person"] == 22
-    assert report["stubs"] == 2 and report["typed_edges"] == DEMO_TYPED
+    assert report["entities_by_type"]["person"] == 28
+    assert report["stubs"] == 2 + DEMO_ROW_STUBS and report["typed_edges"] == DEMO_TYPED
     assert report["not_entities"]["pages"] == len(DEMO_NOT_ENTITIES)
     hub = report["top_hubs"][0]
     assert hub["name"] == "Estavia" and hub["degree"] == view.degree(hub["id"]) == report["degree"]["max"]
@@ -537,6 +542,7 @@ def test_infobox_attributes_without_the_linked_pages() -> None:
              for a in infobox_attributes(entries, resolve, doc_id="d", page_url="https://ex.org/wiki/X")}
     assert found == {
         ("born", "place", "Varkholm", "e-varkholm"), ("born", "date", "3 March 1891, Varkholm, Estavia", None),
+        ("born", "place", "Estavia", None),  # an item beside the link that links nowhere: still a value
         ("died", "date", "12 June 1957, Ostvale", None), ("died", "place", "Ostvale", None),
         ("spouse", "person", "Marta Lindell", None), ("website", "text", "example.org", None),
     }
@@ -834,3 +840,27 @@ def test_reads_of_a_graph_version_skip_other_versions_commits(tmp_path: Path, mo
     assert new_files and not new_files & set(scanned)
     assert "Paris" not in {e.name for e in view.entities.values()} and "Rome" in {e.name for e in view.entities.values()}
     assert report["entities"] == len(view) == len(index) == 4
+
+
+def test_a_table_row_that_names_no_entity_becomes_a_stub_with_its_cells(tmp_path: Path) -> None:
+    # a composer's table of works: one row links its page, one names a work the corpus has no page for
+    fennick = _doc("f", f"{SITE}Fennick", "Fennick", "Fennick was a composer of the northern coast of Ostmark.",
+                   [{"href": f"{SITE}Requiem", "anchor": "Requiem",
+                     "context": "Title: Requiem; Year: 1931; First performed: Varkholm", "kind": "table"},
+                    {"href": f"{SITE}Varkholm", "anchor": "Varkholm",
+                     "context": "Title: Symphony No. 1; Year: 1917; First performed: Varkholm", "kind": "table"}])
+    fennick["tables"] = [{"caption": "Works", "header": ["Title", "Year", "First performed"],
+                          "rows": [["Requiem", "1931", "Varkholm"], ["Symphony No. 1", "1917", "Varkholm"],
+                                   ["Fennick", "1950", "Varkholm"]]}]
+    requiem = _doc("r", f"{SITE}Requiem", "Requiem", "Requiem is a choral work by Fennick in seven movements.",
+                   infobox=[{"key": "genre", "value": "Requiem", "links": []}])
+    varkholm = _doc("v", f"{SITE}Varkholm", "Varkholm", "Varkholm is a town on the coast of the northern sea.")
+    store = _write_docs(os.fspath(tmp_path / "data"), [fennick, requiem, varkholm])
+    graph, counts = build(store.uri)
+    view = G.load_graph(store, graph)
+    symphony = by_name(view, "Symphony No. 1")
+    assert symphony.stub and symphony.type == by_name(view, "Requiem").type
+    assert {(a["key"], a["value"]) for a in symphony.attributes} >= {("year", "1917"), ("first performed", "Varkholm")}
+    # a row named like an entity is that entity (the page's own subject here), not a second candidate
+    assert [e.name for e in view.entities.values()].count("Fennick") == 1
+    assert counts["entities.row_stubs"] == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from synth.graph import GraphView
-from synth.tasks.checks import unlisted_values
+from synth.tasks import render
+from synth.tasks.checks import unlisted_values, unseen_parent
 from synth.tasks.formal import Triple
 from synth.tasks.operations import vague_date
 from synth.tasks.phrases import attribute_question, relation_phrase
@@ -66,15 +67,19 @@ def test_a_year_near_the_edge_of_a_third_of_its_century_is_not_put_in_that_third
     assert vague_date("1910", "century").phrase == "the early 20th century"
 
 
-def test_answers_keep_the_month_and_names_keep_their_disambiguator() -> None:
+def test_answers_keep_the_month_and_names_say_their_disambiguator_in_words() -> None:
     person = _entity("w", "Wang Hongwen", "person", [_attr("born", "December, 1935", "date", "1935-12")])
     bishop = _entity("g", "George Mason (bishop)", "person")
     view = GraphView.from_rows([person, bishop], [])
     planner = Planner(view)
     answer, aliases, answer_type, _ = planner.answer_of(view.entities["w"], view.entities["w"].attributes[0])
     assert (answer, answer_type) == ("December 1935", "date") and "1935-12" in aliases
-    assert planner.display(view.entities["g"]) == "George Mason (bishop)"
+    # the disambiguator stays (the source says other George Masons exist), as English, never parentheses
+    assert planner.display(view.entities["g"]) == "the bishop George Mason"
     assert planner.display(view.entities["w"]) == "Wang Hongwen"
+    assert render.disambiguated("Symphony No. 2", "Symphony No. 2 (Fennick)", "work") == "Fennick's Symphony No. 2"
+    assert render.disambiguated("The Salt Orchard", "The Salt Orchard (film)", "work") == "the film The Salt Orchard"
+    assert render.disambiguated("Springfield", "Springfield (Illinois)", "place") == "Springfield, Illinois"
 
 
 def test_a_date_answer_leaks_through_its_year_and_a_circa_year_keeps_its_circa() -> None:
@@ -109,3 +114,40 @@ def test_a_cover_versions_box_is_a_subject_the_graph_cannot_see() -> None:
     office = [{"key": "born", "value": "1891", "box": 0, "subject": "Magnus Orrevik"},
               {"key": "preceded by", "value": "X", "box": 1, "subject": "Mayor of Varkholm"}]
     assert other_versions(office, "Magnus Orrevik") == 0
+
+
+def test_a_parent_found_from_a_child_with_one_known_parent_is_not_unique() -> None:
+    child = _entity("m", "Marta Lindell", "person")
+    father = _entity("o", "Oskar Lindell", "person")
+    mother = _entity("e", "Eva Lindell", "person")
+    edge = {"id": "e1", "src": "m", "dst": "o", "relation": "parent", "evidence": "", "kind": "infobox",
+            "doc_id": "doc-m", "anchor": "Oskar Lindell", "typed": True}
+    asked = [Triple("?x1", "type", "person", "type"), Triple("Marta Lindell", "parent", "?x1", "var")]
+    view = GraphView.from_rows([child, father, mother], [edge])
+    assert unseen_parent(asked, view) == "Marta Lindell"  # her mother fits "whose children include Marta"
+    inverse = [Triple("?x1", "children", "Marta Lindell", "entity")]
+    assert unseen_parent(inverse, view) == "Marta Lindell"
+    both = [edge, {**edge, "id": "e2", "dst": "e", "anchor": "Eva Lindell"}]
+    assert unseen_parent(asked, GraphView.from_rows([child, father, mother], both)) is None
+
+
+def test_no_verb_is_stranded_after_a_long_noun_phrase_and_labels_are_written_out() -> None:
+    long = "the work that is among the notable works of Dagny Sorel"
+    assert attribute_question("volumes", "count", long) == f"What is the number of volumes of {long}?"
+    assert attribute_question("volumes", "count", "Winter at Kellmar") == "How many volumes does Winter at Kellmar have?"
+    assert attribute_question("date", "date", "the fire that took place in Aldra") == (
+        "What is the date of the fire that took place in Aldra?")
+    assert attribute_question("max. depth", "quantity", "Lake Ivra") == "What is the maximum depth of Lake Ivra?"
+    assert attribute_question("network", "quantity", "Estavian National Railways") == (
+        "How long is the network of Estavian National Railways?")
+    assert relation_phrase("died", "place", "person").front == "that is the place of death of {s}"
+
+
+def test_an_amount_that_is_part_of_its_value_is_not_asked_and_an_events_operator_runs_its_site() -> None:
+    from synth.tasks.sample import stated_fact
+
+    telescope = {"key": "main telescope", "value": "40 cm refractor (1888)", "kind": "quantity", "source": "infobox"}
+    depth = {"key": "length", "value": "1,460 km (907 mi)", "kind": "quantity", "source": "infobox"}
+    assert not stated_fact(telescope) and stated_fact(depth)
+    assert relation_phrase("operator", "organization", "event").into == "that operated the site of {s}"
+    assert relation_phrase("operator", "organization", "place").into == "{who} operated {s}"

@@ -9,7 +9,9 @@ the key says so ("Capital", "Spouse"); scalars are typed by `values.parse_value`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from synth.graph.urls import host_of
 from synth.graph.values import Value, find_dates, life_dates, parse_value, strip_parentheticals
@@ -267,6 +269,8 @@ def value_attributes(
         else:
             continue
         linked_kinds.add(out[-1]["kind"])
+    if seen:
+        out.extend(_unlinked_items(key, value, seen | {a["value"] for a in out}, out[0]["kind"], source, doc_id))
     found = parse_value(key, value)
     if found is not None:
         out.append(_scalar(key, value, found, source, doc_id))
@@ -282,6 +286,26 @@ def value_attributes(
             return out
     if not out:
         out.append(attribute(key, value, "text", source=source, doc_id=doc_id))
+    return out
+
+
+_LIST_SEPARATORS = re.compile(r"\s*[,;•·]\s*|\n")
+
+
+def _unlinked_items(key: str, value: str, linked: set[str], kind: str, source: str, doc_id: str) -> list[dict]:
+    """The items of a list value beside its links that link nowhere: "Notable works: [A History of Estavia]
+    (1978), Orrevik: A Life (1985)" names a second work, of the linked one's kind. Kept as values naming no
+    entity, so that "the work among her notable works" is seen to have two candidates."""
+    folded = {name.casefold() for name in linked}
+    out = []
+    for item in _LIST_SEPARATORS.split(strip_parentheticals(value)):
+        item = item.strip(" .")
+        if (not item or not item[0].isupper() or item.casefold() in folded or len(item.split()) > 8
+                or find_dates(item) or not any(ch.isalpha() for ch in item)
+                or any(item.casefold() in name or name in item.casefold() for name in folded)):
+            continue
+        folded.add(item.casefold())
+        out.append(attribute(key, item, kind, source=source, doc_id=doc_id))
     return out
 
 
@@ -365,14 +389,26 @@ def _name_column(rows: list[tuple[list[str], dict]], votes: dict[int, int]) -> i
     return None
 
 
+@dataclass(frozen=True)
+class RowSubject:
+    """A row of a data table whose name cell links nowhere: a subject the page lists (Symphony No. 1 in a
+    composer's table of works beside linked ones) that the graph cannot otherwise see. It becomes a stub
+    entity with the row's cells as attributes, so that uniqueness weighs it as a candidate."""
+
+    name: str
+    type: str  # the top type most linked rows of its table have
+    attributes: tuple[dict, ...]
+
+
 def table_attributes(
     table: dict, links: list[dict], resolve: Resolver, *, doc_id: str, page_url: str | None, own_id: str | None,
-) -> list[tuple[str, dict]]:
+) -> tuple[list[tuple[str, dict]], list[RowSubject]]:
     """(entity id, attribute) for the rows of a data table whose name column links to an entity: the
-    other cells of the row are that entity's attributes, keyed by their column header."""
+    other cells of the row are that entity's attributes, keyed by their column header; and the rows whose
+    name links nowhere, as `RowSubject`s."""
     header = [normalize_key(h) for h in table_rows(table)[0]]
     if not header:
-        return []
+        return [], []
     rows = table_cells(table, links)
     # candidates for the name column: columns whose cells are exactly a link to an entity
     votes: dict[int, int] = {}
@@ -389,22 +425,41 @@ def table_attributes(
         targets.append(row_targets)
     name_col = _name_column(rows, votes)
     if name_col is None:
-        return []
+        return [], []
     # rows whose name is no entity: their subjects exist (the page lists them) but the graph cannot see them
-    unlisted = sum(1 for (cells, _), row_targets in zip(rows, targets, strict=True)
-                   if name_col not in row_targets and name_col < len(cells) and cells[name_col].strip())
+    unseen = [(cells, placed) for (cells, placed), row_targets in zip(rows, targets, strict=True)
+              if name_col not in row_targets and name_col < len(cells) and cells[name_col].strip()]
+    unlisted = len(unseen)
     out: list[tuple[str, dict]] = []
+    types: Counter[str] = Counter()
     for (cells, placed), row_targets in zip(rows, targets, strict=True):
         target = row_targets.get(name_col)
         if target is None or target[0] == own_id:
             continue
-        for col, cell in enumerate(cells):
-            if col == name_col or col >= len(header) or not header[col] or not cell:
-                continue
-            if _TABLE_COLUMNS.match(header[col]) or (target[1] in ("person", "group")
-                                                      and _RELATIONAL_COLUMNS.match(header[col])):
-                continue  # "Years" in a university's table of alumni: her years there, not her own fact
-            for attr in value_attributes(header[col], cell, placed.get(col, []), resolve, source="table",
-                                         doc_id=doc_id, page_url=page_url, own_id=target[0]):
-                out.append((target[0], {**attr, "unlisted_rows": unlisted}))
-    return out
+        types[target[1]] += 1
+        for _, attr in _row_attributes(header, cells, placed, name_col, target[1], resolve, doc_id=doc_id,
+                                       page_url=page_url, own_id=target[0]):
+            out.append((target[0], {**attr, "unlisted_rows": unlisted}))
+    subjects = []
+    if types:
+        kind = types.most_common(1)[0][0]
+        for cells, placed in unseen:
+            attributes = tuple(attr for _, attr in _row_attributes(header, cells, placed, name_col, kind, resolve,
+                                                                   doc_id=doc_id, page_url=page_url, own_id=None))
+            subjects.append(RowSubject(" ".join(cells[name_col].split()), kind, attributes))
+    return out, subjects
+
+
+def _row_attributes(header: list[str], cells: list[str], placed: dict[int, list[dict]], name_col: int, kind: str,
+                    resolve: Resolver, *, doc_id: str, page_url: str | None,
+                    own_id: str | None) -> Iterator[tuple[int, dict]]:
+    """The attributes a table row states of its subject (of top type `kind`), by column."""
+    for col, cell in enumerate(cells):
+        if col == name_col or col >= len(header) or not header[col] or not cell:
+            continue
+        if _TABLE_COLUMNS.match(header[col]) or (kind in ("person", "group")
+                                                  and _RELATIONAL_COLUMNS.match(header[col])):
+            continue  # "Years" in a university's table of alumni: her years there, not her own fact
+        for attr in value_attributes(header[col], cell, placed.get(col, []), resolve, source="table",
+                                     doc_id=doc_id, page_url=page_url, own_id=own_id):
+            yield col, attr

@@ -34,6 +34,7 @@ from synth.corpus.records import quarantine_record
 from synth.corpus.stage_output import StageOutput
 from synth.graph import documents as dm
 from synth.graph.attributes import (
+    RowSubject,
     infobox_attributes,
     lead_attributes,
     other_versions,
@@ -56,7 +57,7 @@ from synth.graph.urls import (
     url_key,
 )
 
-GRAPH_FORMAT_VERSION = "drsynth-graph/3"
+GRAPH_FORMAT_VERSION = "drsynth-graph/4"
 STAGE = "graph"
 # documents per record batch while scanning: texts are read a few hundred at a time
 SCAN_ROWS = 256
@@ -65,6 +66,9 @@ _ORGANIZATION_SUFFIX = re.compile(r"\s(?:Records|Recordings|Music|Inc\.?|Ltd\.?|
                                   r"Publishing|Studios?|Pictures|Films|Entertainment|Media)$")
 # a stub names the documents that link to it as its parents, up to this many (lineage, not a census)
 MAX_STUB_PARENTS = 64
+# a table row's name cell longer than this is prose, not a name
+MAX_ROW_NAME_CHARS = 120
+TABLE_ROW = "table_row"  # type_source of a stub made from a table row that names no entity
 ATTRIBUTE_FIELDS = ("key", "value", "kind", "normalized", "unit", "qualifier", "entity_id", "source", "doc_id",
                     "unlisted_rows")
 # distinct anchor texts counted per entity: a bound on memory far above the aliases kept, so that the
@@ -215,6 +219,17 @@ class _Stub:
     name: str = ""
 
 
+@dataclass(slots=True)
+class _RowStub:
+    """Table rows naming no entity, merged by name across the pages that list it (attributes.RowSubject)."""
+
+    name: str
+    types: Counter = field(default_factory=Counter)
+    attributes: list[dict] = field(default_factory=list)
+    parents: set[str] = field(default_factory=set)
+    urls: set[str] = field(default_factory=set)
+
+
 class EntityBuilder:
     """The three passes, for one graph version."""
 
@@ -246,6 +261,7 @@ class EntityBuilder:
         self.requested: list[tuple[int, int]] = []
         self.redirect_sources: set[int] = set()
         self.stubs: dict[str, _Stub] = {}  # url key -> stub
+        self.row_stubs: dict[str, _RowStub] = {}  # folded name -> the rows of tables that list it
 
     # -- resolution -------------------------------------------------------------------------------
 
@@ -464,9 +480,10 @@ class EntityBuilder:
         primaries = {self.docs[entity.primary].id for entity in self.entities}
         for row in self._rows(["id", "url", "title", "links", "tables", "infobox"], sources):
             try:
-                anchors, found = self._read_links(row)
+                anchors, found, unseen = self._read_links(row)
                 if row["id"] in primaries:
                     self._stub_candidates(row)
+                    self._row_stub_candidates(row, unseen)
             except Exception as error:  # one malformed document is quarantined; the build goes on
                 self._malformed(row, error)
                 continue
@@ -477,8 +494,9 @@ class EntityBuilder:
                 self.table_attrs.setdefault(ids[entity_id], []).append(tuple(attr.get(f) for f in ATTRIBUTE_FIELDS))
                 self.counts["attributes.table"] += 1
 
-    def _read_links(self, row: dict) -> tuple[list[tuple[int, str]], list[tuple[str, dict]]]:
-        """(target entity, anchor) of the document's links, and (entity id, attribute) of its tables."""
+    def _read_links(self, row: dict) -> tuple[list[tuple[int, str]], list[tuple[str, dict]], list[RowSubject]]:
+        """(target entity, anchor) of the document's links, (entity id, attribute) of its tables, and the
+        table rows that name no entity."""
         own = self.doc_entity[self.doc_index[row["id"]]]
         links = [link for link in row["links"] or [] if link]
         anchors = []
@@ -486,12 +504,28 @@ class EntityBuilder:
             target = self.entity_of_href(link["href"] or "")
             if target is not None and target != own:
                 anchors.append((target, link["anchor"] or ""))
-        found = []
+        found: list[tuple[str, dict]] = []
+        unseen: list[RowSubject] = []
         for table in row["tables"] or []:
             if table:
-                found += table_attributes(table, links, self.resolve, doc_id=row["id"], page_url=row["url"],
-                                          own_id=self.entities[own].id)
-        return anchors, found
+                rows, subjects = table_attributes(table, links, self.resolve, doc_id=row["id"],
+                                                  page_url=row["url"], own_id=self.entities[own].id)
+                found += rows
+                unseen += subjects
+        return anchors, found, unseen
+
+    def _row_stub_candidates(self, row: dict, unseen: list[RowSubject]) -> None:
+        for subject in unseen:
+            key = fold(subject.name)
+            if not key or len(subject.name) > MAX_ROW_NAME_CHARS:
+                continue
+            stub = self.row_stubs.get(key)
+            if stub is None:
+                stub = self.row_stubs[key] = _RowStub(name=subject.name)
+            stub.types[subject.type] += 1
+            stub.attributes.extend(subject.attributes)
+            stub.parents.add(row["id"])
+            stub.urls.add(row["url"])
 
     def _stub_candidates(self, row: dict) -> None:
         """Infobox links of the page's own box to pages of its site that the corpus lacks: each
@@ -527,6 +561,14 @@ class EntityBuilder:
             # a type named by most of the links wins; ties go to the more specific type
             stub.types = Counter(dict(sorted(stub.types.items(), key=lambda kv: (-kv[1], kv[0] == "thing", kv[0]))))
 
+        # a listed row named like an entity or a linked stub is that namesake, or the same subject: not a
+        # second candidate
+        stub_names = {fold(stub.name) for stub in self.stubs.values()}
+        for key in sorted(self.row_stubs):
+            if key in self.name_owner or key in stub_names or _NAMESPACE.match(self.row_stubs[key].name):
+                del self.row_stubs[key]
+                self.counts["stubs.rows_dropped"] += 1
+
     def _stub_alias(self, anchor: str, name: str) -> bool:
         """A link text that can name a stub: a name of at least `min_alias_chars` that is no other
         entity's, and not one word cut from a longer name ("European" for "European New Zealanders",
@@ -555,6 +597,21 @@ class EntityBuilder:
                 "urls": [stub.url], "doc_ids": [], "link_doc_ids": [], "graph": graph,
             })
             self.counts["entities.stubs"] += 1
+            self.counts[f"entities.type.{kind}"] += 1
+            self.counts["entities.added" if written else "entities.already_present"] += 1
+        for key in sorted(self.row_stubs):
+            row_stub = self.row_stubs[key]
+            kind = sorted(row_stub.types.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            attributes = sorted(row_stub.attributes, key=lambda a: tuple(str(a.get(f) or "") for f in ATTRIBUTE_FIELDS))
+            written = out.write("entities", {
+                "id": content_id("entity", graph, f"row:{key}"), "parents": sorted(row_stub.parents)[:MAX_STUB_PARENTS],
+                "name": row_stub.name, "label": dm.label_of(row_stub.name), "aliases": [], "description": "",
+                "type": kind, "subtype": None, "type_source": TABLE_ROW, "stub": True,
+                "attributes": self._dedupe(attributes, []), "key": f"row:{key}", "urls": sorted(row_stub.urls),
+                "doc_ids": [], "link_doc_ids": [], "graph": graph,
+            })
+            self.counts["entities.stubs"] += 1
+            self.counts["entities.row_stubs"] += 1
             self.counts[f"entities.type.{kind}"] += 1
             self.counts["entities.added" if written else "entities.already_present"] += 1
 

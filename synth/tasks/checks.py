@@ -176,14 +176,54 @@ def plan_problem(draft: TaskDraft, view: GraphView) -> tuple[tuple[str, str] | N
                 f"{draft.answer!r}"), admitted, analysis
     if analysis.possible != {draft.expected}:
         return ("ambiguous", _ambiguity(analysis, {draft.expected}, view)), admitted, analysis
-    if draft.attribute is None and (others := unlisted_values(draft.formalization, draft.target_entity_id, view)):
-        return ("ambiguous", f"the answer's source also lists {others[:5]} under the relation: values that name "
-                f"no entity might be the one meant"), 1 + len(others), analysis
+    bound = {m.var: m.entity_id for m in draft.root.walk() if m.var is not None and m.var != ANSWER}
+    if draft.attribute is None:
+        bound[ANSWER] = draft.target_entity_id
+    for var, entity_id in bound.items():
+        if others := unlisted_values(draft.formalization, entity_id, view, var=var):
+            return ("ambiguous", f"the source of {var} also lists {others[:5]} under the relation: values that "
+                    f"name no entity might be the one meant"), 1 + len(others), analysis
+    if (child := unseen_parent(draft.formalization, view)) is not None:
+        return ("ambiguous", f"{child} has two parents and the corpus names one: the other might be the one "
+                "meant"), 2, analysis
     return None, 1, analysis
 
 
-def unlisted_values(formalization: Iterable[dict | Triple], target_entity_id: str, view: GraphView) -> list[str]:
-    """Other values the answer's source lists under the asked relation that name nothing in the graph.
+# relations from a child to a parent, and from a parent to a child: everyone has two parents, and a page
+# that names one ("Parent: Oskar Lindell") says nothing of the other
+_TO_PARENT = frozenset({"parent", "parents"})
+_TO_CHILD = frozenset({"children", "child"})
+
+
+def unseen_parent(formalization: Iterable[dict | Triple], view: GraphView) -> str | None:
+    """The named child whose parent the formalization asks for, where the graph knows fewer than two of
+    its parents ("the person whose children include Marta Lindell" fits her mother as well), or None."""
+    for t in map(Triple.of, formalization):
+        if t.object_kind not in EDGE_KINDS:
+            continue
+        if t.predicate in _TO_PARENT and is_var(t.object) and not is_var(t.subject):
+            child = name_of(t.subject)
+        elif t.predicate in _TO_CHILD and is_var(t.subject) and not is_var(t.object):
+            child = name_of(t.object)
+        else:
+            continue
+        for child_id in entities_named(view, child):
+            parents = set()
+            for edge, other in view.neighbors(child_id):
+                if not edge.typed:
+                    continue
+                if (edge.src == child_id and edge.relation in _TO_PARENT) or (
+                        edge.dst == child_id and edge.relation in _TO_CHILD):
+                    parents.add(other)
+            if len(parents) < 2:
+                return child
+    return None
+
+
+def unlisted_values(formalization: Iterable[dict | Triple], target_entity_id: str, view: GraphView,
+                    var: str = ANSWER) -> list[str]:
+    """Other values the source of `var` (the answer, or a described entity bound to `target_entity_id`)
+    lists under the relation that reaches it, naming nothing in the graph.
 
     "Office: President of the United States; ...; Office: [Illinois House]": only the linked office is an
     entity, so the solver sees one candidate, yet the question "Which office did Lincoln hold?" has three
@@ -194,7 +234,7 @@ def unlisted_values(formalization: Iterable[dict | Triple], target_entity_id: st
     names = {fold(n) for n in (target.name, target.label, *target.aliases) if n}
     found: list[str] = []
     for t in map(Triple.of, formalization):
-        if t.object != ANSWER or t.object_kind not in EDGE_KINDS:
+        if t.object != var or t.object_kind not in EDGE_KINDS:
             continue
         named = set(entities_named(view, name_of(t.subject))) if not is_var(t.subject) else None
         for edge, source in view.neighbors(target.id):
@@ -203,9 +243,12 @@ def unlisted_values(formalization: Iterable[dict | Triple], target_entity_id: st
             if named is not None and source not in named:
                 continue
             for attribute in view.entities[source].attributes:
+                value = str(attribute.get("value") or "")
+                # a value that names an entity is weighed by the solver already (it might be the one)
                 if (attribute.get("key") == t.predicate and attribute.get("kind") not in NOT_NAMING_KINDS
-                        and not attribute.get("entity_id") and fold(str(attribute.get("value") or "")) not in names):
-                    found.append(str(attribute.get("value")))
+                        and not attribute.get("entity_id") and fold(value) not in names
+                        and not entities_named(view, value)):
+                    found.append(value)
     return sorted(set(found))
 
 

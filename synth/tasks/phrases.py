@@ -82,11 +82,16 @@ _QUALIFIER = re.compile(r"\([^()]*\)")
 _RELATIVE = re.compile(r"\b(?:who|whom|whose|that|which|where|when)\b", re.IGNORECASE)
 
 
+_ABBREVIATIONS: dict[str, str] = dict(table()["vocabulary"]["abbreviations"])
+
+
 def _key(key: str) -> str:
-    """The key as a question words it: lower case, and a sub-row by its own name ("Government – Prime
-    Minister" is the prime minister; the section it sits in is no part of the relation)."""
+    """The key as a question words it: lower case, abbreviations written out, and a sub-row by its own
+    name ("Government – Prime Minister" is the prime minister; the section it sits in is no part of the
+    relation)."""
     key = _QUALIFIER.sub(" ", key.lower().replace("_", " "))  # "Ethnic groups (2018)": the year dates the row
-    return " ".join(key.split()).rsplit(" – ", 1)[-1]
+    key = " ".join(_ABBREVIATIONS.get(word, word) for word in key.split())
+    return key.rsplit(" – ", 1)[-1]
 
 
 # --- vocabulary ---------------------------------------------------------------------------------------
@@ -447,6 +452,7 @@ AMOUNT_KINDS = frozenset({"number", "quantity", "count", "percent", "money", "du
 class AmountReading:
     clause: str  # {amount}: "with a population of {amount}"
     question: str  # {np}: "What is the population of {np}?"
+    nominal: str = ""  # {np}: the question after a long noun phrase ("What is the number of pages of {np}?")
 
 
 def _number_rows() -> dict[str, list[tuple[frozenset[str], AmountReading]]]:
@@ -483,7 +489,8 @@ def amount_reading(key: str, kind: str = "") -> AmountReading:
         spec, values = forms["plural"], {"k": key}
     else:
         spec, values = forms["noun"], {"k": key}
-    return AmountReading(bind(spec["clause"], **values), bind(spec["question"], **values))
+    return AmountReading(bind(spec["clause"], **values), bind(spec["question"], **values),
+                         bind(spec["nominal"], **values) if "nominal" in spec else "")
 
 
 def askable(key: str, kind: str) -> bool:
@@ -538,13 +545,15 @@ def attribute_question(key: str, kind: str, np: str) -> str:
         reading = date_reading(key)
         unit = "year" if kind == "year" else "date"
         forms = table()["date_forms"]
-        if reading is not None and reading.nominal and (
+        if reading is not None and (
                 (reading.verb and _has_word(np, reading.verb)) or _RELATIVE.search(np)):
             # "When was the historian born in Estavia born?" says "born" twice, and "When was the cathedral
             # where the requiem that X composed was first performed completed?" leaves its verb stranded
             # after a long noun phrase: "What is the completion date of ...?" reads at once
-            question = fill(bind(forms["nominal"]["question"], nominal=reading.nominal, unit=unit), np=np)
-            return question
+            if reading.nominal:
+                return fill(bind(forms["nominal"]["question"], nominal=reading.nominal, unit=unit), np=np)
+            if "date" in words or "year" in words:
+                return fill(bind(forms["noun_with_time"]["question"], k=key), np=np)  # "the date of ..."
         if reading is not None:
             question = fill(reading.question, np=np)
         elif "date" in words or "year" in words:
@@ -555,5 +564,7 @@ def attribute_question(key: str, kind: str, np: str) -> str:
             question = "In what year " + question[len("When "):]
         return question
     if kind in AMOUNT_KINDS:
-        return fill(amount_reading(key, kind).question, np=np)
+        reading = amount_reading(key, kind)
+        # "How many volumes does the work that is among ... have?" strands its verb: "What is the number ..."
+        return fill(reading.nominal if reading.nominal and _RELATIVE.search(np) else reading.question, np=np)
     return fill(bind(table()["text_forms"]["noun"]["question"], k=key), np=np)

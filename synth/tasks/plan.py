@@ -160,6 +160,8 @@ class Planner:
         where a label is shared."""
         plain = entity.label and entity.label == entity.name and self._labels[entity.label] == 1
         name = entity.label if plain else entity.name
+        if entity.label and entity.label != entity.name:
+            return render.disambiguated(entity.label, entity.name, entity.type)
         if not name.lower().startswith("the ") and entity.description.startswith(f"The {name}"):
             return f"the {name}"
         return name
@@ -332,6 +334,8 @@ class Planner:
                 continue
             problem, answers, analysis = new_problem, new_answers, new_analysis
             added += 1
+        if problem is None:
+            analysis = self._prune_bare(draft, level, analysis)
         if problem is None and checks.level_of(draft) != level:
             problem = ("level_mismatch", f"planned level {level}, but hops={draft.hops} and operations="
                        f"{[o.op for o in draft.operations]} make level {checks.level_of(draft)}")
@@ -345,6 +349,30 @@ class Planner:
             draft.constraint_candidates = [(t.text(), n) for t, n in analysis.trace]
             return Outcome(draft=draft)
         return Outcome(reason=problem[0], detail=problem[1], failed=draft)
+
+    def _prune_bare(self, draft: TaskDraft, level: int, analysis: Analysis) -> Analysis:
+        """Drop each clause that reaches an entity described by its class alone ("the barque built by a
+        company", "the comet discovered by an astronomer") where the draft stays unique and at its level
+        without it: such a clause reads as padding, and usually is."""
+        pruned = True
+        while pruned:
+            pruned = False
+            for mention in draft.root.walk():
+                bare = [i for i, c in enumerate(mention.clauses) if c.kind == "edge" and c.other is not None
+                        and c.other.var is not None and not c.other.clauses]
+                for i in bare:
+                    saved = list(mention.clauses)
+                    del mention.clauses[i]
+                    self.finalize(draft)
+                    problem, _, found = self._evaluate(draft)
+                    if problem is None and checks.level_of(draft) == level:
+                        analysis, pruned = found, True
+                        break
+                    mention.clauses[:] = saved
+                    self.finalize(draft)
+                if pruned:
+                    break
+        return analysis
 
     def _evaluate(self, draft: TaskDraft) -> tuple[tuple[str, str] | None, int, Analysis]:
         """(the first problem, or None; how many answers the formalization admits; the solver's analysis)."""

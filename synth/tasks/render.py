@@ -15,6 +15,22 @@ _STATIVE = frozenset({"located", "associated", "based", "held", "known", "named"
                       "part", "set", "housed", "situated"})
 
 
+def disambiguated(label: str, title: str, kind: str) -> str:
+    """A page title's disambiguator as English: "The Salt Orchard (film)" -> "the film The Salt Orchard",
+    "Symphony No. 2 (Fennick)" -> "Fennick's Symphony No. 2", "Springfield (Illinois)" -> "Springfield,
+    Illinois". A question never shows the parentheses of a page title, and keeps what they tell apart."""
+    qualifier = title[len(label):].strip().strip("()").strip() if title.startswith(label) else ""
+    if not qualifier:
+        return title
+    if not qualifier[0].isupper():
+        return f"the {qualifier} {label}"  # "the 1951 film X", "the bishop George Mason"
+    if kind == "work":
+        return f"{qualifier}'s {label}"
+    if kind == "place":
+        return f"{label}, {qualifier}"
+    return title
+
+
 def is_relative(text: str) -> bool:
     return _RELATIVE.match(text) is not None
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,9 +32,10 @@ from dataclasses import dataclass
 from storage.ids import content_id
 from storage.store import Store
 from synth.corpus.stage_output import StageOutput
+from synth.graph.values import parse_value
 from synth.graph.view import Edge, Entity, GraphView
 from synth.tasks.config import TaskConfig
-from synth.tasks.phrases import askable
+from synth.tasks.phrases import AMOUNT_KINDS, askable
 from synth.tasks.shape import wl_hash
 from synth.tasks.text import attribute_answer, contains_phrase
 
@@ -63,9 +65,27 @@ def askable_attributes(entity: Entity) -> list[dict]:
 
 def stated_fact(attribute: dict) -> bool:
     """Whether a question may state or ask an attribute: a property (phrases.askable) that the entity's
-    own page states, not a row of another page's table."""
-    return attribute.get("source") != "table" and askable(str(attribute.get("key") or ""),
-                                                          str(attribute.get("kind") or ""))
+    own page states, not a row of another page's table, and for an amount, the whole value."""
+    kind = str(attribute.get("kind") or "")
+    return (attribute.get("source") != "table" and askable(str(attribute.get("key") or ""), kind)
+            and (kind not in AMOUNT_KINDS or whole_amount(str(attribute.get("key") or ""),
+                                                          str(attribute.get("value") or ""))))
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_PARENTHETICAL = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+
+
+def whole_amount(key: str, value: str) -> bool:
+    """Whether an amount is all the value says: "Main telescope: 40 cm refractor (1888)" holds an amount,
+    but the telescope is a refractor, and "40 cm" answers no question its key asks."""
+    found = parse_value(key, value)
+    if found is None or found.kind not in AMOUNT_KINDS:
+        return True
+    rest = _PARENTHETICAL.sub(" ", value[:found.start] + " " + value[found.end:])
+    if found.qualifier:
+        rest = rest.replace(found.qualifier, " ")
+    return _WORD.search(rest) is None
 
 
 class Sampler:
