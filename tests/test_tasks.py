@@ -640,8 +640,9 @@ def test_sampling_is_deterministic(demo_graph: SimpleNamespace) -> None:
 def test_every_level_produced_with_checked_tasks(demo_graph: SimpleNamespace, demo_tasks) -> None:
     tasks = demo_tasks.tasks
     levels = Counter(t["level"] for t in tasks)
-    # (a task is kept only when no other entity even might answer it, stubs included: fewer, and valid)
-    assert levels[1] >= 40 and levels[2] >= 25 and levels[3] >= 18, levels
+    # (a task is kept only when no other entity even might answer it, stubs included: fewer, and valid;
+    # subjects a table or a list names without a page count as candidates too: 58/19/12 measured)
+    assert levels[1] >= 40 and levels[2] >= 15 and levels[3] >= 9, levels
     assert demo_tasks.counts["tasks.added"] == len(tasks) and demo_tasks.counts["task_drafts.added"] == len(demo_tasks.drafts)
     document_ids, _ = demo_tasks.store.committed_ids("documents")
     for task in tasks:
@@ -678,7 +679,9 @@ def test_date_answers_have_other_spellings(demo_tasks) -> None:
     for task in dated:
         spellings = [task["answer"], *task["aliases"]]
         assert any(s[:4].isdigit() and s[4] == "-" for s in spellings), spellings  # ISO
-        assert any(s.split()[0].isdigit() for s in spellings) and any(s.split()[0].isalpha() for s in spellings)
+        assert any(s.split()[0].isalpha() for s in spellings)
+        if any(len(s) == 10 and s[4] == "-" for s in spellings):  # a day, not only a month ("February 1956")
+            assert any(s.split()[0].isdigit() for s in spellings), spellings
     entity_tasks = [t for t in demo_tasks.tasks if t["answer_type"] == "entity"]
     fennick = [t for t in entity_tasks if t["answer"] == "Aurel Fennick"]
     assert all("Aurelius Anton Fennick" in t["aliases"] for t in fennick)
@@ -728,7 +731,7 @@ def test_questions_state_typed_edges_only(demo_graph: SimpleNamespace, demo_task
                     if clause.kind == "edge":
                         assert view.edges[clause.edge_id].typed
                         stated += 1
-    assert stated > 100
+    assert stated > 80  # 100 measured: plans that stay unique against table rows and list items
 
 
 def test_a_duration_is_asked_and_answered_as_written(demo_graph: SimpleNamespace, demo_tasks) -> None:
@@ -877,11 +880,15 @@ def test_check_failures_become_quarantine_rows(demo_graph: SimpleNamespace, tmp_
     rows = [q for q in store.rows("quarantine") if q["stage"] == "tasks"]
     reasons = Counter(q["reason"] for q in rows)
     assert reasons["answer_leak"] and reasons["answer_unsupported"] and reasons["missing_evidence"]
-    assert sum(reasons[r] for r in ("answer_leak", "answer_unsupported", "missing_evidence")) == writer.count
+    # every planted fault is caught (planning may refuse a leak of its own besides)
+    assert sum(reasons[r] for r in ("answer_leak", "answer_unsupported", "missing_evidence")) >= writer.count
+    planted_leaks = (writer.count + 2) // 3  # every third draft from the first
+    assert reasons["answer_unsupported"] + reasons["missing_evidence"] == writer.count - planted_leaks
     for row in rows:
         assert row["parents"] and row["parents"][0] in batch.ids and row["detail"]
-        if row["reason"] in ("answer_leak", "answer_unsupported", "missing_evidence"):
-            planted = json.loads(row["input"])
+        planted = json.loads(row["input"]) if row["reason"] in ("answer_leak", "answer_unsupported",
+                                                                 "missing_evidence") else {}
+        if "question" in planted:  # a written question (planning's own refusals carry the draft)
             assert planted["subgraph_id"] == row["parents"][0] and planted["question"].endswith("?")
 
 

@@ -494,6 +494,23 @@ class EntityBuilder:
                 self.table_attrs.setdefault(ids[entity_id], []).append(tuple(attr.get(f) for f in ATTRIBUTE_FIELDS))
                 self.counts["attributes.table"] += 1
 
+    def read_list_pages(self, non_entities: list[int]) -> None:
+        """The subjects a page that is no entity lists in its tables without linking them ("Northern Lights"
+        in a discography beside linked singles): stubs, like the rows of an entity's own tables. Only the
+        unlinked rows: the page is no subject, so its cells state nothing of the linked ones here."""
+        if not self.any_links or not non_entities:
+            return
+        wanted = {self.docs[i].id for i in non_entities}
+        for row in self._rows(["id", "url", "title", "links", "tables"], wanted):
+            try:
+                links = [link for link in row["links"] or [] if link]
+                unseen = [subject for table in row["tables"] or [] if table
+                          for subject in table_attributes(table, links, self.resolve, doc_id=row["id"],
+                                                          page_url=row["url"], own_id=None)[1]]
+                self._row_stub_candidates(row, unseen)
+            except Exception as error:  # one malformed document is quarantined; the build goes on
+                self._malformed(row, error)
+
     def _read_links(self, row: dict) -> tuple[list[tuple[int, str]], list[tuple[str, dict]], list[RowSubject]]:
         """(target entity, anchor) of the document's links, (entity id, attribute) of its tables, and the
         table rows that name no entity."""
@@ -516,12 +533,13 @@ class EntityBuilder:
 
     def _row_stub_candidates(self, row: dict, unseen: list[RowSubject]) -> None:
         for subject in unseen:
-            key = fold(subject.name)
-            if not key or len(subject.name) > MAX_ROW_NAME_CHARS:
+            name = dm.clean_term(subject.name)  # '"Northern Lights"' in a discography is Northern Lights
+            key = fold(name)
+            if not key or len(name) > MAX_ROW_NAME_CHARS:
                 continue
             stub = self.row_stubs.get(key)
             if stub is None:
-                stub = self.row_stubs[key] = _RowStub(name=subject.name)
+                stub = self.row_stubs[key] = _RowStub(name=name)
             stub.types[subject.type] += 1
             stub.attributes.extend(subject.attributes)
             stub.parents.add(row["id"])
@@ -747,6 +765,7 @@ def build_entities(store: Store, run_id: str, config: GraphConfig) -> tuple[str,
     builder.read_redirects()
     non_entities = builder.make_entities(graph)
     builder.read_links()
+    builder.read_list_pages(non_entities)
     builder.make_stubs(graph)
     meta = {"stage": STAGE, "graph": graph}
     with StageOutput(store, run_id, "entities", stage=STAGE, meta=meta) as out:
