@@ -151,3 +151,24 @@ def test_an_amount_that_is_part_of_its_value_is_not_asked_and_an_events_operator
     assert not stated_fact(telescope) and stated_fact(depth)
     assert relation_phrase("operator", "organization", "event").into == "that operated the site of {s}"
     assert relation_phrase("operator", "organization", "place").into == "{who} operated {s}"
+
+
+def test_a_doubted_or_misread_life_date_is_no_fact() -> None:
+    from synth.graph.values import life_dates
+
+    assert "died" not in life_dates("Edward Bruce (c. 1280 – died 14 October 1318?) was a brother of the king.")
+    # "born 1280 – died 14 October 1318": the birth window ends at the dash, it is not the death day
+    dates = life_dates("Edward Bruce (born 1280 – died 14 October 1318) was a brother of the king.")
+    assert dates["born"].normalized == "1280" and dates["died"].normalized == "1318-10-14"
+
+
+def test_a_page_about_someones_death_is_an_event_and_an_appositive_is_closed() -> None:
+    from synth.graph.types import classify
+
+    lead = "Garry Hoy (1955 – July 9, 1993) was a Canadian lawyer who fell from a window."
+    assert classify([], lead, title="Death of Garry Hoy").type == "event"
+    assert classify([], lead, title="Garry Hoy").type == "person"
+    name = "Eugen Alexander Franz, 1st Prince of Thurn and Taxis"
+    assert attribute_question("died", "date", name) == f"When did {name}, die?"
+    assert attribute_question("population", "number", "Springfield, Illinois") == (
+        "What is the population of Springfield, Illinois?")

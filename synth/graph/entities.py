@@ -339,7 +339,7 @@ class EntityBuilder:
         names = [dm.label_of(title), *bold]
         template = next((e["template"] for e in own if e.get("template")), None)
         typed = classify(infobox_keys, lead, template=template, categories=row.get("categories") or [],
-                         values={e["key"]: e["value"] or "" for e in own if e["key"]})
+                         values={e["key"]: e["value"] or "" for e in own if e["key"]}, title=title)
         kind = typed.type
         life: tuple = ()
         if kind == "person" and not any(k.lower() in ("born", "died") for k in infobox_keys):

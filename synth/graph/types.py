@@ -334,10 +334,19 @@ def subtype_from_sentence(sentence: str) -> str | None:
     return head if head in _NOUN_TYPE or head in _GROUP_NOUNS else None
 
 
+# a page about what happened to someone: its lead sentence speaks of the person ("Garry Hoy (1955 - 1993)
+# was a lawyer ..."), yet the subject is the event
+_EVENT_TITLE = re.compile(r"^(?:Death|Assassination|Murder|Killing|Execution|Disappearance|Kidnapping|"
+                          r"Funeral|Trial|Burial|Abduction|Shooting) of\s", re.IGNORECASE)
+
+
 def classify(keys: Iterable[str], sentence: str | None, *, template: str | None = None,
-             values: dict[str, str] | None = None, categories: Iterable[str] = ()) -> EntityType:
-    """The entity's type from its infobox template, then the infobox's keys and the lead sentence's
-    predicate, then its categories. Groups (bands, duos) are never persons."""
+             values: dict[str, str] | None = None, categories: Iterable[str] = (), title: str = "") -> EntityType:
+    """The entity's type from its title when it names an event befalling someone ("Death of X"), else
+    its infobox template, then the infobox's keys and the lead sentence's predicate, then its categories.
+    Groups (bands, duos) are never persons."""
+    if _EVENT_TITLE.match(title):
+        return EntityType("event", None, "title")
     keys = {" ".join(k.lower().split()) for k in keys if k}
     values = {" ".join(k.lower().replace("_", " ").split()): v for k, v in (values or {}).items()}
     sentence = sentence or ""

@@ -815,6 +815,15 @@ _NUMBER_RANGE = re.compile(r"^(?:(?-i:" + _CURRENCY_BEFORE_RE + r"))?\s*(?:" + _
 _LIST_TAIL = re.compile(r"\d\s*%|\d[\d,.]*\s+\w+\s+\d")
 
 
+_LIFE_WINDOW_END = re.compile(r"\s[–—-]\s|[–—;]|\b(?:died|d\.|born|b\.)\s", re.IGNORECASE)
+
+
+def _doubted(text: str, end: int) -> bool:
+    """Whether the date ending at `end` carries a question mark ("died 14 October 1318?"): the source
+    doubts it, so it is no fact to state or ask."""
+    return text[end:end + 2].lstrip().startswith("?")
+
+
 def life_dates(sentence: str) -> dict[str, Value]:
     """Birth and death dates from a lead sentence's first parenthetical: "X (born 3 March 1891)",
     "X ( died 11 November 875)", "X (3 March 1891 – 12 June 1957)", "X (1891–1957)"."""
@@ -824,13 +833,16 @@ def life_dates(sentence: str) -> dict[str, Value]:
     inner = match.group(1)
     dates = find_dates(inner)
     if len(dates) >= 2 and re.fullmatch(_DASH, inner[dates[0].end: dates[1].start]):
-        return {"born": dates[0], "died": dates[1]}
+        pair = {"born": dates[0], "died": dates[1]}
+        return {key: value for key, value in pair.items() if not _doubted(inner, value.end)}
     out: dict[str, Value] = {}
     for word, key in (("born", "born"), ("b.", "born"), ("died", "died"), ("d.", "died")):
         at = re.search(r"(?:^|[\s;,])" + re.escape(word) + r"\s", inner, re.IGNORECASE)
         if at and key not in out:
-            found = parse_date(inner[at.end(): at.end() + 40])
-            if found:
+            # the window ends where another date begins: "born 1280 – died 14 October 1318" gives no birth day
+            window = _LIFE_WINDOW_END.split(inner[at.end(): at.end() + 40], maxsplit=1)[0]
+            found = parse_date(window)
+            if found and not _doubted(inner, at.end() + found.end):
                 out[key] = found
     if out or dates:
         return out

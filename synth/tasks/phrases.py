@@ -537,8 +537,18 @@ def _has_word(text: str, word: str) -> bool:
     return re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE) is not None
 
 
+def _closed(np: str) -> str:
+    """A name with an appositive ("Eugen Alexander Franz, 1st Prince of Thurn and Taxis") closes it with
+    a comma where the sentence goes on after it ("..., die?"), none before the question mark."""
+    return f"{np}," if ", " in np and not _RELATIVE.search(np) else np
+
+
 def attribute_question(key: str, kind: str, np: str) -> str:
     """The question asking for an attribute's value of the entity `np` describes."""
+    return _attribute_question(key, kind, np).replace(",?", "?")
+
+
+def _attribute_question(key: str, kind: str, np: str) -> str:
     key = _key(key)
     words = key.split()
     if kind in ("date", "year"):
@@ -551,20 +561,20 @@ def attribute_question(key: str, kind: str, np: str) -> str:
             # where the requiem that X composed was first performed completed?" leaves its verb stranded
             # after a long noun phrase: "What is the completion date of ...?" reads at once
             if reading.nominal:
-                return fill(bind(forms["nominal"]["question"], nominal=reading.nominal, unit=unit), np=np)
+                return fill(bind(forms["nominal"]["question"], nominal=reading.nominal, unit=unit), np=_closed(np))
             if "date" in words or "year" in words:
-                return fill(bind(forms["noun_with_time"]["question"], k=key), np=np)  # "the date of ..."
+                return fill(bind(forms["noun_with_time"]["question"], k=key), np=_closed(np))  # "the date of ..."
         if reading is not None:
-            question = fill(reading.question, np=np)
+            question = fill(reading.question, np=_closed(np))
         elif "date" in words or "year" in words:
-            question = fill(bind(forms["noun_with_time"]["question"], k=key), np=np)
+            question = fill(bind(forms["noun_with_time"]["question"], k=key), np=_closed(np))
         else:
-            question = fill(bind(forms["noun"]["question"], k=key), np=np)
+            question = fill(bind(forms["noun"]["question"], k=key), np=_closed(np))
         if kind == "year" and question.startswith("When "):
             question = "In what year " + question[len("When "):]
         return question
     if kind in AMOUNT_KINDS:
         reading = amount_reading(key, kind)
         # "How many volumes does the work that is among ... have?" strands its verb: "What is the number ..."
-        return fill(reading.nominal if reading.nominal and _RELATIVE.search(np) else reading.question, np=np)
-    return fill(bind(table()["text_forms"]["noun"]["question"], k=key), np=np)
+        return fill(reading.nominal if reading.nominal and _RELATIVE.search(np) else reading.question, np=_closed(np))
+    return fill(bind(table()["text_forms"]["noun"]["question"], k=key), np=_closed(np))
