@@ -172,3 +172,13 @@ def test_a_page_about_someones_death_is_an_event_and_an_appositive_is_closed() -
     assert attribute_question("died", "date", name) == f"When did {name}, die?"
     assert attribute_question("population", "number", "Springfield, Illinois") == (
         "What is the population of Springfield, Illinois?")
+
+
+def test_a_name_another_entity_also_goes_by_says_its_class() -> None:
+    river = _entity("r", "Selva", "place", subtype="river", description="The Selva is a river in Estavia.")
+    symphony = {**_entity("s", "Symphony No. 2 (Fennick)", "work", subtype="symphony"), "aliases": ["The Selva"]}
+    lake = _entity("l", "Lake Ivra", "place", subtype="lake")
+    planner = Planner(GraphView.from_rows([river, symphony, lake], []))
+    shown = planner.display(planner.view.entities["r"])
+    assert shown.startswith("the ") and shown.endswith(" Selva") and shown != "the Selva", shown
+    assert planner.display(planner.view.entities["l"]) == "Lake Ivra"

@@ -112,6 +112,26 @@ def label_counts(view: GraphView) -> Counter[str]:
         return counts
 
 
+_SPELLINGS: weakref.WeakKeyDictionary[GraphView, Counter[str]] = weakref.WeakKeyDictionary()
+
+
+def _bare(name: str) -> str:
+    folded = fold(name)
+    return folded[4:] if folded.startswith("the ") else folded
+
+
+def spelling_counts(view: GraphView) -> Counter[str]:
+    """How many entities each spelling (name, label or alias, article dropped) may name."""
+    with _LABELS_LOCK:
+        counts = _SPELLINGS.get(view)
+        if counts is None:
+            counts = Counter()
+            for entity in view.entities.values():
+                counts.update({_bare(s) for s in (entity.name, entity.label, *entity.aliases) if s})
+            _SPELLINGS[view] = counts
+        return counts
+
+
 # the most connected entities of each graph view, by share
 _HUBS: weakref.WeakKeyDictionary[GraphView, dict[float, frozenset[str]]] = weakref.WeakKeyDictionary()
 
@@ -137,6 +157,7 @@ class Planner:
         self.seed = seed
         self.search = search
         self._labels = label_counts(view)
+        self._spellings = spelling_counts(view)
         self._nouns: dict[str, tuple[str, str]] = {}
         self._blocked: dict[str, str | None] = {}  # entity id -> why it may not be described (_undescribable)
         self.hubs = hubs_of(view, hub_share)
@@ -162,6 +183,10 @@ class Planner:
         name = entity.label if plain else entity.name
         if entity.label and entity.label != entity.name:
             return render.disambiguated(entity.label, entity.name, entity.type)
+        noun = self.noun(entity)[0]
+        if self._spellings[_bare(name)] > 1 and noun != LAST_RESORT:
+            # "the Selva" is also another entity's alias: "the river Selva" says which
+            return f"the {noun} {name[4:] if name.lower().startswith('the ') else name}"
         if not name.lower().startswith("the ") and entity.description.startswith(f"The {name}"):
             return f"the {name}"
         return name
