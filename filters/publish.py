@@ -167,10 +167,13 @@ def distinct_samples(store: Store, dataset: str, ids: Iterable[str]) -> list[str
 def publish_sets(store: Store, run_id: str, ids: Mapping[str, Iterable[str]], fingerprint: str,
                  ) -> dict[str, published.Publication]:
     """Name each dataset's current set of ids, identical samples once, as a version (nothing new when
-    unchanged); a version's meta says how many identical samples it left out."""
+    unchanged); a version's meta says how many identical samples it left out. A dataset with no rows is
+    not published: a version of nothing would be announced, and trained on, as if it were data."""
     made = {}
     for dataset in PUBLISHED:
         chosen = sorted(set(ids.get(dataset, ())))
+        if not chosen:
+            continue
         distinct = distinct_samples(store, dataset, chosen)
         meta = {"filter": fingerprint, "identical_samples_dropped": len(chosen) - len(distinct)}
         made[dataset] = published.publish(store, dataset, distinct, run_id, meta=meta)

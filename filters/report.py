@@ -1,12 +1,15 @@
 """The filter stage's report: what was judged, accepted and rejected (by level and reason), what screening
-removed (per benchmark), the pass-rate distribution and the published versions. A Prefect markdown
-artifact and `drsynth filter-report`."""
+removed (per benchmark), the pass-rate distribution and the published versions, with the run's warnings
+first (decontamination that had no benchmark set to check against, a dataset with nothing to publish).
+A Prefect markdown artifact."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from filters.config import FilterConfig
+from filters.decontam.benchmarks import DEFAULT_DIR
 from filters.rejection import latest_judgments
 from filters.screen import screened_tasks
 from storage.store import Store
@@ -23,7 +26,18 @@ def _level_order(item: tuple) -> tuple[bool, int]:
     return item[0] is None, item[0] or 0
 
 
-def filter_report(store: Store, fingerprint: str, counts: Mapping, versions: Mapping[str, str]) -> str:
+def screening_warnings(config: FilterConfig, counts: Mapping) -> list[str]:
+    """What screening could not do, from the counts of `screen_tasks`: decontamination on, but no benchmark
+    item loaded (the sets absent or unreadable), means no task was checked against any benchmark."""
+    if config.decontaminate and not counts.get("decontaminate.benchmark_items"):
+        where = ", ".join(str(p) for p in (config.benchmarks or [DEFAULT_DIR]))
+        return [f"no benchmark sets loaded from {where}: decontamination checked nothing (give [filter] "
+                "benchmarks; see quarantine rows with reason benchmark_unreadable)"]
+    return []
+
+
+def filter_report(store: Store, fingerprint: str, counts: Mapping, versions: Mapping[str, str],
+                  warnings: Sequence[str] = ()) -> str:
     judgments = latest_judgments(store, fingerprint)
     by_level: dict[int, Counter[str]] = {}
     reasons: Counter[str] = Counter()
@@ -31,7 +45,10 @@ def filter_report(store: Store, fingerprint: str, counts: Mapping, versions: Map
         by_level.setdefault(judgment["level"], Counter())[judgment["status"]] += 1
         if judgment["status"] == "rejected":
             reasons[judgment["rejection"]] += 1
-    lines = [f"# Filter report (setting {fingerprint})", "", "## Trajectories", ""]
+    lines = [f"# Filter report (setting {fingerprint})", ""]
+    if warnings:
+        lines += ["## Warnings", "", *(f"- **warning:** {w}" for w in warnings), ""]
+    lines += ["## Trajectories", ""]
     rows = [[level, c["accepted"] + c["rejected"], c["accepted"], c["rejected"],
              f"{c['accepted'] / max(1, c['accepted'] + c['rejected']):.2f}"]
             for level, c in sorted(by_level.items(), key=_level_order)]
@@ -47,11 +64,12 @@ def filter_report(store: Store, fingerprint: str, counts: Mapping, versions: Map
     for item in removed.values():
         key = item.detail.split(" item ", 1)[0] if item.stage == "decontaminate" else item.reason
         per_source[f"{item.stage}: {key}"] += 1
-    lines += ["", "## Screening", "", f"{counts.get('tasks.screened', 0)} tasks screened, {len(removed)} removed.", ""]
+    lines += ["", "## Screening", "", f"{counts.get('tasks.screened', 0)} tasks screened, {len(removed)} removed; "
+              f"{counts.get('decontaminate.benchmark_items', 0)} benchmark items checked against.", ""]
     if per_source:
         lines += _table(["removed by", "tasks"], [[k, n] for k, n in sorted(per_source.items())])
     lines += ["", "## Pass rates", ""]
     lines += _table(["solved by", "tasks"], [[k, counts.get(f"pass_rates.{k}", 0)] for k in ("none", "some", "all")])
     lines += ["", f"RL pool: {counts.get('rl_tasks.pool', 0)} tasks.", "", "## Published", ""]
-    lines += _table(["dataset", "version"], [[d, v] for d, v in sorted(versions.items())])
+    lines += _table(["dataset", "version"], [[d, v] for d, v in sorted(versions.items())]) if versions else ["none"]
     return "\n".join(lines) + "\n"

@@ -59,8 +59,9 @@ def published_task_ids(store: Store) -> set[str]:
 
 def screen(tasks: Iterable[dict], config: FilterConfig, *, already_published: set[str],
            decontaminator: Decontaminator | None) -> list[Removed]:
-    """Which tasks to remove and why. Of duplicates the first in `tasks` (commit order) is kept; published
-    ones are matched against, never removed (a rerun sees its own published tasks)."""
+    """Which tasks to remove and why. Of duplicates the first in `tasks` is kept (`screen_tasks` orders them
+    by content, never by commit); published ones are matched against, never removed (a rerun sees its own
+    published tasks)."""
     removed: list[Removed] = []
     new: list[tuple[str, str, str]] = []
     existing: list[tuple[str, str]] = []
@@ -103,13 +104,13 @@ def screen_tasks(store: Store, run_id: str, config: FilterConfig, fingerprint: s
     decontaminator, problems = make_decontaminator(config)
     counts["decontaminate.benchmark_items"] = len(decontaminator.items) if decontaminator else 0
     # of duplicates the first is kept: tasks that have trajectories first (their samples are not wasted),
-    # then commit order
+    # then the smallest id; never commit order, which differs between identical runs (batches in threads)
     sampled = {t for batch in store.scan("trajectories", ["task_id"]) for t in batch.column("task_id").to_pylist()}
     # a decision once written stands: a task removed under this setting is not weighed again, so a later run
     # can never remove both of two duplicates
     decided = screened_tasks(store, fingerprint)
     tasks = [t for t in store.rows("tasks", ["id", "question", "answer"]) if t["id"] not in decided]
-    tasks.sort(key=lambda t: t["id"] not in sampled)  # stable: commit order within each group
+    tasks.sort(key=lambda t: (t["id"] not in sampled, t["id"]))
     removed = screen(tasks, config, already_published=published_task_ids(store), decontaminator=decontaminator)
     meta = {"stage": "screen", "filter": fingerprint}
     with StageOutput(store, run_id, "quarantine", stage="screen", meta=meta) as out:

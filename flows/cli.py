@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from flows import lifeline
 from flows.cli_train import add_train_parser
 
 DEMO_CRAWL = {
@@ -104,8 +107,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         crawl = {**DEMO_CRAWL, **config.get("crawl", {}), "resolve": {DEMO_HOST: f"127.0.0.1:{server.port}"}}
         agent = {**DEMO_AGENT, **config.get("agent", {})}
         print(f"Serving the bundled demo site at {server.base_url} as http://{DEMO_HOST}/")
-        pipeline(sources=[f"http://{DEMO_HOST}/"], out=args.out, config={**config, "crawl": crawl, "agent": agent})
+        result = pipeline(sources=[f"http://{DEMO_HOST}/"], out=args.out,
+                          config={**config, "crawl": crawl, "agent": agent})
     _summary(args.out)
+    _warnings(result)
     return 0
 
 
@@ -113,8 +118,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline import pipeline
 
     sources = [s if s.startswith(("http://", "https://")) else os.path.abspath(s) for s in args.source]
-    pipeline(sources=sources, out=args.out, config=_with_teacher(_config(args.config), args))
+    result = pipeline(sources=sources, out=args.out, config=_with_teacher(_config(args.config), args))
     _summary(args.out)
+    _warnings(result)
     return 0
 
 
@@ -125,7 +131,14 @@ def cmd_filter(args: argparse.Namespace) -> int:
     result = filter_and_publish(out=args.out, config=_config(args.config))
     for version in sorted(result["published"].values()):
         print(f"published {version}")
+    _warnings(result)
     return 0
+
+
+def _warnings(result: dict) -> None:
+    """The run's warnings (a source that yielded nothing, no benchmark sets, nothing to publish), last."""
+    for message in result.get("warnings") or []:
+        print(f"warning: {message}")
 
 
 def cmd_published(args: argparse.Namespace) -> int:
@@ -142,6 +155,38 @@ def cmd_published(args: argparse.Namespace) -> int:
 
 class UserError(Exception):
     """A mistake the user can fix; printed as one line, no traceback."""
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP: the run stops (recorded as failed, with this reason) and the CLI exits 128 + signal.
+    A BaseException, so that no `except Exception` on the way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+
+# after SIGTERM, how long the shutdown may take (threads finishing their batch, the Prefect server
+# stopping) before the process exits anyway; a second SIGTERM exits at once
+STOP_GRACE_S = 30.0
+
+
+def _stop(signum: int, _frame: object) -> None:
+    signal.signal(signum, signal.SIG_DFL)
+    timer = threading.Timer(STOP_GRACE_S, os._exit, (128 + signum,))
+    timer.daemon = True
+    timer.start()
+    raise Stopped(signum)
+
+
+def _handle_stop_signals() -> None:
+    """SIGTERM/SIGHUP raise `Stopped` in the main thread. Inside a flow Prefect's own SIGTERM handler comes
+    first (the flow run is marked crashed and `runs` records the failure), then re-sends the signal to
+    this one."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
 
 
 def _existing_store(out: str):
@@ -236,8 +281,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     from storage.catalog import build_catalog
+    from storage.runs import mark_crashed
 
     store = _existing_store(args.out)
+    for run_id in mark_crashed(store):  # runs whose process is gone show as crashed, not running
+        print(f"run {run_id} crashed: its process is gone")
     if args.vacuum:
         for path in store.vacuum(min_age_s=args.grace):
             print(f"removed uncommitted {path}")
@@ -322,8 +370,15 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, guard: bool | None = None) -> int:
+    """The CLI. As a program (`argv` None, or `guard`) its child processes end with it (`flows.lifeline`)
+    and SIGTERM stops it cleanly; called in-process (tests) it leaves the caller's signals alone."""
     args = parser().parse_args(argv)
+    if guard is None:
+        guard = argv is None
+    if guard:
+        lifeline.start()
+        _handle_stop_signals()
     # the server's telemetry heartbeat phones home (there is no network here) and, on the ephemeral
     # server's fresh SQLite file, races its migrations into a "database is locked" traceback
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -337,6 +392,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as exc:
+        print(f"error: {exc} (a run it stopped is recorded as failed in `runs`; a rerun resumes it)", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("error: interrupted (a run it stopped is recorded as failed in `runs`; a rerun resumes it)",
+              file=sys.stderr)
+        return 128 + signal.SIGINT
     except Exception as exc:
         if os.environ.get("DRSYNTH_DEBUG"):
             raise

@@ -118,7 +118,9 @@ def run_train(args: argparse.Namespace) -> int:
     model = args.model if args.model == "tiny" else os.path.abspath(args.model)
     out = os.path.abspath(args.out) if args.out else None
     flow = {"cpt": train.train_cpt, "sft": train.train_sft, "rl": train.train_rl}[args.mode]
-    result = flow(data=data, model=model, out=out, version=args.version, config=config, launch=launch)
+    # asked for by hand: trains even a version trained before (deployments train each version once)
+    result = flow(data=data, model=model, out=out, version=args.version, config=config, launch=launch,
+                  retrain=True)
     summary = result["summary"]
     print(f"Trained {args.mode} on {', '.join(result['datasets'].values())}: {summary.get('steps')} steps, "
           f"final loss {summary.get('final_loss')}")

@@ -1,9 +1,18 @@
 """Flow `filter_and_publish`: screen tasks (decontamination, dedup), judge and check every trajectory,
 apply the budget, compute pass rates and the RL pool, build SFT and CPT samples, and publish immutable
-versions of `sft_samples`, `rl_tasks` and `cpt_samples`, named in `runs`. One Prefect task per batch."""
+versions of `sft_samples`, `rl_tasks` and `cpt_samples`, named in `runs`. One Prefect task per batch.
+
+Each version this run makes is announced once, as the Prefect event `drsynth.dataset.published` (what the
+training deployments trigger on, infra/prefect.yaml): resource `drsynth.dataset.<dataset>`, payload
+`{"dataset", "version": "dataset@v…", "rows", "root", "run_id"}`, where `root` is the data root the version
+lives in. A version named again (a rerun over unchanged rows) is not announced again, and the event's id
+is derived from the root and the version, so Prefect drops a second announcement of one version (two runs
+racing to make it, a retried run) instead of triggering a second training run. A dataset with no rows is
+not published at all, and says so as a warning of the run."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 
 from prefect import flow, get_run_logger, task
@@ -13,7 +22,9 @@ from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from filters import publish, rejection, screen
-from flows.recorded import recorded_run
+from filters.report import screening_warnings
+from flows.parameters import over_defaults
+from flows.recorded import recorded_run, run_warnings, warn
 from storage.batches import RowBatch
 from storage.runs import RunLog
 from storage.store import Store
@@ -74,15 +85,29 @@ def build_cpt(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint:
     return dict(counts), ids
 
 
+PUBLISHED_EVENT = "drsynth.dataset.published"
+
+
+def announcement_id(root: str, version: str) -> uuid.UUID:
+    """The id of the event announcing `version` of the data root `root`: one version, one event."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"drsynth:{PUBLISHED_EVENT}:{root}:{version}")
+
+
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_versions(out: str, run_id: str, ids: dict[str, list[str]], fingerprint: str) -> dict[str, str]:
-    made = publish.publish_sets(Store(out), run_id, ids, fingerprint)
+    """Publish each dataset's set of ids; announce the versions this run made (not those named again)."""
+    store = Store(out)
+    made = publish.publish_sets(store, run_id, ids, fingerprint)
     for dataset, version in made.items():
-        # a training deployment can be triggered by this event (infra/prefect.yaml)
-        emit_event(event="drsynth.dataset.published", resource={"prefect.resource.id": f"drsynth.dataset.{dataset}",
-                                                                 "drsynth.version": version.name,
-                                                                 "drsynth.root": Store(out).uri},
-                   payload={"version": version.name, "rows": version.rows, "run_id": run_id})
+        if version.run_id != run_id:  # published before, by another run: announced then
+            get_run_logger().info("%s is published already (by run %s): not announced again", version.name,
+                                  version.run_id)
+            continue
+        emit_event(event=PUBLISHED_EVENT, id=announcement_id(store.uri, version.name),
+                   resource={"prefect.resource.id": f"drsynth.dataset.{dataset}", "drsynth.dataset": dataset,
+                             "drsynth.version": version.name, "drsynth.root": store.uri},
+                   payload={"dataset": dataset, "version": version.name, "rows": version.rows,
+                            "root": store.uri, "run_id": run_id})
     return {dataset: version.name for dataset, version in made.items()}
 
 
@@ -107,6 +132,7 @@ def run_filter_and_publish(out: str, config: dict, log: RunLog, counts: Counter[
     fingerprint = rejection.filter_fingerprint(settings.filter, settings.teacher)
     counts["filter"] = fingerprint  # type: ignore[assignment]
     counts.update(screen_tasks(out, log.run_id, config, fingerprint))
+    warnings = screening_warnings(settings.filter, counts)
     judge_pending(out, log.run_id, config, fingerprint, counts)
     counts.update(apply_budget(out, log.run_id, config, fingerprint))
     rates, rl_ids = pass_rates(out, log.run_id, config, fingerprint)
@@ -118,21 +144,27 @@ def run_filter_and_publish(out: str, config: dict, log: RunLog, counts: Counter[
     versions = publish_versions(out, log.run_id, ids, fingerprint)
     for dataset, name in versions.items():
         log.published(dataset, name)
-    create_markdown_artifact(report_markdown(Store(out), fingerprint, counts, versions),
+    warnings += [f"{dataset}: nothing to publish (0 rows), no version published"
+                 for dataset in publish.PUBLISHED if dataset not in versions]
+    for message in warnings:
+        warn(counts, message)
+    create_markdown_artifact(report_markdown(Store(out), fingerprint, counts, versions, warnings),
                              key="filter-report", description=f"filter_and_publish run {log.run_id}")
     return versions
 
 
-def report_markdown(store: Store, fingerprint: str, counts: Counter[str], versions: dict[str, str]) -> str:
+def report_markdown(store: Store, fingerprint: str, counts: Counter[str], versions: dict[str, str],
+                    warnings: list[str]) -> str:
     from filters.report import filter_report
 
-    return filter_report(store, fingerprint, counts, versions)
+    return filter_report(store, fingerprint, counts, versions, warnings)
 
 
 @flow(name="filter_and_publish", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def filter_and_publish(out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
     """Judge, screen and publish the training sets of `out`."""
-    with recorded_run(out, "filter_and_publish", {"config": config or {}}, run_id) as (log, counts):
-        versions = run_filter_and_publish(out, config or {}, log, counts)
-    return {"run_id": log.run_id, "published": versions, "counts": dict(counts)}
+    config = over_defaults("config", config)
+    with recorded_run(out, "filter_and_publish", {"config": config}, run_id) as (log, counts):
+        versions = run_filter_and_publish(out, config, log, counts)
+    return {"run_id": log.run_id, "published": versions, "counts": dict(counts), "warnings": run_warnings(counts)}
 

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.parameters import over_defaults
 from flows.recorded import recorded_run
 from storage.store import Store
 from synth import graph as stage
@@ -66,6 +67,7 @@ def run_build_graph(out: str, config: dict, run_id: str, counts: Counter[str]) -
 @flow(name="build_graph", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def build_graph(out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
     """The knowledge graph over every committed document of `out`: `entities`, `edges`, a report."""
-    with recorded_run(out, "build_graph", {"config": config or {}}, run_id) as (log, counts):
-        version = run_build_graph(out, config or {}, log.run_id, counts)
+    config = over_defaults("config", config)
+    with recorded_run(out, "build_graph", {"config": config}, run_id) as (log, counts):
+        version = run_build_graph(out, config, log.run_id, counts)
     return {"run_id": log.run_id, "graph": version, "counts": dict(counts)}

@@ -1,4 +1,10 @@
-"""Flow `ingest`: crawl or read every source into `pages`, then extract `documents` in batches."""
+"""Flow `ingest`: crawl or read every source into `pages`, then extract `documents` in batches.
+
+A run whose sources yield no page at all fails, naming them and what became of them (a missing file, a
+seed that could not be fetched): nothing downstream could come of it, and a run that "completes" on
+nothing would publish nothing and tell a CI job all is well. A source that yields nothing beside others
+that do is a warning of the run.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.recorded import recorded_run
+from flows.parameters import over_defaults
+from flows.recorded import recorded_run, run_warnings, warn
 from storage.store import Store
 from synth.corpus import ingest as stage
 from synth.corpus.config import IngestConfig
@@ -67,14 +74,46 @@ def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: dict, l
     return dict(counts)
 
 
+class NoPagesError(RuntimeError):
+    """Every source of a run yielded nothing."""
+
+
+def _pages(source_counts: dict) -> int:
+    """Pages a source yielded, new or already held from an earlier run."""
+    return source_counts.get("pages.added", 0) + source_counts.get("pages.already_present", 0)
+
+
+def _fates(source_counts: dict) -> str:
+    """What a source's records became instead of pages: its quarantine reasons, e.g. `read:missing_source`."""
+    reasons = [f"{key.removeprefix('quarantine.').replace('.', ':', 1)} x{n}" for key, n in sorted(source_counts.items())
+               if key.startswith("quarantine.") and key.count(".") >= 2 and n]
+    return ", ".join(reasons) or "nothing read"
+
+
+def check_sources(per_source: dict[str, dict], counts: Counter[str]) -> None:
+    """Fail when no source yielded a page; warn of each source that yielded none beside others that did."""
+    empty = {source: _fates(c) for source, c in per_source.items() if not _pages(c)}
+    named = "; ".join(f"{source!r} ({fate})" for source, fate in empty.items())
+    if per_source and len(empty) == len(per_source):
+        raise NoPagesError(f"the sources yielded no pages: {named}")
+    for source, fate in empty.items():
+        warn(counts, f"source {source!r} yielded no pages ({fate})")
+
+
 def run_ingest(sources: list[str], out: str, config: dict, run_id: str, counts: Counter[str]) -> None:
     """The ingest steps, for `ingest` and for `pipeline` to call inside its own flow run.
 
     `counts` is updated as each task finishes, so a failed run still records what it did.
     """
     cfg = Settings.from_dict(config).ingest
-    for future in [acquire_source.submit(out, run_id, s, config) for s in sources]:
-        counts.update(future.result())
+    if not sources:
+        raise NoPagesError("no sources given")
+    futures = {s: acquire_source.submit(out, run_id, s, config) for s in sources}
+    per_source: dict[str, dict] = {}
+    for source, future in futures.items():
+        per_source[source] = future.result()
+        counts.update(per_source[source])
+    check_sources(per_source, counts)
     batches = plan_extraction(out, cfg.extract.pages_per_task)
     try:
         for i, batch in enumerate(batches):
@@ -86,6 +125,7 @@ def run_ingest(sources: list[str], out: str, config: dict, run_id: str, counts: 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def ingest(sources: list[str], out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
     """Crawl or read `sources` into `out`, extract documents, refresh the DuckDB catalog."""
-    with recorded_run(out, "ingest", {"sources": sources, "config": config or {}}, run_id) as (log, counts):
-        run_ingest(sources, out, config or {}, log.run_id, counts)
-    return {"run_id": log.run_id, "counts": dict(counts)}
+    config = over_defaults("config", config)
+    with recorded_run(out, "ingest", {"sources": sources, "config": config}, run_id) as (log, counts):
+        run_ingest(sources, out, config, log.run_id, counts)
+    return {"run_id": log.run_id, "counts": dict(counts), "warnings": run_warnings(counts)}

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.parameters import over_defaults
 from flows.recorded import recorded_run
 from flows.synthesize_trajectories import index_corpus
 from storage.store import Store
@@ -87,6 +88,7 @@ def newest_graph(store: Store) -> str | None:
 def synthesize_tasks(out: str = "data", graph: str | None = None, config: dict | None = None,
                      run_id: str | None = None) -> dict:
     """QA tasks from graph version `graph` (default: the newest graph built in `out`)."""
+    config = over_defaults("config", config)
     store = Store(out)
     version = graph or newest_graph(store)
     if version is None:

@@ -11,6 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from filters import budget, rejection
 from flows.filter_and_publish import apply_budget, judge_pending, screen_tasks
+from flows.parameters import over_defaults
 from flows.recorded import recorded_run
 from storage.store import Store
 from synth.agent import synthesize as stage
@@ -86,6 +87,7 @@ def run_synthesize_trajectories(out: str, config: dict, run_id: str, counts: Cou
 @flow(name="synthesize_trajectories", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def synthesize_trajectories(out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
     """Agent trajectories for every task of `out` that has none yet."""
-    with recorded_run(out, "synthesize_trajectories", {"config": config or {}}, run_id) as (log, counts):
-        run_synthesize_trajectories(out, config or {}, log.run_id, counts)
+    config = over_defaults("config", config)
+    with recorded_run(out, "synthesize_trajectories", {"config": config}, run_id) as (log, counts):
+        run_synthesize_trajectories(out, config, log.run_id, counts)
     return {"run_id": log.run_id, "counts": dict(counts)}

@@ -2,6 +2,14 @@
 run the `deepspeed` launcher as a subprocess with its log streamed into the flow's log, and record the run
 in `runs` of the data root: the exact dataset version it read (runs.datasets) and the model it wrote
 (parameters.out, counts.model), so lineage reaches from a model to its versions, rows and source URLs.
+
+A training deployment is triggered by `drsynth.dataset.published` (flows/filter_and_publish.py): the
+trigger passes the event's `root` as `data` and its `version`, so the run reads exactly the version
+announced, from the root it was published in. Each deployment trains a version once: a run whose
+deployment already trained that version (a completed run of it in `runs` of the root that wrote a model)
+records itself as skipped and launches nothing, unless `retrain` is set. `dry_run` stops after pinning the
+version (a smoke test of the wiring on a machine without GPUs). Table parameters (`config`, `launch`)
+given at run time are deep-merged over the deployment's defaults.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import deployment as current_deployment
 
+from flows.parameters import deployment_defaults, over_defaults
 from flows.recorded import recorded_run
-from storage.published import resolve
-from storage.runs import new_run_id
+from storage.published import PublicationError, resolve
+from storage.runs import COMPLETED, latest_events, new_run_id
 from storage.store import Store
 from training.config import TrainConfig, write_config
 from training.launch import LaunchError, LaunchSpec, launch_command, run_launcher, train_args
@@ -32,7 +42,24 @@ def default_out(data: str, mode: str, run_id: str) -> str:
 @task(name="pin-dataset-version", cache_policy=NO_CACHE)
 def pin_version(data: str, dataset: str, version: str) -> str:
     """`latest` (or a short name) as the exact `dataset@v…` this run will read, fixed before it starts."""
-    return resolve(Store(data), dataset, version).name
+    publication = resolve(Store(data), dataset, version)
+    if not publication.rows:  # published before 0-row versions were refused
+        raise PublicationError(f"{publication.name} under {data} has no rows: nothing to train on")
+    return publication.name
+
+
+def trained_by(data: str, flow: str, version: str, deployment: str | None) -> str | None:
+    """The id of a completed run of `flow` from `deployment` (None: not a deployment's run) that trained
+    `version` of the root `data` and wrote a model, if there is one."""
+    for run_id, row in sorted(latest_events(Store(data)).items()):
+        if row["flow"] != flow or row["status"] != COMPLETED:
+            continue
+        read = json.loads(row.get("datasets") or "{}").get("read", {})
+        counts = json.loads(row.get("counts") or "{}")
+        parameters = json.loads(row.get("parameters") or "{}")
+        if version in read.values() and counts.get("model") and parameters.get("deployment") == deployment:
+            return run_id
+    return None
 
 
 @task(name="prepare-base-model", cache_policy=NO_CACHE)
@@ -75,18 +102,34 @@ def _report(mode: str, pinned: str, summary: dict) -> str:
 
 
 def run_training(mode: str, data: str, model: str, out: str | None = None, version: str = "latest",
-                 config: dict | None = None, launch: dict | None = None, run_id: str | None = None) -> dict:
+                 config: dict | None = None, launch: dict | None = None, run_id: str | None = None,
+                 retrain: bool = False, dry_run: bool = False) -> dict:
     """One training job of `mode` over the data root `data`, recorded in its `runs`."""
+    defaults = deployment_defaults()
+    config, launch = over_defaults("config", config, defaults), over_defaults("launch", launch, defaults)
     cfg = TrainConfig.from_dict(config)
     LaunchSpec.from_dict(launch)  # a bad launch setting fails before anything runs
     run_id = run_id or new_run_id()
     out = os.path.abspath(out or default_out(data, mode, run_id))
-    dataset = DATASETS[mode]
+    dataset, flow = DATASETS[mode], f"train_{mode}"
+    deployment = current_deployment.name
     parameters = {"mode": mode, "data": data, "model": model, "out": out, "version": version,
-                  "config": cfg.to_dict(), "launch": launch or {}}
-    with recorded_run(data, f"train_{mode}", parameters, run_id) as (log, counts):
+                  "config": cfg.to_dict(), "launch": launch, "deployment": deployment, "retrain": retrain,
+                  "dry_run": dry_run}
+    result: dict = {"model": None, "summary": {}}
+    with recorded_run(data, flow, parameters, run_id) as (log, counts):
         pinned = pin_version(data, dataset, version)
         log.read(dataset, pinned)
+        result.update(run_id=log.run_id, datasets={dataset: pinned})
+        earlier = None if retrain else trained_by(data, flow, pinned, deployment)
+        if earlier or dry_run:
+            if earlier:
+                get_run_logger().info("%s was trained already by run %s%s: skipped (retrain=true trains it "
+                                      "again)", pinned, earlier, f" of deployment {deployment}" if deployment else "")
+                counts["skipped"] = 1
+                result["trained_by"] = earlier
+            counts["dry_run"] = int(dry_run)
+            return result
         Path(out).mkdir(parents=True, exist_ok=True)
         base = prepare_model(model, out)
         config_path = write_config(cfg, Path(out) / "train_config.json")
@@ -99,27 +142,31 @@ def run_training(mode: str, data: str, model: str, out: str | None = None, versi
                        "base_model": base})
         create_markdown_artifact(_report(mode, pinned, summary), key=f"train-{mode}",
                                  description=f"train_{mode} run {log.run_id}")
-    return {"run_id": log.run_id, "model": summary.get("output"), "datasets": {dataset: pinned}, "summary": summary}
+    return {**result, "model": summary.get("output"), "summary": summary}
 
 
 @flow(name="train_cpt")
 def train_cpt(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
-              launch: dict | None = None, run_id: str | None = None) -> dict:
+              launch: dict | None = None, run_id: str | None = None, retrain: bool = False,
+              dry_run: bool = False) -> dict:
     """Agentic continual pre-training on a published `cpt_samples` version (config: the [train] table;
-    launch: num_gpus, num_nodes, hostfile, master_addr, master_port, launcher, bind_cores)."""
-    return run_training("cpt", data, model, out, version, config, launch, run_id)
+    launch: num_gpus, num_nodes, hostfile, master_addr, master_port, launcher, bind_cores; retrain: train a
+    version this deployment trained already; dry_run: stop after pinning the version)."""
+    return run_training("cpt", data, model, out, version, config, launch, run_id, retrain, dry_run)
 
 
 @flow(name="train_sft")
 def train_sft(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
-              launch: dict | None = None, run_id: str | None = None) -> dict:
+              launch: dict | None = None, run_id: str | None = None, retrain: bool = False,
+              dry_run: bool = False) -> dict:
     """SFT on a published `sft_samples` version (ReAct and context-management samples)."""
-    return run_training("sft", data, model, out, version, config, launch, run_id)
+    return run_training("sft", data, model, out, version, config, launch, run_id, retrain, dry_run)
 
 
 @flow(name="train_rl")
 def train_rl(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
-             launch: dict | None = None, run_id: str | None = None) -> dict:
+             launch: dict | None = None, run_id: str | None = None, retrain: bool = False,
+             dry_run: bool = False) -> dict:
     """RL (group rollouts, leave-one-out advantage, clipped token-level loss) on a published `rl_tasks`
     version; rollouts search the corpus of the same data root."""
-    return run_training("rl", data, model, out, version, config, launch, run_id)
+    return run_training("rl", data, model, out, version, config, launch, run_id, retrain, dry_run)

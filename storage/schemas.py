@@ -366,7 +366,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("code_version", pa.string()),
         pa.field("started_at", TIMESTAMP),
         pa.field("ended_at", TIMESTAMP),
-        pa.field("status", pa.string()),  # running | completed | failed
+        # running | completed | failed | crashed (its process gone without an end: see storage.runs)
+        pa.field("status", pa.string()),
         pa.field("counts", pa.string()),  # JSON object: dataset -> rows added, quarantine reasons, ...
         pa.field("flow_run_id", pa.string()),
         pa.field("error", pa.string()),
@@ -374,6 +375,10 @@ SCHEMAS: dict[str, pa.Schema] = {
         # JSON {"read": {dataset: version}, "published": {dataset: version}}: the exact published
         # versions a run read (training) or made (filter_and_publish)
         pa.field("datasets", pa.string()),
+        # the process that ran it (`storage.processes`): a later run tells a killed one from a live one
+        pa.field("host", pa.string()),
+        pa.field("pid", pa.int64()),
+        pa.field("process_start", pa.string()),
     ),
 }
 

@@ -17,6 +17,13 @@ can delay (`delay_s`, e.g. past the client's timeout), send any status, send a m
 server without structured output would answer); `latency_s` delays every chat reply; `in_flight` and
 `max_in_flight` count concurrent chat requests.
 
+Fault mode: `OpenAIServer(responder, faults=Faults(rate=0.3, seed=7))` fails a seeded share of the chat
+requests in every way a teacher server can (`FAULT_KINDS`: 429 with Retry-After, 500, 503, a stall past
+the client's timeout, a malformed or truncated body, a 200 that is no completion, a dropped connection, a
+401 whose body echoes the API key it was sent). Whether a request fails is a function of the seed, the
+request body and how many times that body was asked before (a retry draws again); the faults take the
+kinds in turn, so a run with as many faults as kinds meets each. `server.injected` counts them by kind.
+
 `python tests/openai_server.py --latency 0.05` runs a different, fast server (raw asyncio, one process)
 with fixed latency for benchmarks: it prints its port on stdout and serves until killed.
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import hashlib
 import itertools
 import json
 import threading
@@ -48,6 +56,53 @@ class Reply:
     close: bool = False  # drop the connection without sending anything
 
 
+FAULT_KINDS = ("rate_limit", "server_error", "unavailable", "timeout", "malformed", "truncated", "wrong_shape",
+               "dropped", "unauthorized")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """A seeded share of chat requests that fail, and the ways they fail (see the module docstring)."""
+
+    rate: float = 0.3
+    seed: int = 0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    stall_s: float = 2.0  # how long a `timeout` fault stalls: set it past the client's timeout
+    retry_after: str = "0"  # the Retry-After header of a 429
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown or not self.kinds or not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"faults: rate within 0..1 and kinds among {FAULT_KINDS}, got {self.rate}, {self.kinds}")
+
+    def fails(self, body: dict, seen: int) -> bool:
+        """Whether the `seen`-th asking of this request body fails."""
+        digest = hashlib.sha256(f"{self.seed}|{seen}|{json.dumps(body, sort_keys=True)}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.rate
+
+    def reply(self, kind: str, body: dict, api_key: str, completion: Callable[[dict, str], dict]) -> Reply:
+        error = {"error": {"message": f"injected {kind}", "type": "server_error", "code": kind}}
+        if kind == "rate_limit":
+            return Reply(status=429, body=error, headers={"Retry-After": self.retry_after})
+        if kind == "server_error":
+            return Reply(status=500, body=error)
+        if kind == "unavailable":
+            return Reply(status=503, body=error)
+        if kind == "timeout":
+            return Reply(delay_s=self.stall_s, close=True)
+        if kind == "malformed":
+            return Reply(body=b'{"id": "chatcmpl-broken", "choices": [{"message": {"content": "')
+        if kind == "truncated":
+            return Reply(body=completion(body, "a reply cut in half on the wire"), truncate=True)
+        if kind == "wrong_shape":
+            return Reply(body={"object": "chat.completion", "choices": []})
+        if kind == "dropped":
+            return Reply(close=True)
+        # what careless servers do: quote the key they refused
+        return Reply(status=401, body={"error": {"message": f"Incorrect API key provided: {api_key}",
+                                                 "type": "invalid_request_error", "code": "invalid_api_key"}})
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
@@ -61,11 +116,15 @@ Responder = Callable[[dict], "str | dict | Reply"]
 
 class OpenAIServer:
     def __init__(self, responder: Responder, *, model: str = "test-model", host: str = "127.0.0.1",
-                 response_formats: frozenset[str] | set[str] = ALL_FORMATS, latency_s: float = 0.0) -> None:
+                 response_formats: frozenset[str] | set[str] = ALL_FORMATS, latency_s: float = 0.0,
+                 faults: Faults | None = None) -> None:
         self.responder = responder
         self.model = model
         self.response_formats = frozenset(response_formats)
         self.latency_s = latency_s
+        self.faults = faults
+        self.injected: collections.Counter[str] = collections.Counter()
+        self._asked: collections.Counter[str] = collections.Counter()  # request body -> times asked
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -109,9 +168,19 @@ class OpenAIServer:
         with self._lock:
             self.requests.append(request)
 
-    def _next_reply(self, body: dict) -> Reply:
+    def _next_reply(self, body: dict, api_key: str = "") -> Reply:
         with self._lock:
             scripted = self._script.popleft() if self._script else None
+            fault = None
+            if scripted is None and self.faults is not None:
+                key = json.dumps(body, sort_keys=True)
+                if self.faults.fails(body, self._asked[key]):
+                    # the kinds in turn: a run with as many faults as kinds meets every kind
+                    fault = self.faults.kinds[sum(self.injected.values()) % len(self.faults.kinds)]
+                    self.injected[fault] += 1
+                self._asked[key] += 1
+        if fault is not None:
+            return self.faults.reply(fault, body, api_key, self.completion)
         reply = scripted if scripted is not None else self.responder(body)
         return reply if isinstance(reply, Reply) else Reply(body=reply)
 
@@ -203,7 +272,8 @@ class OpenAIServer:
                 if kind is not None and kind not in server.response_formats:
                     self._error(400, f"response_format {kind!r} is not supported by this server")
                     return
-                reply = server._next_reply(body)
+                authorization = self.headers.get("Authorization") or ""
+                reply = server._next_reply(body, authorization.removeprefix("Bearer "))
                 delay = reply.delay_s + server.latency_s
                 if delay and server._closing.wait(delay):
                     self.close_connection = True

@@ -512,8 +512,28 @@ def test_names_are_checked_on_what_they_resolve_to(
 
 def test_private_hosts_exemption(serve: Callable[[dict[str, Route]], Site]) -> None:
     site = serve({"/": html()})
-    result = crawl(fast(allow_private=False, private_hosts=("127.0.0.1",)), f"{site.url}/")
+    result = crawl(fast(allow_private=False, private_hosts=(f"127.0.0.1:{site.port}",)), f"{site.url}/")
     assert len(result.pages) == 1
+
+
+def test_private_hosts_exempt_a_host_on_its_port_only(serve: Callable[[dict[str, Route]], Site]) -> None:
+    site, other = serve({"/": html()}), serve({"/": html()})
+    # a bare host exempts its default ports (80, 443) only: not every service the host runs
+    bare = crawl(fast(allow_private=False, private_hosts=("127.0.0.1",)), f"{site.url}/")
+    assert bare.pages == [] and bare.reasons() == ["address_refused"] and site.hits == []
+    # host:port exempts that port, and no other port of the host
+    scoped = fast(allow_private=False, private_hosts=(f"127.0.0.1:{site.port}",))
+    assert len(crawl(scoped, f"{site.url}/").pages) == 1
+    assert crawl(scoped, f"{other.url}/").reasons() == ["address_refused"] and other.hits == []
+    # the policy itself, without a server
+    exempt = (f"intranet.test:{site.port}", "wiki.test", "[::1]:8080")
+    assert netguard.is_exempt("INTRANET.test", site.port, exempt)
+    assert not netguard.is_exempt("intranet.test", 6379, exempt)
+    assert netguard.is_exempt("wiki.test", 80, exempt) and netguard.is_exempt("wiki.test", 443, exempt)
+    assert not netguard.is_exempt("wiki.test", 8080, exempt)
+    assert netguard.is_exempt("[::1]", 8080, exempt) and not netguard.is_exempt("::1", 80, exempt)
+    with pytest.raises(ValueError):
+        fast(private_hosts=("host:notaport",))
 
 
 def test_oversize_declared_length_is_refused(serve: Callable[[dict[str, Route]], Site]) -> None:
@@ -638,9 +658,19 @@ def test_redirect_loop_and_long_chain(serve: Callable[[dict[str, Route]], Site])
     site = serve({"/": html("/a", "/c0"), "/a": redirect("/b"), "/b": redirect("/a"), **chain})
     result = crawl(fast(max_redirects=3), f"{site.url}/")
     rows = {row["source"].removeprefix(site.url): row for row in result.quarantine}
-    assert set(rows) == {"/a", "/c0"} and {row["reason"] for row in rows.values()} == {"too_many_redirects"}
-    assert "loop" in rows["/a"]["detail"]
+    assert {path: row["reason"] for path, row in rows.items()} == {"/a": "redirect_loop", "/c0": "too_many_redirects"}
+    assert "/a -> /b -> /a" in rows["/a"]["detail"].replace(site.url, "")
     assert site.count("/c3") == 1 and site.count("/c4") == 0  # 3 redirects followed, the 4th refused
+
+
+def test_a_redirect_loop_between_two_linked_urls_is_a_row(serve: Callable[[dict[str, Route]], Site]) -> None:
+    # both ends of the loop are linked, so each redirect lands on a URL the crawl already knows
+    site = serve({"/": html("/a", "/b"), "/a": redirect("/b"), "/b": redirect("/a")})
+    result = crawl(fast(per_host_concurrency=1), f"{site.url}/")
+    assert [row["final_url"] for row in result.pages] == [f"{site.url}/"]
+    rows = {row["source"].removeprefix(site.url): row for row in result.quarantine}
+    assert {path: row["reason"] for path, row in rows.items()} == {"/a": "redirect_loop", "/b": "redirect_loop"}
+    assert len(result.redirects) == 2
 
 
 def test_redirect_hops_are_checked_against_scope_and_robots(serve: Callable[[dict[str, Route]], Site]) -> None:
@@ -742,3 +772,10 @@ def test_a_page_reached_through_a_redirect_is_the_same_page() -> None:
     assert direct["id"] == redirected["id"]
     assert page_record(url="http://x.test/wiki/Other", body=b"<p>c</p>", content_type="text/html", source="s",
                        source_kind="crawl")["id"] != direct["id"]
+
+
+def test_a_malformed_location_is_an_invalid_url_not_a_retried_connection_error(
+        serve: Callable[[dict[str, Route]], Site]) -> None:
+    site = serve({"/": html("/bad"), "/bad": redirect("http://[::1")})
+    result = crawl(fast(retries=2), f"{site.url}/")
+    assert result.reasons() == ["invalid_url"] and site.count("/bad") == 1

@@ -182,7 +182,7 @@ def test_a_benchmark_question_inside_a_longer_one_is_caught(decontaminator: Deco
 
 def test_unrelated_questions_are_not_flagged(decontaminator: Decontaminator, demo_tasks: list[dict]) -> None:
     records = [(t["id"], t["question"], [t["answer"], *(t["aliases"] or [])]) for t in demo_tasks]
-    assert len(records) > 100
+    assert len(records) > 80  # 89 demo tasks measured
     assert list(decontaminator.check_many(records)) == []
     # the benchmarks' own templates about other entities share 8-grams with them, and are still not copies
     templated = [

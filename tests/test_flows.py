@@ -211,7 +211,9 @@ def test_graph_and_task_flows_run_one_task_per_batch(demo_store: str) -> None:
     assert len([n for n in names if n.startswith("publish")]) == 1
     (named,), = con.execute("SELECT datasets FROM runs WHERE flow = 'filter_and_publish'").fetchall()
     assert json.loads(named)["published"] == filtered["published"]
-    assert set(filtered["published"]) == {"sft_samples", "rl_tasks", "cpt_samples"}
+    # one sample per task: none is solved by some samples but not all, so the RL pool is empty and not published
+    assert set(filtered["published"]) == {"sft_samples", "cpt_samples"}
+    assert "rl_tasks: nothing to publish (0 rows), no version published" in filtered["warnings"]
     # budgeted: waves of agents, each judged, until 2 trajectories per level are accepted, or a level's tasks
     # are all tried (the baseline keeps few level-3 answers: only those it checked on pages)
     fingerprint = filter_fingerprint(Settings.from_dict(budgeted).filter)

@@ -530,7 +530,9 @@ def test_training_deployments_run_on_the_gpu_pool_when_a_dataset_is_published() 
 
     from flows import train
 
-    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "infra" / "prefect.yaml").read_text())
+    # the training deployments live apart from the CPU ones, so `deploy --all` of infra/prefect.yaml needs
+    # only the CPU pool
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "infra" / "prefect-train.yaml").read_text())
     deployments = {d["name"]: d for d in spec["deployments"]}
     for mode, dataset in (("cpt", "cpt_samples"), ("sft", "sft_samples"), ("rl", "rl_tasks")):
         deployment = deployments[f"train-{mode}"]

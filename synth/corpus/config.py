@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from synth.corpus.crawler import CrawlConfig
+from synth.corpus.limits import RecordLimits
 
 
 @dataclass
@@ -20,13 +21,25 @@ class ExtractConfig:
     pages_per_task: int = 1024  # one Prefect task extracts this many pages (memory does not grow with it)
     pages_per_chunk: int = 16  # the unit of work handed to one worker process...
     chunk_bytes: int = 4 * 2**20  # ...and its bound in bytes: memory holds a few chunks in flight
+    # per-record caps, checked when a source is read and when a document is extracted: a record past
+    # one becomes a quarantine row (title_too_long, text_too_long, field_too_long, record_too_large);
+    # see synth.corpus.limits
+    max_title_chars: int = RecordLimits.max_title_chars
+    max_text_chars: int = RecordLimits.max_text_chars
+    max_field_chars: int = RecordLimits.max_field_chars
+    max_record_bytes: int = RecordLimits.max_record_bytes  # one JSONL line / JSON array file, decompressed
 
     def __post_init__(self) -> None:
-        for name in ("workers", "max_bytes", "pages_per_task", "pages_per_chunk", "chunk_bytes"):
+        for name in ("workers", "max_bytes", "pages_per_task", "pages_per_chunk", "chunk_bytes",
+                     "max_title_chars", "max_text_chars", "max_field_chars", "max_record_bytes"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"[extract] {name} must be >= 1, got {getattr(self, name)!r}")
         if float(self.timeout_s) <= 0:
             raise ValueError(f"[extract] timeout_s must be > 0, got {self.timeout_s!r}")
+
+    @property
+    def limits(self) -> RecordLimits:
+        return RecordLimits(self.max_title_chars, self.max_text_chars, self.max_field_chars, self.max_record_bytes)
 
 
 @dataclass

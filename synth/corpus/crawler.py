@@ -60,6 +60,20 @@ ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 
 @dataclass
 class CrawlConfig:
+    """The `[crawl]` settings.
+
+    Address policy (synth.corpus.netguard): every connection, redirect hops and robots.txt included,
+    goes only to public unicast addresses; a name that resolves to any loopback, private, link-local,
+    multicast, reserved or unspecified address is refused (`address_refused`), checked on the
+    address actually connected to.
+    - `allow_private = true` turns the policy off for every host and port (a crawl of a site on
+      localhost, a lab network). Nothing else is exempt.
+    - `private_hosts` exempts single services: `"host:port"` (`"wiki.intranet:8080"`,
+      `"10.0.0.5:8080"`, `"[fd00::5]:8080"`) is that port of that host only; a bare `"host"` is its
+      default web ports 80 and 443 only, never its other services (a database, an admin API). The
+      host is matched as the URL writes it, before `resolve` maps it elsewhere.
+    """
+
     max_depth: int = 3
     max_pages: int = 1000  # URLs fetched (whatever the outcome); robots-refused ones do not count
     same_site: bool = True  # follow links only to the seeds' hosts (and allowed_hosts)
@@ -77,7 +91,7 @@ class CrawlConfig:
     max_redirects: int = 5
     allowed_content_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
     allow_private: bool = False
-    private_hosts: tuple[str, ...] = ()  # hosts exempt from the address policy (intranet sources)
+    private_hosts: tuple[str, ...] = ()  # "host:port" (or "host": ports 80, 443) exempt from the address policy
     resolve: dict[str, str] = field(default_factory=dict)  # host -> "ip:port", like curl --resolve
 
     def __post_init__(self) -> None:
@@ -87,6 +101,8 @@ class CrawlConfig:
         self.allowed_content_types = tuple(t.lower() for t in self.allowed_content_types)
         self._check_ranges()
         netguard.parse_resolve_map(self.resolve)  # raises ValueError on a malformed target
+        for entry in self.private_hosts:
+            netguard.parse_exempt_host(entry)  # raises ValueError on a malformed port
 
     def _check_ranges(self) -> None:
         positive = ("max_pages", "rate_per_host", "per_host_concurrency", "concurrency", "max_bytes",
@@ -527,6 +543,8 @@ class _CrawlRun:
         self.stats = stats
         self._frontier = _Frontier()
         self._seen: set[str] = set()
+        self._hops: dict[str, str] = {}  # every redirect followed or recorded: URL -> its target
+        self._aliases: set[str] = set()  # items that ended redirecting to a known URL, with no row
         self._scope: set[str] = set(config.allowed_hosts)
         self._gates: dict[str, _HostGate] = {}
         self._robots: dict[str, asyncio.Task[_RobotsVerdict]] = {}
@@ -666,8 +684,9 @@ class _CrawlRun:
             return None
         # recorded even when the chain stops here: the hop makes its URL an alias of the target page
         self._emit("redirects", redirect_record(url=chain[-1], target=target, status=status, source=item.source))
+        self._hops[chain[-1]] = target
         if target in chain:
-            self._quarantine(item.url, "too_many_redirects", f"redirect loop: {_chain_text([*chain, target])}")
+            self._quarantine(item.url, "redirect_loop", f"redirect loop: {_chain_text([*chain, target])}")
             return None
         if len(chain) > self.config.max_redirects:
             detail = f"more than {self.config.max_redirects} redirects: {_chain_text([*chain, target])}"
@@ -682,10 +701,35 @@ class _CrawlRun:
                 return None
         if target in self._seen:  # the target is canonical: it is (or was) fetched under its own URL
             self.stats["redirect_to_known_url"] += 1
+            self._end_as_alias(item, chain, target)
             return None
         self._seen.add(target)
         self.stats["redirects"] += 1
         return target
+
+    def _end_as_alias(self, item: _Item, chain: list[str], target: str) -> None:
+        """An item whose redirects reach a URL the crawl knows is an alias of that URL's page and needs
+        no row of its own, unless the recorded hops from there come round in a loop: then no page ends
+        it, and the item, like every earlier alias whose hops run into a loop, gets a `redirect_loop` row."""
+        path = self._hop_path(chain, target)
+        if path[-1] not in path[:-1]:
+            self._aliases.add(item.url)
+            return
+        self._quarantine(item.url, "redirect_loop",
+                         f"redirect loop through URLs the crawl already knew: {_chain_text(path)}")
+        for url in sorted(self._aliases):
+            earlier = self._hop_path([url], self._hops[url])
+            if earlier[-1] in earlier[:-1]:
+                self._aliases.discard(url)
+                self._quarantine(url, "redirect_loop", f"redirects into a loop: {_chain_text(earlier)}")
+
+    def _hop_path(self, chain: list[str], target: str) -> list[str]:
+        """`chain` + `target` + the recorded hops from there, up to a URL with none or one seen before."""
+        path, seen = [*chain, target], set(chain)
+        while path[-1] not in seen and path[-1] in self._hops:
+            seen.add(path[-1])
+            path.append(self._hops[path[-1]])
+        return path
 
     def _accept(self, item: _Item, response: _Response) -> None:
         if not 200 <= response.status < 300:
@@ -814,6 +858,12 @@ class _CrawlRun:
                 raise _Refused("invalid_url", f"{url}: {exc}") from None
             except httpx.DecodingError as exc:
                 raise _Refused("decoding_error", f"{url}: {exc}") from None
+            except httpx.RemoteProtocolError as exc:
+                if "location header" in str(exc).lower():
+                    # httpx parses a redirect's Location even when it does not follow it: a malformed
+                    # one is the page's answer, not a connection worth retrying
+                    raise _Refused("invalid_url", f"{url}: {exc}") from None
+                raise _Transient("connection_error", f"{url}: {type(exc).__name__}: {exc}") from None
             except httpx.TransportError as exc:
                 raise _Transient("connection_error", f"{url}: {type(exc).__name__}: {exc}") from None
 

@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from storage.batches import RowBatch, plan_batches
 from storage.store import Store
 from synth.corpus.config import IngestConfig
+from synth.corpus.extract import STAGE as EXTRACT_STAGE
 from synth.corpus.extract_pool import ExtractionPool
+from synth.corpus.limits import RecordLimits, oversized_document
+from synth.corpus.records import QUARANTINE_SAMPLE_BYTES, quarantine_record
 from synth.corpus.sources import read_source
 from synth.corpus.stage_output import StageOutput
 
@@ -86,19 +89,33 @@ def _chunks(rows: Iterator[dict], size: int, max_bytes: int, total: int, workers
         yield chunk
 
 
+def capped(dataset: str, row: dict, limits: RecordLimits) -> tuple[str, dict]:
+    """A document past a per-record cap (synth.corpus.limits) becomes an extract-stage quarantine row
+    naming its page, so a resumed run counts the page as done."""
+    if dataset != "documents" or (refusal := oversized_document(row, limits)) is None:
+        return dataset, row
+    reason, detail = refusal
+    field = row.get("title") if reason == "title_too_long" else row.get("text") if reason == "text_too_long" else ""
+    return "quarantine", quarantine_record(
+        stage=EXTRACT_STAGE, reason=reason, source=row.get("page_url") or row.get("url") or "", detail=detail,
+        input=(field or "")[:QUARANTINE_SAMPLE_BYTES], parents=list(row["parents"]),
+    )
+
+
 def extract(store: Store, run_id: str, batch: PageBatch, pool: ExtractionPool, config: IngestConfig) -> Counter[str]:
     """Extract one batch of pages in the worker pool; one commit each to `documents` and `quarantine`.
 
     Pages stream from the shard into the pool chunk by chunk, so memory holds the chunks in flight,
-    not the batch.
+    not the batch. The per-record caps are checked here, on what the workers return.
     """
+    limits = config.extract.limits
     counts: Counter[str] = Counter()
     meta = {"stage": "extract", "pages_file": batch.file}
     chunks = _chunks(iter_pages(store, batch), config.extract.pages_per_chunk, config.extract.chunk_bytes,
                      len(batch.ids), pool.workers)
     with StageOutput(store, run_id, "documents", stage="extract", meta=meta) as out:
         for results in pool.map_batches(chunks):
-            for dataset, row in results:
+            for dataset, row in (capped(*result, limits) for result in results):
                 if out.write(dataset, row):
                     counts[dataset] += 1
                     if dataset == "quarantine":

@@ -144,8 +144,39 @@ def address_refusal(ip: IPAddress) -> str | None:
     return None if category is None else f"{category} address {ip}"
 
 
-def _is_exempt(host: str, allowed_hosts: Collection[str]) -> bool:
-    return host.strip("[]").lower() in {h.strip("[]").lower() for h in allowed_hosts}
+# what a bare host in `private_hosts` exempts: the web's ports, not every service the host runs
+DEFAULT_PORTS = (80, 443)
+
+
+def parse_exempt_host(entry: str) -> tuple[str, tuple[int, ...]]:
+    """"intranet.example" -> ("intranet.example", (80, 443)); "intranet.example:8080", "10.0.0.5:8080",
+    "[fd00::5]:8080" -> that port only; a bare IPv6 address ("fd00::5" or "[fd00::5]") -> the default
+    ports. Raises ValueError for a port that is no number in 1-65535."""
+    entry = entry.strip().lower()
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port_text = rest.removeprefix(":") if rest.startswith(":") else rest
+    elif entry.count(":") == 1:
+        host, port_text = entry.split(":")
+    else:  # a name, an IPv4 address, or a bare IPv6 address
+        host, port_text = entry, ""
+    if not host:
+        raise ValueError(f"private_hosts entry {entry!r} names no host")
+    if not port_text:
+        return host, DEFAULT_PORTS
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"private_hosts entry {entry!r}: the port must be a number in 1-65535")
+    return host, (int(port_text),)
+
+
+def is_exempt(host: str, port: int, allowed_hosts: Collection[str]) -> bool:
+    """Whether `host:port` is one of the `allowed_hosts` entries (see `parse_exempt_host`)."""
+    host = host.strip("[]").lower()
+    for entry in allowed_hosts:
+        name, ports = parse_exempt_host(entry)
+        if name == host and port in ports:
+            return True
+    return False
 
 
 def _refusal_for(host: str, addresses: list[IPAddress], literal: bool) -> str | None:
@@ -188,8 +219,9 @@ def check_address(
 ) -> str | None:
     """None when `host` may be fetched, else why not. Refuses when ANY resolved address is private,
     loopback, link-local, multicast, reserved or unspecified. `allowed_hosts` names hosts that are
-    exempt (an intranet wiki the operator explicitly wants); `allow_private=True` disables the check."""
-    if allow_private or _is_exempt(host, allowed_hosts):
+    exempt on a port (an intranet wiki the operator explicitly wants: see `parse_exempt_host`);
+    `allow_private=True` disables the check."""
+    if allow_private or is_exempt(host, port, allowed_hosts):
         return None
     try:
         addresses = resolve_host(host, port)
@@ -204,7 +236,7 @@ async def vetted_addresses(
     """The addresses to connect to for `host`, all of them allowed; raises AddressRefused, or
     OSError when the name does not resolve."""
     addresses = await resolve_host_async(host, port)
-    if not (allow_private or _is_exempt(host, allowed_hosts)):
+    if not (allow_private or is_exempt(host, port, allowed_hosts)):
         reason = _refusal_for(host, addresses, parse_ip_literal(host) is not None)
         if reason is not None:
             raise AddressRefused(host, reason)
@@ -293,7 +325,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
         target_host, target_port = self._target(host, port)
-        exempt = _is_exempt(host, self._allowed_hosts)
+        exempt = is_exempt(host, port, self._allowed_hosts)
         try:
             addresses = await vetted_addresses(
                 target_host,

@@ -39,6 +39,18 @@ def source_kind(source: str) -> str:
 
 
 def read_source(source: str, config: IngestConfig) -> Iterator[Row]:
+    """The rows of one source; a source that gives none (an empty file or directory, an archive with
+    no response records or no articles) is one `empty_source` row, so no input leaves no trace."""
+    empty = True
+    for row in _read(source, config):
+        empty = False
+        yield row
+    if empty:
+        yield "quarantine", quarantine_record(stage=READ_STAGE, reason="empty_source", source=source,
+                                              detail=f"{source_kind(source)} source with nothing to read")
+
+
+def _read(source: str, config: IngestConfig) -> Iterator[Row]:
     kind = source_kind(source)
     if kind != "crawl" and not os.path.exists(source):
         yield "quarantine", quarantine_record(stage=READ_STAGE, reason="missing_source", source=source,
@@ -52,9 +64,10 @@ def read_source(source: str, config: IngestConfig) -> Iterator[Row]:
     elif kind == "zim":
         yield from read_zim(source, max_bytes=config.extract.max_bytes)
     elif kind == "text":
-        yield from read_text_corpus(source)
+        yield from read_text_corpus(source, limits=config.extract.limits)
     elif kind == "wikidump":
-        yield from read_wikidump(source, max_bytes=config.extract.max_bytes)
+        yield from read_wikidump(source, max_bytes=config.extract.max_bytes,
+                                 max_title_chars=config.extract.max_title_chars)
     else:
         yield "quarantine", quarantine_record(
             stage=READ_STAGE, reason="unknown_source", source=source,

@@ -25,8 +25,9 @@ from typing import IO, Any
 
 import mwxml
 
+from synth.corpus.limits import RecordLimits
 from synth.corpus.local_sources import STAGE, _text
-from synth.corpus.records import page_record, quarantine_record, redirect_record
+from synth.corpus.records import QUARANTINE_SAMPLE_BYTES, page_record, quarantine_record, redirect_record
 from synth.corpus.wikitext import WIKITEXT_RECORD_TYPE, article_prefix, normalize_title, title_url
 
 Row = tuple[str, dict]
@@ -57,11 +58,13 @@ def is_wikidump(path: str | os.PathLike[str]) -> bool:
 
 
 def read_wikidump(path: str | os.PathLike[str], *, lang: str | None = None,
-                  max_bytes: int | None = None) -> Iterator[Row]:
+                  max_bytes: int | None = None, max_title_chars: int = RecordLimits.max_title_chars) -> Iterator[Row]:
     """Stream a dump's pages as ("pages" | "redirects" | "quarantine", row) pairs.
 
     `lang` overrides the language the dump declares (`xml:lang` of its root, else its dbname's
-    prefix); an article whose record would exceed `max_bytes` is quarantined (`oversize`).
+    prefix); an article whose record would exceed `max_bytes` is quarantined (`oversize`), a page
+    (redirects included: a redirect's title becomes an alias) whose title is over `max_title_chars`
+    too (`title_too_long`).
     """
     resolved = Path(path).resolve()
     source = _text(resolved)
@@ -74,7 +77,7 @@ def read_wikidump(path: str | os.PathLike[str], *, lang: str | None = None,
             prefix = article_prefix(base)
             dump_lang = lang or _dump_lang(info)
             for page in dump:
-                row = _page_row(page, prefix, base, dump_lang, source, max_bytes)
+                row = _page_row(page, prefix, base, dump_lang, source, max_bytes, max_title_chars)
                 read += 1
                 if row is not None:
                     yield row
@@ -92,8 +95,14 @@ def _dump_lang(info: Any) -> str | None:
 
 
 def _page_row(page: Any, prefix: str, base: str, lang: str | None, source: str,
-              max_bytes: int | None) -> Row | None:
+              max_bytes: int | None, max_title_chars: int) -> Row | None:
     title = page.title or ""
+    if len(title) > max_title_chars:
+        return "quarantine", quarantine_record(
+            stage=STAGE, reason="title_too_long", source=f"{source}#page={page.id}",
+            input=title[:QUARANTINE_SAMPLE_BYTES],
+            detail=f"page {page.id}: title of {len(title)} characters > max_title_chars {max_title_chars}",
+        )
     url = title_url(prefix, title) if prefix else f"{source}#title={title}"
     if page.namespace != 0:
         return "quarantine", quarantine_record(

@@ -227,7 +227,6 @@ class _RowStub:
     types: Counter = field(default_factory=Counter)
     attributes: list[dict] = field(default_factory=list)
     parents: set[str] = field(default_factory=set)
-    urls: set[str] = field(default_factory=set)
 
 
 class EntityBuilder:
@@ -543,7 +542,6 @@ class EntityBuilder:
             stub.types[subject.type] += 1
             stub.attributes.extend(subject.attributes)
             stub.parents.add(row["id"])
-            stub.urls.add(row["url"])
 
     def _stub_candidates(self, row: dict) -> None:
         """Infobox links of the page's own box to pages of its site that the corpus lacks: each
@@ -625,7 +623,8 @@ class EntityBuilder:
                 "id": content_id("entity", graph, f"row:{key}"), "parents": sorted(row_stub.parents)[:MAX_STUB_PARENTS],
                 "name": row_stub.name, "label": dm.label_of(row_stub.name), "aliases": [], "description": "",
                 "type": kind, "subtype": None, "type_source": TABLE_ROW, "stub": True,
-                "attributes": self._dedupe(attributes, []), "key": f"row:{key}", "urls": sorted(row_stub.urls),
+                # no URL of its own: the pages that list it are its parents
+                "attributes": self._dedupe(attributes, []), "key": f"row:{key}", "urls": [],
                 "doc_ids": [], "link_doc_ids": [], "graph": graph,
             })
             self.counts["entities.stubs"] += 1

@@ -2,10 +2,11 @@
 
 Matching is case-insensitive and diacritics-folded, on whole words only (the characters around a
 match must not be letters or digits), and leftmost-longest: "Selva Music Festival" is one mention,
-not also one of "Selva". A surface form shorter than `min_chars`, longer than `max_words` words, or
-naming more than one entity is never linked; an ambiguous form still takes its span (so a shorter
-form inside it is not linked either) and is counted. Names are capitalized: a match written all in
-lower case ("princess") does not name an entity whose forms all have capitals ("Princess").
+not also one of "Selva". A surface form shorter than `min_chars`, longer than `max_words` words or
+`max_chars` characters, or naming more than one entity is never linked; an ambiguous form still takes
+its span (so a shorter form inside it is not linked either) and is counted. Names are capitalized: a
+match written all in lower case ("princess") does not name an entity whose forms all have capitals
+("Princess").
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 import ahocorasick
 
 AMBIGUOUS = ""
+# a name is never this long; pyahocorasick frees its trie recursively, one C stack frame per character of
+# a key, so a key of ~1M characters (one huge page title) overflows the stack: a segfault at exit
+MAX_FORM_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ def _is_word_char(ch: str) -> bool:
 class MentionMatcher:
     """Built once from (entity id, surface forms); `find(text)` returns the mentions in a text."""
 
-    def __init__(self, forms: Iterable[tuple[str, Iterable[str]]], *, min_chars: int = 4, max_words: int = 8) -> None:
+    def __init__(self, forms: Iterable[tuple[str, Iterable[str]]], *, min_chars: int = 4, max_words: int = 8,
+                 max_chars: int = MAX_FORM_CHARS) -> None:
         owners: dict[str, set[str]] = {}
         cased: set[str] = set()  # folded forms that some entity writes with a capital letter
         self.counts: Counter[str] = Counter()
@@ -71,7 +76,7 @@ class MentionMatcher:
                 if len(key) < min_chars:
                     self.counts["forms.too_short"] += 1
                     continue
-                if len(key.split()) > max_words:
+                if len(key) > max_chars or len(key.split()) > max_words:
                     self.counts["forms.too_long"] += 1
                     continue
                 if not any(_is_word_char(c) for c in key):

@@ -175,7 +175,8 @@ def select_tasks(store: Store, run_id: str, graph: str, config: TaskConfig) -> C
         return counts
     full = {r["id"]: r for b in store.scan("task_drafts", ids=undecided) for r in b.to_pylist()}
     drafts = [full[i] for i in sorted(full)]
-    kept = [r for r in store.rows("tasks", SELECT_COLUMNS) if r["graph"] == graph]
+    # in id order, not commit order: which kept task a refusal names must not depend on how batches landed
+    kept = sorted((r for r in store.rows("tasks", SELECT_COLUMNS) if r["graph"] == graph), key=lambda r: r["id"])
     chosen, refused = choose(drafts, kept, config)
     meta = {"stage": STAGE, "graph": graph}
     # refusals first: a crash between the two commits leaves the kept drafts undecided, and a rerun

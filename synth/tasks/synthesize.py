@@ -1,12 +1,24 @@
 """The question-writing stage: batches of subgraphs -> planned, written, checked `task_drafts` (or
 quarantine); `select.select_tasks` then chooses the `tasks` among all drafts of the graph.
 
-Work comes from the manifest, as in ingest: a subgraph is pending until a draft or a tasks-stage
-quarantine row names it, so an interrupted run resumes where it stopped and a rerun adds nothing. Every
-subgraph ends named by at least one row: a task per level that could be built, a quarantine row for
-each level whose candidates all failed a check (`planner_error` where planning, wording or checking
-raised, `invalid_row` where the task row did not fit the schema), and `no_question` when no level had
-any candidate.
+Work comes from the manifest, as in ingest. Every subgraph ends named by at least one row: a draft per
+level that could be built, a quarantine row for each level whose candidates all failed a check
+(`planner_error` where planning, wording or checking raised, `invalid_row` where the task row did not fit
+the schema), and `no_question` when no level had any candidate.
+
+One subgraph yields rows in several datasets (`requests`, `task_drafts`, `quarantine`), committed one
+after the other, so no row alone says the subgraph is finished: the batch's last commit names the
+subgraphs it finished (`storage.batches.mark_batch`), and a subgraph is pending until such a commit names
+it. A kill between two commits leaves the subgraph pending, and the rerun writes exactly the rows that
+did not land (their ids are content ids; teacher replies come back from the response cache).
+
+Teacher failures while wording (`writer_error`: 429, 5xx, timeouts, dropped connections, unreadable
+bodies, refused requests, retries or budget spent) are recorded (a `requests` row and a `writer_error`
+quarantine row) but never finish the subgraph: the next run asks again, and a healthy teacher fills in
+the drafts. They are transient by rule, including a 4xx: a refused request is most often a setting (key,
+model, max_tokens) that the operator fixes before the rerun; a prompt the server always refuses costs one
+call per run. Permanent (the subgraph is finished) are a reply that arrived but cannot be read as a
+question (`writer_malformed`: a rerun gets the same cached reply) and a question that fails a check.
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.batches import RowBatch, plan_batches
+from storage.batches import RowBatch, finished_ids, mark_batch, plan_batches
 from storage.schemas import schema_for
 from storage.store import Store
 from synth.corpus.records import quarantine_record
@@ -45,20 +57,29 @@ SUBGRAPH_COLUMNS = ["id", "nodes", "edges", "target", "shape", "seed_degree", "g
 SubgraphBatch = RowBatch
 
 
+# quarantine reasons that record a failure but leave the subgraph pending (see the module docstring)
+TRANSIENT_REASONS = frozenset({"writer_error"})
+
+
 def processed_subgraph_ids(store: Store) -> set[str]:
-    done: set[str] = set()
+    """Subgraphs a batch finished: named by a batch's last commit, or, in commits written before batches
+    were marked, by a draft, a task or a quarantine row other than a transient failure."""
+    done, unmarked = finished_ids(store, ("task_drafts", "quarantine", "tasks"), STAGE)
     for dataset in ("task_drafts", "tasks"):
-        for batch in store.scan(dataset, ["subgraph_id"]):
+        files = store.files(dataset, unmarked.get(dataset, []))
+        for batch in store.scan(dataset, ["subgraph_id"], files=files) if files else ():
             done.update(batch.column("subgraph_id").to_pylist())
-    for batch in store.scan("quarantine", ["parents", "stage"]):
-        chosen = batch.filter(pc.equal(batch.column("stage"), STAGE))
-        for parents in chosen.column("parents").to_pylist():
+    files = store.files("quarantine", unmarked.get("quarantine", []))
+    for batch in store.scan("quarantine", ["parents", "stage", "reason"], files=files) if files else ():
+        closing = pc.and_(pc.equal(batch.column("stage"), STAGE),
+                          pc.invert(pc.is_in(batch.column("reason"), value_set=pa.array(sorted(TRANSIENT_REASONS)))))
+        for parents in batch.filter(closing).column("parents").to_pylist():
             done.update(parents)
     return done
 
 
 def subgraph_batches(store: Store, graph: str, per_task: int) -> list[SubgraphBatch]:
-    """Subgraphs of `graph` that no task and no tasks-stage quarantine row names yet (resumable)."""
+    """Subgraphs of `graph` that no batch finished yet (resumable)."""
     done = processed_subgraph_ids(store)
     wanted = {row["id"] for b in store.scan("subgraphs", ["id", "graph"]) for row in b.to_pylist()
               if row["graph"] == graph and row["id"] not in done}
@@ -153,7 +174,9 @@ class _Refusal:
 
 def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, config: TaskConfig,
                 writer: QuestionWriter | None = None) -> Counter[str]:
-    """Questions for one batch of subgraphs, checked, into `tasks` (failures into `quarantine`).
+    """Questions for one batch of subgraphs, checked, into `task_drafts` (failures into `quarantine`), the
+    teacher's calls into `requests`; the last commit names the subgraphs the batch finished (all but those
+    with a transient teacher failure).
 
     An exception while planning, wording or checking one subgraph's question becomes that subgraph's
     `planner_error` quarantine row; the rest of the batch goes on."""
@@ -207,7 +230,10 @@ def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, con
                 payload = _draft_payload(refusal.draft) if refusal.draft is not None else refusal.payload
                 _count_write(out, counts, _quarantine(refusal.reason, refusal.subgraph_id, refusal.detail, payload))
             document_ids = set(urls)  # the cited ids that are committed documents
+            retry: set[str] = set()  # subgraphs with a transient failure: pending for the next run
             for draft, result in zip(drafts, _write_all(writer, drafts), strict=True):
+                if isinstance(result, WriterError) and result.reason in TRANSIENT_REASONS:
+                    retry.add(draft.subgraph_id)
                 try:
                     _emit(out, counts, draft, result, view, document_ids)
                 except Exception as error:
@@ -224,6 +250,9 @@ def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, con
                               "no usable path from its target")
                     _count_write(out, counts, _quarantine("no_question", row["id"], detail,
                                                           json.dumps({"subgraph": row["id"]})))
+            if retry:
+                counts["subgraphs.pending_retry"] += len(retry)
+            mark_batch(list(out.writers.values()), [row["id"] for row in rows if row["id"] not in retry])
     finally:
         if own_writer:
             writer.close()

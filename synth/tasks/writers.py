@@ -1,9 +1,12 @@
 """Question writers: the offline template writer, and a teacher model behind an OpenAI-compatible API.
 
 A writer words a planned draft and nothing else: the answer, level, formalization and evidence stay the
-planner's. A teacher reply that fails (`writer_error`) or cannot be read (`writer_malformed`) comes back
-as a WriterError for the stage to quarantine. The API key is read from the environment variable the
-settings name, handed to the client, and kept out of every message, log line and row.
+planner's. A teacher call that fails (`writer_error`: no usable reply came back, after the client's
+retries) or a reply that cannot be read as a question (`writer_malformed`) comes back as a WriterError for
+the stage to quarantine; the first is transient (the stage asks again on the next run), the second final
+(the reply is in the response cache: asking again gives it back). The API key is read from the
+environment variable the settings name, handed to the client, and kept out of every message, log line and
+row.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class WrittenQuestion:
 
 
 class WriterError(Exception):
-    """A question that could not be written; `reason` is the quarantine reason."""
+    """A question that could not be written; `reason` is the quarantine reason (`writer_error`: the call
+    failed, transient; `writer_malformed`: the reply was unusable, final)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")

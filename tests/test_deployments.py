@@ -1,0 +1,245 @@
+"""infra/prefect.yaml as an operator and a CI job use it: a real `prefect server start` (SQLite, its own
+PREFECT_HOME, a free port), a process work pool, `prefect deploy`, a worker, `prefect deployment run --watch`.
+Also the deployment steps on their own (flows/deployment_steps.py): the variable check and the code pull."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from flows.deployment_steps import MARKER, MissingEnvironment, require_env, use_code
+
+REPO = Path(__file__).resolve().parents[1]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+DEPLOY = [PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml"]
+POOL = "drsynth-cpu"
+SETS = {"sft_samples", "rl_tasks", "cpt_samples"}
+
+
+# -- the steps, without a server ---------------------------------------------------------------------------
+
+def test_require_env_names_every_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DRSYNTH_OUT", raising=False)
+    monkeypatch.setenv("DRSYNTH_SEED_URL", "")
+    with pytest.raises(MissingEnvironment) as caught:
+        require_env(["DRSYNTH_OUT", "DRSYNTH_SEED_URL"])
+    assert "DRSYNTH_OUT, DRSYNTH_SEED_URL" in str(caught.value.code)
+    # a SystemExit: `prefect deploy` prints the message alone and exits 1, instead of a traceback
+    assert isinstance(caught.value, SystemExit)
+
+
+@pytest.mark.parametrize("value", ["data", "./data", "/srv/data/"])
+def test_require_env_refuses_a_root_the_worker_would_read_elsewhere(monkeypatch: pytest.MonkeyPatch,
+                                                                    value: str) -> None:
+    monkeypatch.setenv("DRSYNTH_OUT", value)
+    with pytest.raises(MissingEnvironment, match="absolute path or a URL"):
+        require_env(["DRSYNTH_OUT"], absolute=["DRSYNTH_OUT"])
+
+
+@pytest.mark.parametrize("value", ["/srv/data", "s3://bucket/drsynth"])
+def test_require_env_returns_the_values(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("DRSYNTH_OUT", value)
+    assert require_env(["DRSYNTH_OUT"], absolute=["DRSYNTH_OUT"]) == {"DRSYNTH_OUT": value}
+
+
+def test_use_code_defaults_to_the_installed_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DRSYNTH_GIT_URL", raising=False)
+    monkeypatch.delenv("DRSYNTH_CODE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert use_code() == {"directory": str(REPO)}
+    assert Path.cwd() == REPO
+
+
+def test_use_code_refuses_a_directory_without_the_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DRSYNTH_GIT_URL", raising=False)
+    monkeypatch.setenv("DRSYNTH_CODE_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="DRSYNTH_CODE_DIR"):
+        use_code()
+
+
+def test_use_code_runs_a_git_clone_ahead_of_the_installed_code(tmp_path: Path) -> None:
+    """DRSYNTH_GIT_URL: the clone's modules are the ones imported, even those already loaded."""
+    repo = tmp_path / "repo"
+    (repo / MARKER.parent).mkdir(parents=True)
+    (repo / "flows" / "__init__.py").write_text("")
+    (repo / MARKER).write_text("WHERE = 'clone'\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "code"]):
+        subprocess.run([*git, *args], cwd=repo, check=True)
+    work = tmp_path / "run"
+    work.mkdir()
+    # a fresh interpreter: the step rewrites sys.modules and sys.path, which this process must keep
+    probe = ("from flows.deployment_steps import use_code; d = use_code(); "
+             "import flows.pipeline; print(d['directory'], flows.pipeline.WHERE, flows.pipeline.__file__)")
+    env = {**os.environ, "DRSYNTH_GIT_URL": repo.as_uri(), "DRSYNTH_GIT_REF": "main"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    directory, where, module = result.stdout.split()[-3:]
+    assert where == "clone"
+    assert Path(directory).parent == work and Path(module).is_relative_to(directory)
+
+
+# -- the deployment files, read ----------------------------------------------------------------------------
+
+DEPLOYMENT_FILES = ("infra/prefect.yaml", "infra/prefect-train.yaml")
+ENV_PLACEHOLDER = re.compile(r"{{\s*\$(\w+)\s*}}")
+
+
+def _deployments(path: str) -> list[dict]:
+    return yaml.safe_load((REPO / path).read_text())["deployments"]
+
+
+@pytest.mark.parametrize("path", DEPLOYMENT_FILES)
+def test_every_variable_a_deployment_uses_is_required_by_its_build(path: str) -> None:
+    """A `{{ $VAR }}` that no require_env step names would be saved as '' when unset: the bug this guards."""
+    for deployment in _deployments(path):
+        used = set(ENV_PLACEHOLDER.findall(yaml.safe_dump({k: v for k, v in deployment.items() if k != "build"})))
+        required = {name for step in deployment.get("build") or []
+                    for name in step.get("flows.deployment_steps.require_env", {}).get("names", [])}
+        assert used <= required, f"{deployment['name']}: {sorted(used - required)} used but not required"
+        assert (REPO / deployment["entrypoint"].split(":")[0]).is_file(), deployment["entrypoint"]
+
+
+def test_training_runs_take_the_version_and_root_from_the_event() -> None:
+    for deployment in _deployments("infra/prefect-train.yaml"):
+        (trigger,) = deployment["triggers"]
+        assert trigger["expect"] == ["drsynth.dataset.published"]
+        assert trigger["parameters"] == {"version": "{{ event.payload.version }}", "data": "{{ event.payload.root }}"}
+
+
+def test_the_cpu_file_needs_no_gpu_pool() -> None:
+    """CI deploys infra/prefect.yaml --all with only drsynth-cpu created."""
+    assert {d["work_pool"]["name"] for d in _deployments("infra/prefect.yaml")} == {POOL}
+
+
+# -- a real server ----------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """The process and everything it started, also flow runs in sessions of their own. A Prefect worker
+    takes its first SIGTERM as a request to drain (it may keep running), so the rest are killed."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        for member in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.send_signal(signal.SIGTERM)
+        _, alive = psutil.wait_procs(family, timeout=10)
+        for member in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        psutil.wait_procs(alive, timeout=10)
+    proc.wait(timeout=10)
+
+
+def _cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def _output(result: subprocess.CompletedProcess[str]) -> str:
+    return (result.stdout + result.stderr)[-6000:]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A Prefect server with the `drsynth-cpu` process pool; yields the environment that talks to it."""
+    base = tmp_path_factory.mktemp("prefect-server")
+    url = f"http://127.0.0.1:{_free_port()}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRSYNTH_", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(base / "home"), PREFECT_API_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_UI_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="2", PYTHONUNBUFFERED="1",
+               COLUMNS="250",  # the CLI's console wraps at 80 columns without a terminal
+               # as infra/README.md sets up a server: `--watch` then streams the run's log, its error included
+               PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED="true", PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED="true")
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    with open(base / "server.log", "w") as log:
+        proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", port],
+                                cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+                if answer.status == 200:
+                    break
+            assert proc.poll() is None, (base / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no healthy Prefect server in 180 s"
+            time.sleep(1)
+        created = _cli(env, PREFECT, "work-pool", "create", POOL, "--type", "process")
+        assert created.returncode == 0, _output(created)
+        yield env
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.slow
+def test_deploy_fails_naming_the_missing_variable(server: dict[str, str]) -> None:
+    result = _cli(server, *DEPLOY)
+    assert result.returncode != 0
+    assert "set the environment variable DRSYNTH_OUT" in _output(result)
+    assert "Traceback" not in _output(result)
+    listed = _cli(server, PREFECT, "deployment", "ls")
+    assert listed.returncode == 0, _output(listed)
+    assert "demo" not in listed.stdout  # nothing saved with an empty root
+
+
+@pytest.fixture(scope="module")
+def worker(server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], Path]]:
+    """Every deployment of infra/prefect.yaml deployed as the operator guide says, and a worker on the pool."""
+    out = tmp_path_factory.mktemp("deployed") / "data"
+    # the seed is never crawled here: the nightly deployment only needs one to deploy
+    env = {**server, "DRSYNTH_OUT": str(out), "DRSYNTH_SEED_URL": "http://127.0.0.1:9/"}
+    deployed = _cli(env, *DEPLOY)
+    assert deployed.returncode == 0, _output(deployed)
+    with open(out.parent / "worker.log", "w") as log:
+        proc = subprocess.Popen([PREFECT, "worker", "start", "--pool", POOL], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        yield env, out
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.slow
+def test_demo_deployment_runs_and_publishes(worker: tuple[dict[str, str], Path]) -> None:
+    from storage.published import publications
+    from storage.store import Store
+
+    env, out = worker
+    result = _cli(env, PREFECT, "deployment", "run", "pipeline/demo", "--watch", timeout=420)
+    assert result.returncode == 0, _output(result) + (out.parent / "worker.log").read_text()[-4000:]
+    published = {p.dataset: p for p in publications(Store(str(out / "demo")))}
+    assert set(published) == SETS
+    assert all(p.rows > 0 for p in published.values()), published
+
+
+@pytest.mark.slow
+def test_a_run_with_a_missing_source_fails_with_the_reason(worker: tuple[dict[str, str], Path],
+                                                           tmp_path: Path) -> None:
+    env, _ = worker
+    missing = tmp_path / "no-such-corpus"
+    result = _cli(env, PREFECT, "deployment", "run", "ingest/ingest-on-demand", "-p", f'sources=["{missing}"]',
+                  "--watch", timeout=300)
+    assert result.returncode != 0, _output(result)
+    # the reason, from the run's log: not the parameters echoed when the run is created
+    reason = [line for line in _output(result).splitlines() if "yielded no pages" in line]
+    assert reason and str(missing) in reason[-1], _output(result)
