@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from filters import publish, rejection, screen
 from filters.report import screening_warnings
+from flows.limits import teacher_limits
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run, run_warnings, warn
 from storage.batches import RowBatch
@@ -52,7 +53,8 @@ def plan_judging(out: str, config: dict, fingerprint: str) -> list[RowBatch]:
 @task(name="judge-batch", retries=1, cache_policy=NO_CACHE)
 def judge_batch(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str) -> dict:
     settings = _settings(config)
-    return dict(rejection.run_judging(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher))
+    with teacher_limits():  # an LLM judge's requests share the endpoint's limit with every other run
+        return dict(rejection.run_judging(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher))
 
 
 @task(name="apply-budget", cache_policy=NO_CACHE)
@@ -81,7 +83,8 @@ def build_sft(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint:
 @task(name="build-cpt", retries=1, cache_policy=NO_CACHE)
 def build_cpt(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str) -> tuple[dict, list[str]]:
     settings = _settings(config)
-    counts, ids = publish.build_cpt(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher)
+    with teacher_limits():  # a teacher CPT writer's requests share the endpoint's limit with every other run
+        counts, ids = publish.build_cpt(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher)
     return dict(counts), ids
 
 

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.limits import teacher_limits
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run
 from flows.synthesize_trajectories import index_corpus
@@ -33,7 +34,8 @@ def plan_questions(out: str, version: str, per_task: int) -> list[stage.Subgraph
 
 @task(name="write-questions", retries=1, cache_policy=NO_CACHE)
 def write_questions(out: str, run_id: str, version: str, batch: stage.SubgraphBatch, config: dict, label: str) -> dict:
-    counts = stage.write_tasks(Store(out), run_id, version, batch, Settings.from_dict(config).tasks)
+    with teacher_limits():  # a teacher writer's requests share the endpoint's limit with every other run
+        counts = stage.write_tasks(Store(out), run_id, version, batch, Settings.from_dict(config).tasks)
     get_run_logger().info("questions %s: %d subgraphs -> %d drafts, %d quarantined", label, len(batch.ids),
                           counts["task_drafts.added"], sum(v for k, v in counts.items() if k.startswith("quarantine.")))
     return dict(counts)

@@ -11,6 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from filters import budget, rejection
 from flows.filter_and_publish import apply_budget, judge_pending, screen_tasks
+from flows.limits import teacher_limits
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run
 from storage.store import Store
@@ -37,8 +38,9 @@ def plan_trajectories(out: str, config: dict) -> list[stage.TaskBatch]:
 @task(name="run-agents", retries=1, cache_policy=NO_CACHE)
 def run_agents(out: str, run_id: str, batch: stage.TaskBatch, config: dict, label: str) -> dict:
     settings = Settings.from_dict(config)
-    counts = stage.write_trajectories(Store(out), run_id, batch, settings.agent, settings.teacher,
-                                      update_index=False)
+    with teacher_limits():  # a teacher policy's requests share the endpoint's limit with every other run
+        counts = stage.write_trajectories(Store(out), run_id, batch, settings.agent, settings.teacher,
+                                          update_index=False)
     get_run_logger().info("agents %s: %d tasks -> %d trajectories, %d requests", label, len(batch.ids),
                           counts["trajectories.added"], counts["requests.added"])
     return dict(counts)

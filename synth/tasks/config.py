@@ -22,7 +22,7 @@ class TeacherSettings:
     timeout_s: float = 60.0
     temperature: float = 0.3
     max_retries: int = 2
-    concurrency: int = 4  # requests in flight at once within one batch
+    concurrency: int = 4  # requests in flight within one batch; in the flows, at the endpoint over all runs
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):

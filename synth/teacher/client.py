@@ -1,7 +1,8 @@
 """One async client for a pool of OpenAI-compatible endpoints (e.g. several `vllm serve` replicas).
 
 Per call: the response cache first; then attempts, each on the healthy endpoint with the fewest requests in
-flight, under a global concurrency cap and a hard per-attempt timeout; retries on 429 (Retry-After is
+flight, under the client's concurrency cap, a slot of the endpoint's shared limit where one is installed
+(synth/teacher/gate.py) and a hard per-attempt timeout; retries on 429 (Retry-After is
 honoured), 5xx, timeouts, connection errors and malformed bodies, with exponential backoff and full jitter,
 bounded by `max_retries` and `retry_budget_s`. A failed call is a `ChatResult` with `error`, never an
 exception, and every call (cache hits and failures too) is one row in the `requests` log.
@@ -16,6 +17,8 @@ A call cancelled from outside (`asyncio.timeout` / `wait_for` around it) still w
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import email.utils
 import itertools
 import json
@@ -31,6 +34,7 @@ import openai
 
 from synth.teacher.cache import ResponseCache, request_key
 from synth.teacher.config import TeacherConfig
+from synth.teacher.gate import RequestGate, current_gate
 from synth.teacher.requests_log import RequestLog, redact_url, request_row
 
 __all__ = ["ChatResult", "TeacherClient", "TeacherConfig", "run_blocking"]
@@ -85,13 +89,14 @@ class _Endpoint:
     url: str  # redacted: safe for rows and messages
     client: Any  # openai.AsyncOpenAI, or the in-process backend
     mode: str  # the structured-output mode this endpoint is asked with
+    base_url: str = ""  # as configured: names the endpoint's shared limit
     in_flight: int = 0
     down_until: float = 0.0
 
 
 class TeacherClient:
     def __init__(self, config: TeacherConfig, *, cache: ResponseCache | None = None,
-                 log: RequestLog | None = None) -> None:
+                 log: RequestLog | None = None, gate: RequestGate | None = None) -> None:
         self.config = config
         self.cache = cache if config.cache else None
         self.log = log if log is not None else RequestLog()
@@ -104,11 +109,15 @@ class TeacherClient:
         else:
             self._endpoints = [
                 _Endpoint(redact_url(url), openai.AsyncOpenAI(base_url=url, api_key=self._key or "EMPTY",
-                                                              timeout=config.timeout_s, max_retries=0), mode)
+                                                              timeout=config.timeout_s, max_retries=0), mode,
+                          url)
                 for url in config.base_urls
             ]
         self._turn = itertools.count()
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        # the shared limit across batch tasks and runs (given, or installed by the flow around this code);
+        # an in-process vLLM engine is this process's alone: nothing to share, it schedules its own batch
+        self._gate = (gate or current_gate()) if config.backend == "openai" else None
 
     @property
     def endpoints(self) -> list[str]:
@@ -188,17 +197,19 @@ class TeacherClient:
         last_error = "no attempt was made"
         while True:
             async with self._semaphore:
-                now = time.monotonic()
-                deadline = deadline if deadline is not None else now + config.retry_budget_s
-                timeout = min(config.timeout_s, deadline - now)
                 endpoint = self._pick()  # picked under the cap, so in-flight counts are current
-                if timeout <= 0:
-                    return self._failed(endpoint, started, retries, f"retry budget of {config.retry_budget_s}s "
-                                                                    f"spent; last error: {last_error}", key)
-                endpoint.in_flight += 1
+                endpoint.in_flight += 1  # counted while it waits for the shared slot too: others go elsewhere
+                timeout = config.timeout_s
                 try:
-                    async with asyncio.timeout(timeout):
-                        text, tokens_in, tokens_out, finish = await self._attempt(endpoint, payload)
+                    async with self._slot(endpoint):  # the attempt's clock starts once the endpoint has room
+                        now = time.monotonic()
+                        deadline = deadline if deadline is not None else now + config.retry_budget_s
+                        timeout = min(config.timeout_s, deadline - now)
+                        if timeout <= 0:
+                            return self._failed(endpoint, started, retries, f"retry budget of "
+                                                f"{config.retry_budget_s}s spent; last error: {last_error}", key)
+                        async with asyncio.timeout(timeout):
+                            text, tokens_in, tokens_out, finish = await self._attempt(endpoint, payload)
                     endpoint.down_until = 0.0
                     return ChatResult(text, tokens_in, tokens_out, finish, endpoint.url, _ms(started), retries,
                                       False, None, key)
@@ -213,7 +224,7 @@ class TeacherClient:
                     failure = error
                 finally:
                     endpoint.in_flight -= 1
-            # the cap is released while waiting: a backing-off call holds no slot
+            # the caps are released while waiting: a backing-off call holds no slot, local or shared
             last_error = str(failure)
             if failure.endpoint_down and len(self._endpoints) > 1:
                 endpoint.down_until = time.monotonic() + config.cooldown_s
@@ -229,6 +240,12 @@ class TeacherClient:
                                                                 f"error: {last_error}", key)
             retries += 1
             await asyncio.sleep(wait)
+
+    def _slot(self, endpoint: _Endpoint) -> contextlib.AbstractAsyncContextManager[object]:
+        """One slot of the endpoint's shared limit, held by one attempt while it is on the wire."""
+        if self._gate is None:
+            return contextlib.nullcontext()
+        return self._gate(endpoint.base_url, self.config.model, self.config.max_concurrency)
 
     def _pick(self) -> _Endpoint:
         """The healthy endpoint with the fewest requests in flight, ties taken in turn; when every endpoint
@@ -304,8 +321,9 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
+    context = contextvars.copy_context()  # the worker sees what this thread set (the shared-limit gate)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(context.run, asyncio.run, coroutine).result()
 
 
 def _structured(messages: list[dict], schema: dict | None, mode: str) -> tuple[list[dict], dict | None]:

@@ -19,16 +19,17 @@ STRUCTURED_OUTPUT = ("auto", "json_schema", "json_object", "off")
 class TeacherConfig:
     """How one `TeacherClient` reaches its endpoints.
 
-    `max_concurrency` caps one client, that is one batch task (every batch task builds its own client), not
-    the whole run: the flows run at most 4 batch tasks at once, so a run can have up to 4 x max_concurrency
-    requests in flight against the same endpoints. Size it (and vLLM's --max-num-seqs) with that in mind.
+    `max_concurrency` caps one client, that is one batch task (every batch task builds its own client). In
+    the flows it also sizes each endpoint's shared limit (flows/limits.py: a Prefect global concurrency limit
+    per base_url and model, created with this size where missing), which every batch task of every flow run
+    takes a slot of per request: the endpoint never has more in flight. Set it to vLLM's --max-num-seqs.
     """
 
     base_urls: tuple[str, ...] = ("http://127.0.0.1:8000/v1",)  # one or more replicas of one model
     model: str = "teacher"
     api_key_env: str = "DRSYNTH_TEACHER_API_KEY"
     backend: str = "openai"  # openai: any OpenAI-compatible HTTP server; vllm: in-process vllm.LLM
-    max_concurrency: int = 64  # requests in flight at once per client (per batch task), over all endpoints
+    max_concurrency: int = 64  # requests in flight per client; in the flows, per endpoint over all runs too
     timeout_s: float = 120.0  # one attempt
     max_retries: int = 4
     backoff_base_s: float = 0.5
