@@ -26,7 +26,9 @@ from filters.report import screening_warnings
 from flows.limits import teacher_limits
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run, run_warnings, warn
+from flows.ui import Progress, artifact_key, publish_links
 from storage.batches import RowBatch
+from storage.catalog import catalog_path
 from storage.runs import RunLog
 from storage.store import Store
 from synth.settings import Settings
@@ -50,8 +52,8 @@ def plan_judging(out: str, config: dict, fingerprint: str) -> list[RowBatch]:
     return rejection.judgment_batches(Store(out), _settings(config).filter, fingerprint)
 
 
-@task(name="judge-batch", retries=1, cache_policy=NO_CACHE)
-def judge_batch(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str) -> dict:
+@task(name="judge-batch", task_run_name="judge-batch {label}", retries=1, cache_policy=NO_CACHE)
+def judge_batch(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str, label: str = "1/1") -> dict:
     settings = _settings(config)
     with teacher_limits():  # an LLM judge's requests share the endpoint's limit with every other run
         return dict(rejection.run_judging(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher))
@@ -74,14 +76,16 @@ def plan_samples(out: str, config: dict, fingerprint: str) -> tuple[list[RowBatc
     return publish.sft_batches(store, filter_config, fingerprint), publish.cpt_batches(store, filter_config, fingerprint)
 
 
-@task(name="build-sft", retries=1, cache_policy=NO_CACHE)
-def build_sft(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str) -> tuple[dict, list[str]]:
+@task(name="build-sft", task_run_name="build-sft {label}", retries=1, cache_policy=NO_CACHE)
+def build_sft(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str,
+              label: str = "1/1") -> tuple[dict, list[str]]:
     counts, ids = publish.build_sft(Store(out), run_id, batch, _settings(config).filter, fingerprint)
     return dict(counts), ids
 
 
-@task(name="build-cpt", retries=1, cache_policy=NO_CACHE)
-def build_cpt(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str) -> tuple[dict, list[str]]:
+@task(name="build-cpt", task_run_name="build-cpt {label}", retries=1, cache_policy=NO_CACHE)
+def build_cpt(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str,
+              label: str = "1/1") -> tuple[dict, list[str]]:
     settings = _settings(config)
     with teacher_limits():  # a teacher CPT writer's requests share the endpoint's limit with every other run
         counts, ids = publish.build_cpt(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher)
@@ -114,7 +118,12 @@ def publish_versions(out: str, run_id: str, ids: dict[str, list[str]], fingerpri
     return {dataset: version.name for dataset, version in made.items()}
 
 
-def _gather(futures: list, counts: Counter[str], ids: list[str] | None = None) -> None:
+def _labels(batches: list) -> list[str]:
+    """`k/N` for each of `batches`: the batch a task run handles, in its name."""
+    return [f"{i + 1}/{len(batches)}" for i in range(len(batches))]
+
+
+def _gather(futures: list, counts: Counter[str], ids: list[str] | None = None, progress: Progress | None = None) -> None:
     for future in futures:
         result = future.result()
         if ids is None:
@@ -122,11 +131,15 @@ def _gather(futures: list, counts: Counter[str], ids: list[str] | None = None) -
         else:
             counts.update(result[0])
             ids.extend(result[1])
+        if progress is not None:
+            progress.advance()
 
 
 def judge_pending(out: str, run_id: str, config: dict, fingerprint: str, counts: Counter[str]) -> None:
     batches = plan_judging(out, config, fingerprint)
-    _gather([judge_batch.submit(out, run_id, b, config, fingerprint) for b in batches], counts)
+    progress = Progress(out, "filter", len(batches))
+    _gather([judge_batch.submit(out, run_id, b, config, fingerprint, label)
+             for b, label in zip(batches, _labels(batches), strict=True)], counts, progress=progress)
 
 
 def run_filter_and_publish(out: str, config: dict, log: RunLog, counts: Counter[str]) -> dict[str, str]:
@@ -142,8 +155,10 @@ def run_filter_and_publish(out: str, config: dict, log: RunLog, counts: Counter[
     counts.update(rates)
     sft, cpt = plan_samples(out, config, fingerprint)
     ids: dict[str, list[str]] = {"rl_tasks": rl_ids, "sft_samples": [], "cpt_samples": []}
-    _gather([build_sft.submit(out, log.run_id, b, config, fingerprint) for b in sft], counts, ids["sft_samples"])
-    _gather([build_cpt.submit(out, log.run_id, b, config, fingerprint) for b in cpt], counts, ids["cpt_samples"])
+    _gather([build_sft.submit(out, log.run_id, b, config, fingerprint, label)
+             for b, label in zip(sft, _labels(sft), strict=True)], counts, ids["sft_samples"])
+    _gather([build_cpt.submit(out, log.run_id, b, config, fingerprint, label)
+             for b, label in zip(cpt, _labels(cpt), strict=True)], counts, ids["cpt_samples"])
     versions = publish_versions(out, log.run_id, ids, fingerprint)
     for dataset, name in versions.items():
         log.published(dataset, name)
@@ -152,7 +167,7 @@ def run_filter_and_publish(out: str, config: dict, log: RunLog, counts: Counter[
     for message in warnings:
         warn(counts, message)
     create_markdown_artifact(report_markdown(Store(out), fingerprint, counts, versions, warnings),
-                             key="filter-report", description=f"filter_and_publish run {log.run_id}")
+                             key=artifact_key("filter-report", out), description=f"filter_and_publish run {log.run_id}")
     return versions
 
 
@@ -169,5 +184,7 @@ def filter_and_publish(out: str = "data", config: dict | None = None, run_id: st
     config = over_defaults("config", config)
     with recorded_run(out, "filter_and_publish", {"config": config}, run_id) as (log, counts):
         versions = run_filter_and_publish(out, config, log, counts)
+    if log.flow == "filter_and_publish":  # (as a stage of `pipeline`, the pipeline links them once it ends)
+        publish_links(out, catalog_path(Store(out)), versions)
     return {"run_id": log.run_id, "published": versions, "counts": dict(counts), "warnings": run_warnings(counts)}
 

@@ -12,6 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run
+from flows.ui import Progress, artifact_key
 from storage.store import Store
 from synth import graph as stage
 from synth.settings import Settings
@@ -31,7 +32,7 @@ def plan_linking(out: str, docs_per_task: int) -> list[stage.DocBatch]:
     return stage.document_batches(Store(out), docs_per_task)
 
 
-@task(name="link-batch", retries=1, cache_policy=NO_CACHE)
+@task(name="link-batch", task_run_name="link-batch {label}", retries=1, cache_policy=NO_CACHE)
 def link_documents(out: str, run_id: str, version: str, batch: stage.DocBatch, config: dict, label: str) -> dict:
     counts = stage.link_batch(Store(out), run_id, version, batch, Settings.from_dict(config).graph)
     get_run_logger().info("link %s: %d documents -> %d edges added", label, len(batch.ids), counts["edges.added"])
@@ -41,7 +42,7 @@ def link_documents(out: str, run_id: str, version: str, batch: stage.DocBatch, c
 @task(name="graph-report", cache_policy=NO_CACHE)
 def report_graph(out: str, version: str) -> dict:
     report = stage.graph_report(Store(out), version)
-    create_markdown_artifact(stage.report_markdown(report), key="graph-report",
+    create_markdown_artifact(stage.report_markdown(report), key=artifact_key("graph-report", out),
                              description=f"knowledge graph {version}")
     get_run_logger().info("graph %s: %s", version, json.dumps(
         {k: report[k] for k in ("entities", "edges") if k in report}, default=str))
@@ -54,9 +55,11 @@ def run_build_graph(out: str, config: dict, run_id: str, counts: Counter[str]) -
     version, resolved = resolve_entities(out, run_id, config)
     counts.update(resolved)
     batches = plan_linking(out, cfg.docs_per_task)
+    progress = Progress(out, "graph-edges", len(batches))
     for i, batch in enumerate(batches):
         # one after another: a batch is CPU-bound and reuses the process's cached resolution index
         counts.update(link_documents(out, run_id, version, batch, config, f"{i + 1}/{len(batches)}"))
+        progress.advance()
     report = report_graph(out, version)
     counts["graph.components"] = int(report.get("components", {}).get("count", 0))
     # recorded in `runs` once every batch is linked: how a later run finds the newest complete graph

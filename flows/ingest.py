@@ -18,6 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run, run_warnings, warn
+from flows.ui import Progress
 from storage.store import Store
 from synth.corpus import ingest as stage
 from synth.corpus.config import IngestConfig
@@ -63,7 +64,7 @@ def plan_extraction(out: str, pages_per_task: int) -> list[stage.PageBatch]:
     return stage.pending_batches(Store(out), pages_per_task)
 
 
-@task(name="extract-batch", retries=1, cache_policy=NO_CACHE)
+@task(name="extract-batch", task_run_name="extract-batch {label}", retries=1, cache_policy=NO_CACHE)
 def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: dict, label: str) -> dict:
     cfg = Settings.from_dict(config).ingest
     counts = stage.extract(Store(out), run_id, batch, _pool(cfg), cfg)
@@ -115,9 +116,11 @@ def run_ingest(sources: list[str], out: str, config: dict, run_id: str, counts: 
         counts.update(per_source[source])
     check_sources(per_source, counts)
     batches = plan_extraction(out, cfg.extract.pages_per_task)
+    progress = Progress(out, "extract", len(batches))
     try:
         for i, batch in enumerate(batches):
             counts.update(extract_batch(out, run_id, batch, config, f"{i + 1}/{len(batches)}"))
+            progress.advance()
     finally:
         close_pools()  # idle workers would hold their memory through the stages that follow
 

@@ -1,29 +1,35 @@
-"""Flow `pipeline`: every stage in order. `python -m flows.pipeline` runs the demo."""
+"""Flow `pipeline`: every stage in order, each stage flow a subflow of it (the UI shows them nested under
+the pipeline's run, each with its tasks and artifacts). The stages record into the pipeline's `runs` row:
+one run, one row, counts grouped by stage. `python -m flows.pipeline` runs the demo."""
 
 from __future__ import annotations
 
 from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.filter_and_publish import run_filter_and_publish
-from flows.graph import run_build_graph
-from flows.ingest import run_ingest
+from flows.filter_and_publish import filter_and_publish
+from flows.graph import build_graph
+from flows.ingest import ingest
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run, run_warnings
-from flows.synthesize_tasks import run_synthesize_tasks
-from flows.synthesize_trajectories import run_synthesize_trajectories
+from flows.synthesize_tasks import synthesize_tasks
+from flows.synthesize_trajectories import synthesize_trajectories
+from flows.ui import publish_links
+from storage.catalog import catalog_path
+from storage.store import Store
 
 
-@flow(name="pipeline", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="pipeline")
 def pipeline(sources: list[str], out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
     """Sources in, training data out. Stages exchange datasets through `out`, never in memory."""
     config = over_defaults("config", config)
     with recorded_run(out, "pipeline", {"sources": sources, "config": config}, run_id) as (log, counts):
-        run_ingest(sources, out, config, log.run_id, counts)
-        graph = run_build_graph(out, config, log.run_id, counts)
-        run_synthesize_tasks(out, graph, config, log.run_id, counts)
-        run_synthesize_trajectories(out, config, log.run_id, counts)
-        published = run_filter_and_publish(out, config, log, counts)
+        ingest(sources=sources, out=out, config=config, run_id=log.run_id)
+        graph = build_graph(out=out, config=config, run_id=log.run_id)["graph"]
+        synthesize_tasks(out=out, graph=graph, config=config, run_id=log.run_id)
+        synthesize_trajectories(out=out, config=config, run_id=log.run_id)
+        published = filter_and_publish(out=out, config=config, run_id=log.run_id)["published"]
+    # the catalog is rebuilt as the run is recorded: linked once it holds every stage's rows
+    publish_links(out, catalog_path(Store(out)), published)
     return {"run_id": log.run_id, "graph": graph, "published": published, "counts": dict(counts),
             "warnings": run_warnings(counts)}
 

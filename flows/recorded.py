@@ -13,11 +13,13 @@ import contextlib
 import signal
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from prefect import get_run_logger
-from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
+from flows.ui import publish_counts
 from storage.catalog import build_catalog
 from storage.runs import RunLog
 from storage.store import Store
@@ -37,11 +39,53 @@ def run_warnings(counts: Mapping) -> list[str]:
     return list(counts.get(WARNINGS) or [])
 
 
+@dataclass
+class _Recording:
+    """The run a flow body records into, and the counts of each stage flow that joined it."""
+
+    out: str
+    log: RunLog
+    counts: Counter[str]
+    stages: dict[str, dict] = field(default_factory=dict)
+
+
+# the run of the enclosing flow (`pipeline`): its stage flows run as subflows in the same thread, so the
+# context variable reaches them, and they record into its `runs` row instead of one of their own
+_enclosing: ContextVar[_Recording | None] = ContextVar("drsynth_recording", default=None)
+
+
+def _delta(before: Mapping, after: Mapping) -> dict:
+    """What a stage added to the run's counts: numbers by difference, anything else (a graph version) as set."""
+    delta: dict = {}
+    for key, value in after.items():
+        if key == WARNINGS:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value - before.get(key, 0):
+                delta[key] = value - before.get(key, 0)
+        elif before.get(key) != value:
+            delta[key] = value
+    return delta
+
+
 @contextlib.contextmanager
 def recorded_run(out: str, flow: str, parameters: dict, run_id: str | None) -> Iterator[tuple[RunLog, Counter[str]]]:
+    enclosing = _enclosing.get()
+    if enclosing is not None and enclosing.out == out:
+        # a stage of the pipeline: the pipeline's run, its counts; this stage's share of them on its own
+        before = dict(enclosing.counts)
+        try:
+            yield enclosing.log, enclosing.counts
+        finally:
+            enclosing.stages[flow] = _delta(before, enclosing.counts)
+        with contextlib.suppress(Exception):
+            publish_counts(out, flow, enclosing.log.run_id, {flow: enclosing.stages[flow]}, [])
+        return
     store = Store(out)
     log = RunLog(store, flow, parameters, run_id, flow_run.get_id()).start()
     counts: Counter[str] = Counter()
+    recording = _Recording(out, log, counts)
+    token = _enclosing.set(recording)
     try:
         yield log, counts
     except BaseException as exc:
@@ -55,11 +99,11 @@ def recorded_run(out: str, flow: str, parameters: dict, run_id: str | None) -> I
         except Exception as bookkeeping:
             get_run_logger().error("could not record the failed run: %r", bookkeeping)
         raise
+    finally:
+        _enclosing.reset(token)
     log.finish(counts)
     build_catalog(store)
-    rows = [{"count": k, "value": v} for k, v in sorted(counts.items()) if v and k != WARNINGS]
-    rows += [{"count": "warning", "value": message} for message in run_warnings(counts)]
-    create_table_artifact(rows, key=f"{flow.replace('_', '-')}-counts", description=f"{flow} run {log.run_id}: rows per stage")
+    publish_counts(out, flow, log.run_id, recording.stages or {flow: _delta({}, counts)}, run_warnings(counts))
 
 
 def _reason(exc: BaseException) -> str:

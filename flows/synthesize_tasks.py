@@ -14,6 +14,7 @@ from flows.limits import teacher_limits
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run
 from flows.synthesize_trajectories import index_corpus
+from flows.ui import Progress, artifact_key
 from storage.store import Store
 from synth import tasks as stage
 from synth.settings import Settings
@@ -32,7 +33,7 @@ def plan_questions(out: str, version: str, per_task: int) -> list[stage.Subgraph
     return stage.subgraph_batches(Store(out), version, per_task)
 
 
-@task(name="write-questions", retries=1, cache_policy=NO_CACHE)
+@task(name="write-questions", task_run_name="write-questions {label}", retries=1, cache_policy=NO_CACHE)
 def write_questions(out: str, run_id: str, version: str, batch: stage.SubgraphBatch, config: dict, label: str) -> dict:
     with teacher_limits():  # a teacher writer's requests share the endpoint's limit with every other run
         counts = stage.write_tasks(Store(out), run_id, version, batch, Settings.from_dict(config).tasks)
@@ -58,7 +59,7 @@ def report_tasks(out: str, version: str) -> None:
         audit = run_audit(Store(out), graph=version, write=False)
     except LookupError:  # no task at all (a corpus with no fact to ask): nothing to report
         return
-    create_markdown_artifact(f"```\n{audit.text}\n```", key="task-report",
+    create_markdown_artifact(f"```\n{audit.text}\n```", key=artifact_key("task-report", out),
                              description=f"task pool of graph {version}")
 
 
@@ -71,8 +72,10 @@ def run_synthesize_tasks(out: str, version: str, config: dict, run_id: str, coun
     # batches in parallel: a teacher writer spends its time waiting on the model server
     futures = [write_questions.submit(out, run_id, version, b, config, f"{i + 1}/{len(batches)}")
                for i, b in enumerate(batches)]
+    progress = Progress(out, "tasks", len(futures))
     for future in futures:
         counts.update(future.result())
+        progress.advance()
     # once every batch is in: no batch alone can see a duplicate or a cap another batch fills
     counts.update(select_tasks(out, run_id, version, config))
     report_tasks(out, version)

@@ -14,6 +14,7 @@ from flows.filter_and_publish import apply_budget, judge_pending, screen_tasks
 from flows.limits import teacher_limits
 from flows.parameters import over_defaults
 from flows.recorded import recorded_run
+from flows.ui import Progress
 from storage.store import Store
 from synth.agent import synthesize as stage
 from synth.settings import Settings
@@ -35,7 +36,7 @@ def plan_trajectories(out: str, config: dict) -> list[stage.TaskBatch]:
                                     config=agent, teacher_config=settings.teacher)
 
 
-@task(name="run-agents", retries=1, cache_policy=NO_CACHE)
+@task(name="run-agents", task_run_name="run-agents {label}", retries=1, cache_policy=NO_CACHE)
 def run_agents(out: str, run_id: str, batch: stage.TaskBatch, config: dict, label: str) -> dict:
     settings = Settings.from_dict(config)
     with teacher_limits():  # a teacher policy's requests share the endpoint's limit with every other run
@@ -58,8 +59,10 @@ def run_agent_batches(out: str, run_id: str, batches: list[stage.TaskBatch], con
     # batches side by side: a teacher policy waits on the model server, and the client caps requests
     futures = [run_agents.submit(out, run_id, b, config, f"{label}{i + 1}/{len(batches)}")
                for i, b in enumerate(batches)]
+    progress = Progress(out, "trajectories", len(futures))
     for future in futures:
         counts.update(future.result())
+        progress.advance()
 
 
 def run_synthesize_trajectories(out: str, config: dict, run_id: str, counts: Counter[str]) -> None:

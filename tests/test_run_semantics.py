@@ -147,6 +147,7 @@ def test_filter_on_an_empty_root_warns_of_missing_benchmarks_and_publishes_nothi
     from prefect.client.orchestration import get_client
 
     from flows.cli import main
+    from flows.ui import artifact_key
 
     out = tmp_path / "data"
     out.mkdir()
@@ -161,13 +162,17 @@ def test_filter_on_an_empty_root_warns_of_missing_benchmarks_and_publishes_nothi
     warnings = json.loads(run["counts"])["warnings"]
     assert any("decontamination checked nothing" in w for w in warnings), warnings
 
-    async def report() -> str:
+    async def report(key: str) -> str:
         async with get_client() as client:
             artifact = await client.read_latest_artifacts()
-            return next(a.data for a in artifact if a.key == "filter-report")
+            return next(a.data for a in artifact if a.key == key)
 
-    markdown = asyncio.run(report())
-    assert "## Warnings" in markdown and "decontamination checked nothing" in markdown
+    # the filter report and the run's counts, keyed by the root, say so first
+    for key in (artifact_key("filter-report", str(out)), artifact_key("filter_and_publish-counts", str(out))):
+        markdown = asyncio.run(report(key))
+        assert "## Warnings" in markdown and "decontamination checked nothing" in markdown, key
+        assert markdown.index("## Warnings") < markdown.index("decontamination checked nothing") < \
+            min(markdown.index(h) for h in ("## Trajectories", "## filter_and_publish") if h in markdown), key
 
 
 def test_filter_report_says_when_no_benchmark_set_was_loaded(tmp_path: Path) -> None:
