@@ -32,8 +32,9 @@ from storage.store import Store
 from tests.reliability.conftest import FULL
 
 RUN_TAG = "DRSYNTH_TEST_RUN"
-# a finished Prefect task run: "21:32:21.133 | INFO    | Task run 'acquire-source-8f3' - Finished in state ..."
-TASK_DONE = re.compile(r"Task run '(?P<stage>[a-z][a-z0-9-]*?)-[0-9a-f]{3}' - Finished")
+# a finished Prefect task run: "21:32:21.133 | INFO    | Task run 'acquire-source-8f3' - Finished in state ...",
+# or a batch task named by its batch: "Task run 'extract-batch 2/3' - Finished", "'run-agents wave 1 2/3'"
+TASK_DONE = re.compile(r"Task run '(?P<stage>[a-z][a-z0-9-]*?)(?:-[0-9a-f]{3}| [^']*)' - Finished")
 SERVER_START = re.compile(r"Starting temporary server")
 FLOW_START = re.compile(r"Beginning flow run")
 FLOW_DONE = re.compile(r"Flow run '[^']+' - Finished")
@@ -41,7 +42,7 @@ FLOW_DONE = re.compile(r"Flow run '[^']+' - Finished")
 
 def finished(stage: str) -> str:
     """A regex of the line that says a task run of `stage` finished."""
-    return rf"Task run '{re.escape(stage)}-[0-9a-f]{{3}}' - Finished"
+    return rf"Task run '{re.escape(stage)}(?:-[0-9a-f]{{3}}| [^']*)' - Finished"
 
 
 # ids made from a timestamp: compared by count, not by value
