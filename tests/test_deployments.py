@@ -1,6 +1,7 @@
 """infra/prefect.yaml as an operator and a CI job use it: a real `prefect server start` (SQLite, its own
-PREFECT_HOME, a free port, its UI), a process work pool, `prefect deploy`, a worker, `prefect deployment run --watch`,
-the deployments page in headless Chromium. Also the deployment steps on their own (flows/deployment_steps.py): the variable check and the code pull."""
+PREFECT_HOME, a free port, its UI), a process work pool, `prefect deploy`, a worker, `prefect deployment run
+--watch`, the deployments page in headless Chromium. Also the deployment steps on their own
+(flows/deployment_steps.py): the variable check and the code pull."""
 
 from __future__ import annotations
 
