@@ -1,10 +1,12 @@
 """infra/prefect.yaml as an operator and a CI job use it: a real `prefect server start` (SQLite, its own
-PREFECT_HOME, a free port), a process work pool, `prefect deploy`, a worker, `prefect deployment run --watch`.
-Also the deployment steps on their own (flows/deployment_steps.py): the variable check and the code pull."""
+PREFECT_HOME, a free port, its UI), a process work pool, `prefect deploy`, a worker, `prefect deployment run
+--watch`, the deployments page in headless Chromium. Also the deployment steps on their own
+(flows/deployment_steps.py): the variable check and the code pull."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import signal
@@ -167,7 +169,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     url = f"http://127.0.0.1:{_free_port()}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRSYNTH_", "PREFECT_"))}
     env.update(PREFECT_HOME=str(base / "home"), PREFECT_API_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_UI_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="2", PYTHONUNBUFFERED="1",
+               PREFECT_UI_ENABLED="true", PREFECT_WORKER_QUERY_SECONDS="2", PYTHONUNBUFFERED="1",
                COLUMNS="250",  # the CLI's console wraps at 80 columns without a terminal
                # as infra/README.md sets up a server: `--watch` then streams the run's log, its error included
                PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED="true", PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED="true")
@@ -243,3 +245,44 @@ def test_a_run_with_a_missing_source_fails_with_the_reason(worker: tuple[dict[st
     # the reason, from the run's log: not the parameters echoed when the run is created
     reason = [line for line in _output(result).splitlines() if "yielded no pages" in line]
     assert reason and str(missing) in reason[-1], _output(result)
+
+
+def _daily_cron_as_the_ui_says_it(cron: str) -> str:
+    """How the UI (cronstrue) words a once-a-day cron: '0 2 * * *' is 'At 02:00 AM every day'."""
+    minute, hour, *rest = cron.split()
+    assert rest == ["*", "*", "*"] and minute.isdigit() and hour.isdigit(), f"not a daily cron: {cron!r}"
+    return f"At {dt.time(int(hour), int(minute)):%I:%M %p} every day"
+
+
+@pytest.mark.slow
+def test_the_ui_lists_every_deployment_with_the_nightly_schedule(worker: tuple[dict[str, str], Path],
+                                                                 tmp_path: Path) -> None:
+    """The deployments page of the server's UI, rendered in headless Chromium, as an operator opens it:
+    every deployment of infra/prefect.yaml, and the nightly one with its schedule in its row."""
+    from tests.browser import Chromium, chromium_binary
+
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium binary found (Debian: apt-get install -y chromium)")
+    env, _ = worker
+    deployments = _deployments("infra/prefect.yaml")
+    names = sorted(d["name"] for d in deployments)
+    [nightly] = [d for d in deployments if d["name"] == "nightly"]
+    [schedule] = nightly["schedules"]
+    shown = _daily_cron_as_the_ui_says_it(schedule["cron"])
+    base = env["PREFECT_API_URL"].removesuffix("/api")
+    chromium = Chromium(binary, tmp_path / "chromium-profile")
+    try:
+        chromium.goto(f"{base}/deployments")
+        text = chromium.wait_for(f"{len(names)} Deployments", *names, shown)
+        chromium.screenshot(tmp_path / "deployments.png")
+    finally:
+        chromium.close()
+    assert f"{len(names)} Deployments" in text, text[-3000:]
+    # a row's text runs from its deployment's name to the next name, whatever the order
+    lines = [line.strip() for line in text.splitlines()]
+    assert not [n for n in names if n not in lines], (names, text[-3000:])
+    starts = sorted(lines.index(n) for n in names)
+    rows = {lines[a]: lines[a:b] for a, b in zip(starts, [*starts[1:], len(lines)], strict=True)}
+    assert shown in rows["nightly"], (shown, rows["nightly"])
+    assert not [n for n, row in rows.items() if n != "nightly" and any(r.startswith("At ") for r in row)], rows
