@@ -214,7 +214,9 @@ def test_demo_killed_at_moments_over_every_stage_resumes_exactly(tmp_path_factor
         root, home = base / f"root-{n}", base / f"prefect-{n}"
         done.append(interrupt(DemoRun(root, home, base / f"run-{n}.log").start(), moment))
         run_to_end(root, home, base / f"rerun-{n}.log")
-        problems += [f"{moment.name}: {p}" for p in check_resumed(root, reference)]
+        # killed after its flow ended (rebuilding the catalog), or too late, the first run did complete
+        ended = done[-1].stage == "after flow end" or not done[-1].happened
+        problems += [f"{moment.name}: {p}" for p in check_resumed(root, reference, completed=1 + ended)]
     _report(done, problems)
     assert sum(i.happened for i in done) >= 10
     assert not [x for i in done for x in i.leftovers]
