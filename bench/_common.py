@@ -24,7 +24,7 @@ def corpus_pages() -> list[tuple[str, bytes]]:
     """(name, html) of real pages: the shared readability corpus when present, else the demo site."""
     if READABILITY.exists():
         return [(p.parent.name, p.read_bytes()) for p in sorted(READABILITY.glob("*/source.html"))]
-    from synth.corpus.demo import SITE_DIR
+    from drsynth.synth.corpus.demo import SITE_DIR
 
     return [(p.stem, p.read_bytes()) for p in sorted(SITE_DIR.rglob("*.html"))]
 

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, report, timed
 from bench.dedup_minhash import _name, synthetic_question
-from filters.decontam import Benchmarks, Decontaminator, load_benchmarks
-from filters.decontam.benchmarks import DEFAULT_DIR
-from filters.text import words
+from drsynth.filters.decontam import Benchmarks, Decontaminator, load_benchmarks
+from drsynth.filters.decontam.benchmarks import DEFAULT_DIR
+from drsynth.filters.text import words
 
 BENCHMARK_TEMPLATES = [
     "What is the place of birth of the director of film {a}?",

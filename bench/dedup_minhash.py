@@ -31,8 +31,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, report, timed
-from filters.dedup import MinHasher, find_duplicates, question_key
-from filters.dedup.minhash import WEIGHTS
+from drsynth.filters.dedup import MinHasher, find_duplicates, question_key
+from drsynth.filters.dedup.minhash import WEIGHTS
 
 SYLLABLES = ["ka", "lo", "mer", "vin", "tes", "ra", "dun", "bel", "or", "sta", "quil", "fen", "ar", "mo",
              "zet", "hal", "rin", "bo", "cas", "tel", "vor", "ine", "ul", "pra", "dro", "gan", "sel", "wy",

@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import corpus_pages, replicate
-from storage.store import Store
-from synth.corpus import ingest
-from synth.corpus.config import IngestConfig
-from synth.corpus.extract_pool import ExtractionPool
-from synth.corpus.records import page_record
+from drsynth.storage.store import Store
+from drsynth.synth.corpus import ingest
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.extract_pool import ExtractionPool
+from drsynth.synth.corpus.records import page_record
 
 CHUNK = IngestConfig().extract.pages_per_chunk
 

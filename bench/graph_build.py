@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import REPO, TreeMemory
-from synth.corpus.demo import DEMO_HOST
+from drsynth.synth.corpus.demo import DEMO_HOST
 
 TWOWIKI = REPO.parent / "shared" / "corpora" / "text" / "2wiki_passages.json"
 WIKIDUMP = REPO.parent / "shared" / "corpora" / "wiki" / "enwiki-2016-excerpt.xml.bz2"
@@ -38,8 +38,8 @@ WIKI_HOST = "en.wikipedia.org"
 
 def demo_rows(root: str) -> tuple[list[dict], list[dict]]:
     """The demo site's documents and redirects, crawled and extracted once into `root`."""
-    from storage.store import Store
-    from synth.corpus.demo.offline import ingest_demo_site
+    from drsynth.storage.store import Store
+    from drsynth.synth.corpus.demo.offline import ingest_demo_site
 
     store = Store(root)
     ingest_demo_site(store, "bench")
@@ -48,8 +48,8 @@ def demo_rows(root: str) -> tuple[list[dict], list[dict]]:
 
 def wikidump_rows() -> tuple[list[dict], list[dict], dict]:
     """The dump excerpt's documents and redirects, read and extracted once in-process, and the rate."""
-    from synth.corpus.extract import extract_page
-    from synth.corpus.wikidump import read_wikidump
+    from drsynth.synth.corpus.extract import extract_page
+    from drsynth.synth.corpus.wikidump import read_wikidump
 
     started = time.perf_counter()
     rows = list(read_wikidump(WIKIDUMP))
@@ -82,9 +82,9 @@ def replicate_corpus(root: str, documents: list[dict], redirects: list[dict], n:
                      origin: str = DEMO_HOST) -> None:
     """n documents cycling through the corpus's, copy k moved from `origin` to host c<k>, with new ids
     and titles."""
-    from storage.ids import content_id
-    from storage.store import Store
-    from synth.corpus.stage_output import StageOutput
+    from drsynth.storage.ids import content_id
+    from drsynth.storage.store import Store
+    from drsynth.synth.corpus.stage_output import StageOutput
 
     store = Store(root)
     copies = -(-n // len(documents))
@@ -112,8 +112,8 @@ def _copy_host(k: int, origin: str) -> str:
 
 def child(root: str, out_json: str) -> None:
     """The measured part: the whole graph build over `root`, as the flow runs it."""
-    from storage.store import Store
-    from synth import graph as G
+    from drsynth.storage.store import Store
+    from drsynth.synth import graph as G
 
     store = Store(root)
     config = G.GraphConfig()
@@ -155,18 +155,18 @@ def measure(size: int, documents: list[dict], redirects: list[dict], scratch: Pa
 
 def idle_rss_mib() -> int:
     """RSS of a child that imports the graph stage and does nothing: the floor under every peak."""
-    code = "import synth.graph, psutil, os; print(psutil.Process(os.getpid()).memory_info().rss)"
+    code = "import drsynth.synth.graph, psutil, os; print(psutil.Process(os.getpid()).memory_info().rss)"
     return round(int(subprocess.check_output([sys.executable, "-c", code], cwd=REPO)) / 2**20)
 
 
 def mentions_2wiki(scratch: Path) -> dict | None:
     if not TWOWIKI.exists():
         return None
-    from storage.store import Store
-    from synth import graph as G
-    from synth.corpus.extract import extract_page
-    from synth.corpus.local_sources import read_text_corpus
-    from synth.corpus.stage_output import StageOutput
+    from drsynth.storage.store import Store
+    from drsynth.synth import graph as G
+    from drsynth.synth.corpus.extract import extract_page
+    from drsynth.synth.corpus.local_sources import read_text_corpus
+    from drsynth.synth.corpus.stage_output import StageOutput
 
     store = Store(str(scratch / "2wiki"))
     with StageOutput(store, "bench", "pages", stage="acquire", meta={}) as out:

@@ -35,7 +35,7 @@ def run(size: int, workers: int, scratch: Path) -> dict:
     env = {**os.environ, "PREFECT_HOME": str(scratch / "prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"}
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--source", str(source), "--out", str(out), "--config", str(config)],
+        [sys.executable, "-m", "drsynth.flows.cli", "run", "--source", str(source), "--out", str(out), "--config", str(config)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     with TreeMemory(proc.pid) as memory:

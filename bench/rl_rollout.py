@@ -39,7 +39,7 @@ def load(spec: str, work: str, device: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM
 
-    from training.tiny import QWEN2_05B, build_tiny, tiny_config
+    from drsynth.training.tiny import QWEN2_05B, build_tiny, tiny_config
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     if spec in ("tiny", "0.5b"):
@@ -57,7 +57,7 @@ def load(spec: str, work: str, device: str):
 
 
 def first_prompt(tokenizer, tools) -> list[dict]:
-    from synth.agent.format import system_prompt
+    from drsynth.synth.agent.format import system_prompt
 
     return [{"role": "system", "content": system_prompt(tools.schemas(), "2025-01-01")},
             {"role": "user", "content": QUESTION}]
@@ -66,7 +66,7 @@ def first_prompt(tokenizer, tools) -> list[dict]:
 def bench_generate(model, tokenizer, tools, batches: list[int], new_tokens: int, device: str) -> list[dict]:
     import torch
 
-    from training.rl.rollout import Generator
+    from drsynth.training.rl.rollout import Generator
 
     generator = Generator(model, tokenizer, max_new_tokens=new_tokens, temperature=1.0, max_batch=max(batches))
     prompt = generator.renderer.encode(generator.renderer.prompt(first_prompt(tokenizer, tools)))
@@ -88,12 +88,19 @@ def bench_generate(model, tokenizer, tools, batches: list[int], new_tokens: int,
 
 
 def bench_rollouts(model, tokenizer, root: str, tasks: int, group: int, new_tokens: int, turns: int) -> dict:
-    from storage.store import Store
-    from synth.agent.runner import AgentLimits
-    from training.rl.rollout import ChatRenderer, Generator, HFPolicy, collect, hf_segments, make_judge
+    from drsynth.storage.store import Store
+    from drsynth.synth.agent.runner import AgentLimits
+    from drsynth.training.rl.rollout import (
+        ChatRenderer,
+        Generator,
+        HFPolicy,
+        collect,
+        hf_segments,
+        make_judge,
+    )
 
     store = Store(root)
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.synth.tools.toolbox import default_toolbox
 
     tools = default_toolbox(store, log=None)
     titles = [d["title"] for d in store.rows("documents", ["title"]) if d["title"]][:tasks]
@@ -127,9 +134,9 @@ def main() -> None:
 
     import torch
 
-    from storage.store import Store
-    from synth.corpus.demo.offline import ingest_demo_site
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.storage.store import Store
+    from drsynth.synth.corpus.demo.offline import ingest_demo_site
+    from drsynth.synth.tools.toolbox import default_toolbox
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as work:

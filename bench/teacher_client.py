@@ -22,7 +22,7 @@ import openai
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from synth.teacher import RequestLog, TeacherClient, TeacherConfig, request_key, request_row  # noqa: E402
+from drsynth.synth.teacher import RequestLog, TeacherClient, TeacherConfig, request_key, request_row  # noqa: E402
 
 MESSAGES = [{"role": "system", "content": "You are a careful research assistant."},
             {"role": "user", "content": "Which river flows through the capital of Estavia, and how long is it?"}]

@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage.store import Store
-from synth.corpus.demo.offline import ingest_demo_site
-from synth.teacher.requests_log import RequestLog
-from synth.tools.python_sandbox import PythonInterpreter
-from synth.tools.search import Search, SearchIndex
-from synth.tools.text import content_words
-from synth.tools.visit import CorpusPages, Visit
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.demo.offline import ingest_demo_site
+from drsynth.synth.teacher.requests_log import RequestLog
+from drsynth.synth.tools.python_sandbox import PythonInterpreter
+from drsynth.synth.tools.search import Search, SearchIndex
+from drsynth.synth.tools.text import content_words
+from drsynth.synth.tools.visit import CorpusPages, Visit
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

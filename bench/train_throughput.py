@@ -37,7 +37,7 @@ def build_model(name: str, out: Path) -> str:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from training.tiny import QWEN2_05B, build_tiny
+    from drsynth.training.tiny import QWEN2_05B, build_tiny
 
     if name == "tiny":
         return build_tiny(out / "tiny")
@@ -51,7 +51,7 @@ def build_model(name: str, out: Path) -> str:
 
 
 def synthetic_samples(vocab: int, seq_len: int, count: int, seed: int = 0):
-    from training.data.packing import IGNORE, Sample
+    from drsynth.training.data.packing import IGNORE, Sample
 
     rng = random.Random(seed)
     samples = []
@@ -104,9 +104,9 @@ def main() -> None:
 
     import torch.distributed as dist
 
-    from training.config import TrainConfig
-    from training.engine import init_distributed, initialize, load_model
-    from training.loop import Phase, plan, run_steps
+    from drsynth.training.config import TrainConfig
+    from drsynth.training.engine import init_distributed, initialize, load_model
+    from drsynth.training.loop import Phase, plan, run_steps
 
     rank, world = init_distributed()
     cfg = TrainConfig(zero_stage=args.zero, offload=args.offload, seq_len=args.seq_len,

@@ -14,13 +14,13 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from filters.config import FilterConfig
-from filters.rejection import accepted_per_level
-from filters.screen import screened_tasks
-from storage.batches import RowBatch, plan_batches
-from storage.store import Store
-from synth.agent.synthesize import STAGE as AGENT_STAGE
-from synth.agent.synthesize import AgentConfig, policy_identity, sample_ids, trajectory_batches
+from drsynth.filters.config import FilterConfig
+from drsynth.filters.rejection import accepted_per_level
+from drsynth.filters.screen import screened_tasks
+from drsynth.storage.batches import RowBatch, plan_batches
+from drsynth.storage.store import Store
+from drsynth.synth.agent.synthesize import STAGE as AGENT_STAGE
+from drsynth.synth.agent.synthesize import AgentConfig, policy_identity, sample_ids, trajectory_batches
 
 
 def next_wave(store: Store, agent: AgentConfig, filter_config: FilterConfig, fingerprint: str,

@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.ids import content_id
-from synth.sections import section_items
+from drsynth.storage.ids import content_id
+from drsynth.synth.sections import section_items
 
 JUDGES = ("match", "llm")
 SFT_MODES = ("react", "context")

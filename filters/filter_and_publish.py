@@ -8,10 +8,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from filters import publish, rejection, screen
-from filters.config import FilterConfig
-from storage.published import Publication
-from storage.store import Store
+from drsynth.filters import publish, rejection, screen
+from drsynth.filters.config import FilterConfig
+from drsynth.storage.published import Publication
+from drsynth.storage.store import Store
 
 
 @dataclass

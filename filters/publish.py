@@ -16,20 +16,20 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from filters.checks import load_counter
-from filters.config import FilterConfig
-from filters.cpt import TeacherCptWriter, TemplateCptWriter, cpt_samples
-from filters.rejection import latest_judgments
-from filters.screen import screened_tasks
-from filters.sft import sft_samples
-from storage import published
-from storage.batches import RowBatch, plan_batches
-from storage.ids import content_id
-from storage.store import Store
-from synth.corpus.records import quarantine_record
-from synth.corpus.stage_output import StageOutput
-from synth.teacher.open import required, store_cache
-from synth.teacher.requests_log import RequestLog
+from drsynth.filters.checks import load_counter
+from drsynth.filters.config import FilterConfig
+from drsynth.filters.cpt import TeacherCptWriter, TemplateCptWriter, cpt_samples
+from drsynth.filters.rejection import latest_judgments
+from drsynth.filters.screen import screened_tasks
+from drsynth.filters.sft import sft_samples
+from drsynth.storage import published
+from drsynth.storage.batches import RowBatch, plan_batches
+from drsynth.storage.ids import content_id
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.teacher.open import required, store_cache
+from drsynth.synth.teacher.requests_log import RequestLog
 
 PUBLISHED = ("sft_samples", "rl_tasks", "cpt_samples")
 # what makes two samples the same training example

@@ -28,18 +28,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from filters.checks import CheckConfig, check_trajectory, load_counter
-from filters.config import FilterConfig
-from filters.judges import JUDGE_RULES, Judge, Verdict, make_judge
-from filters.judges.verdict import gold_spellings
-from filters.screen import TASK_REJECTIONS, Removed, memo_on_commits, screened_tasks
-from storage.batches import RowBatch, plan_batches
-from storage.ids import content_id
-from storage.store import Store
-from synth.corpus.records import quarantine_record
-from synth.corpus.stage_output import StageOutput
-from synth.teacher.open import open_client
-from synth.teacher.requests_log import RequestLog
+from drsynth.filters.checks import CheckConfig, check_trajectory, load_counter
+from drsynth.filters.config import FilterConfig
+from drsynth.filters.judges import JUDGE_RULES, Judge, Verdict, make_judge
+from drsynth.filters.judges.verdict import gold_spellings
+from drsynth.filters.screen import TASK_REJECTIONS, Removed, memo_on_commits, screened_tasks
+from drsynth.storage.batches import RowBatch, plan_batches
+from drsynth.storage.ids import content_id
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.teacher.open import open_client
+from drsynth.synth.teacher.requests_log import RequestLog
 
 STAGE = "judge"
 TRAJECTORY_COLUMNS = ["id", "task_id", "mode", "level", "messages", "answer", "termination", "tool_calls",

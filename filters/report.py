@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from filters.config import FilterConfig
-from filters.decontam.benchmarks import DEFAULT_DIR
-from filters.rejection import latest_judgments
-from filters.screen import screened_tasks
-from storage.store import Store
+from drsynth.filters.config import FilterConfig
+from drsynth.filters.decontam.benchmarks import DEFAULT_DIR
+from drsynth.filters.rejection import latest_judgments
+from drsynth.filters.screen import screened_tasks
+from drsynth.storage.store import Store
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:

@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.config import FilterConfig
-from filters.decontam import BenchmarkProblem, Decontaminator, load_benchmarks
-from filters.dedup import find_duplicates
-from storage import published
-from storage.manifest import list_commit_names
-from storage.store import Store
-from synth.corpus.records import quarantine_record
-from synth.corpus.stage_output import StageOutput
+from drsynth.filters.config import FilterConfig
+from drsynth.filters.decontam import BenchmarkProblem, Decontaminator, load_benchmarks
+from drsynth.filters.dedup import find_duplicates
+from drsynth.storage import published
+from drsynth.storage.manifest import list_commit_names
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.stage_output import StageOutput
 
 STAGES = ("decontaminate", "dedup")
 # rejection reasons of the trajectories of a removed task, by screening stage

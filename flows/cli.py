@@ -11,8 +11,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from flows import lifeline
-from flows.cli_train import add_train_parser
+from drsynth.flows import lifeline
+from drsynth.flows.cli_train import add_train_parser
 
 DEMO_CRAWL = {
     # the bundled site is ours and local: crawl it briskly, and allow its loopback address
@@ -26,8 +26,8 @@ DEMO_CRAWL = {
 def _config(path: str | None) -> dict:
     import tomllib
 
-    from synth.corpus.config import load_toml
-    from synth.settings import Settings
+    from drsynth.synth.corpus.config import load_toml
+    from drsynth.synth.settings import Settings
 
     try:
         data = load_toml(path) if path else {}
@@ -56,7 +56,7 @@ def _with_teacher(config: dict, args: argparse.Namespace) -> dict:
 
 
 def _checked(data: dict, where: str) -> dict:
-    from synth.settings import Settings
+    from drsynth.synth.settings import Settings
 
     try:
         Settings.from_dict(data)
@@ -68,9 +68,9 @@ def _checked(data: dict, where: str) -> dict:
 def _summary(out: str) -> None:
     import duckdb
 
-    from storage.catalog import catalog_path
-    from storage.schemas import SCHEMAS
-    from storage.store import Store
+    from drsynth.storage.catalog import catalog_path
+    from drsynth.storage.schemas import SCHEMAS
+    from drsynth.storage.store import Store
 
     store = Store(out)
     catalog = catalog_path(store)
@@ -80,7 +80,7 @@ def _summary(out: str) -> None:
     for view in SCHEMAS:
         print(f"  {view:<12} {con.execute(f'SELECT count(*) FROM {view}').fetchone()[0]:>8} rows")
     con.close()
-    from storage.published import publications
+    from drsynth.storage.published import publications
 
     newest = {p.dataset: p for p in publications(store)}
     if newest:
@@ -98,9 +98,9 @@ def _summary(out: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.pipeline import pipeline
-    from synth.corpus.demo import DEMO_HOST
-    from synth.corpus.demo.server import DemoSiteServer
+    from drsynth.flows.pipeline import pipeline
+    from drsynth.synth.corpus.demo import DEMO_HOST
+    from drsynth.synth.corpus.demo.server import DemoSiteServer
 
     config = _with_teacher(_config(args.config), args)
     with DemoSiteServer() as server:
@@ -115,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.pipeline import pipeline
+    from drsynth.flows.pipeline import pipeline
 
     sources = [s if s.startswith(("http://", "https://")) else os.path.abspath(s) for s in args.source]
     result = pipeline(sources=sources, out=args.out, config=_with_teacher(_config(args.config), args))
@@ -125,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_filter(args: argparse.Namespace) -> int:
-    from flows.filter_and_publish import filter_and_publish
+    from drsynth.flows.filter_and_publish import filter_and_publish
 
     _existing_store(args.out)
     result = filter_and_publish(out=args.out, config=_config(args.config))
@@ -142,7 +142,7 @@ def _warnings(result: dict) -> None:
 
 
 def cmd_published(args: argparse.Namespace) -> int:
-    from storage.published import publications
+    from drsynth.storage.published import publications
 
     store = _existing_store(args.out)
     found = publications(store, args.dataset)
@@ -190,7 +190,7 @@ def _handle_stop_signals() -> None:
 
 
 def _existing_store(out: str):
-    from storage.store import Store
+    from drsynth.storage.store import Store
 
     if "://" not in out and not os.path.isdir(out):
         raise UserError(f"{out} does not exist: give the --out of an earlier run")
@@ -201,7 +201,7 @@ def _open_catalog(out: str):
     """A read-only connection to an existing root's catalog (built first if missing)."""
     import duckdb
 
-    from storage.catalog import build_catalog, catalog_path
+    from drsynth.storage.catalog import build_catalog, catalog_path
 
     store = _existing_store(out)
     path = catalog_path(store)
@@ -230,7 +230,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from storage.lineage import describe, find_dataset, walk
+    from drsynth.storage.lineage import describe, find_dataset, walk
 
     con = _open_catalog(args.out)
     try:
@@ -246,15 +246,15 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from flows.synthesize_tasks import newest_graph
-    from synth.graph import graph_report, report_markdown
+    from drsynth.flows.synthesize_tasks import newest_graph
+    from drsynth.synth.graph import graph_report, report_markdown
 
     store = _existing_store(args.out)
     version = args.graph or newest_graph(store)
     if version is None:
         raise UserError(f"{args.out} has no knowledge graph yet: run `drsynth demo` or `drsynth run` first")
     print(report_markdown(graph_report(store, version)))
-    from synth.tasks.audit import run_audit
+    from drsynth.synth.tasks.audit import run_audit
 
     with contextlib.suppress(LookupError):  # (no task of this graph yet)
         # the task pool of this graph: distinct answers, top answers, duplicates
@@ -263,7 +263,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from synth.tasks.audit import run_audit
+    from drsynth.synth.tasks.audit import run_audit
 
     store = _existing_store(args.out)
     if args.sample < 1:
@@ -280,8 +280,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from storage.catalog import build_catalog
-    from storage.runs import mark_crashed
+    from drsynth.storage.catalog import build_catalog
+    from drsynth.storage.runs import mark_crashed
 
     store = _existing_store(args.out)
     for run_id in mark_crashed(store):  # runs whose process is gone show as crashed, not running

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from training.launch import LAUNCHERS
+from drsynth.training.launch import LAUNCHERS
 
 MODES = {
     "cpt": "agentic continual pre-training on the published cpt_samples (short stage, then long)",
@@ -49,7 +49,7 @@ def add_train_parser(subparsers) -> None:
 
 def _train_table(path: str | None) -> dict:
     """The config file's [train] table, checked, with every default filled in."""
-    from training.config import load_config
+    from drsynth.training.config import load_config
 
     if path is None:
         return {}
@@ -68,9 +68,9 @@ def _check_extra() -> None:
 
 
 def _check_data(data: str, mode: str, version: str) -> str:
-    from storage.published import PublicationError, resolve
-    from storage.store import Store
-    from training.run import DATASETS
+    from drsynth.storage.published import PublicationError, resolve
+    from drsynth.storage.store import Store
+    from drsynth.training.run import DATASETS
 
     if "://" not in data and not os.path.isdir(data):
         raise TrainUsageError(f"--data {data} does not exist: give the output root of a drsynth run")
@@ -81,7 +81,7 @@ def _check_data(data: str, mode: str, version: str) -> str:
 
 
 def _launch(args: argparse.Namespace) -> dict:
-    from training.launch import LaunchSpec, read_hostfile
+    from drsynth.training.launch import LaunchSpec, read_hostfile
 
     launch = {"num_gpus": args.num_gpus, "num_nodes": args.num_nodes, "launcher": args.launcher}
     if args.hostfile:
@@ -113,7 +113,7 @@ def run_train(args: argparse.Namespace) -> int:
     except TrainUsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from flows import train
+    from drsynth.flows import train
 
     model = args.model if args.model == "tiny" else os.path.abspath(args.model)
     out = os.path.abspath(args.out) if args.out else None

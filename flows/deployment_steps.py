@@ -9,6 +9,7 @@ from a checkout on a VM, from the image, or from a fresh git clone, whichever wo
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -18,10 +19,12 @@ from pathlib import Path
 CODE_DIR = "DRSYNTH_CODE_DIR"
 GIT_URL = "DRSYNTH_GIT_URL"
 GIT_REF = "DRSYNTH_GIT_REF"
-# what the entrypoints (flows/<stage>.py) are relative to
+# a folder holds drsynth's code when it holds this file
 MARKER = Path("flows") / "pipeline.py"
-# the top-level packages of drsynth: dropped from sys.modules before a clone's code is imported
-PACKAGES = ("flows", "storage", "synth", "filters", "training")
+# the folders of a checkout that install as drsynth.<folder> (setup.py)
+FOLDERS = ("flows", "storage", "synth", "filters", "training")
+# inside a clone: drsynth/<folder> links to the clone's folders, put ahead of the installed drsynth
+IMPORT_DIR = ".drsynth-import"
 
 
 class MissingEnvironment(SystemExit):
@@ -56,7 +59,8 @@ def _absolute(value: str) -> bool:
 
 
 def use_code(directory: str = "", repository: str = "", ref: str = "") -> dict[str, str]:
-    """Pull step: change into the drsynth code the deployment's entrypoints are relative to.
+    """Pull step: change into the drsynth code a deployment runs; its relative paths (the demo corpus) are
+    relative to it.
 
     A git clone of `repository` (else $DRSYNTH_GIT_URL) at `ref` (else $DRSYNTH_GIT_REF, else its default
     branch) when one is named; otherwise `directory` (else $DRSYNTH_CODE_DIR: a checkout, /opt/drsynth in
@@ -83,9 +87,25 @@ def _clone(repository: str, ref: str) -> dict[str, str]:
     if not (path / MARKER).is_file():
         raise FileNotFoundError(f"{repository} at {ref or 'its default branch'} has no {MARKER}")
     os.chdir(path)
-    # the clone's packages, not the installed ones, are what this run imports: this module's own import
-    # put `flows` in sys.modules, which would shadow the clone's flows/ otherwise
-    sys.path.insert(0, str(path))
-    for name in [m for m in sys.modules if m.split(".", 1)[0] in PACKAGES]:
-        del sys.modules[name]
+    _import_from(path)
     return {"directory": str(path)}
+
+
+def _import_from(path: Path) -> None:
+    """Make `drsynth.<folder>` the clone's folder, in this run's process and in every process it starts
+    (extraction workers, training ranks): a directory holding drsynth/<folder> links goes first on sys.path
+    and $PYTHONPATH. drsynth is a namespace package, so its first portion on the path wins over the
+    installed one; the modules already imported (this one, to run the step) are dropped so that the
+    entrypoint's import finds the clone's."""
+    package = path / IMPORT_DIR / "drsynth"
+    package.mkdir(parents=True, exist_ok=True)
+    for folder in FOLDERS:
+        link = package / folder
+        if not link.is_symlink():
+            link.symlink_to(path / folder, target_is_directory=True)
+    entry = str(path / IMPORT_DIR)
+    sys.path.insert(0, entry)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (entry, os.environ.get("PYTHONPATH"))))
+    for name in [m for m in sys.modules if m == "drsynth" or m.startswith("drsynth.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()

@@ -21,17 +21,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from filters import publish, rejection, screen
-from filters.report import screening_warnings
-from flows.limits import teacher_limits
-from flows.parameters import over_defaults
-from flows.recorded import recorded_run, run_warnings, warn
-from flows.ui import Progress, artifact_key, publish_links
-from storage.batches import RowBatch
-from storage.catalog import catalog_path
-from storage.runs import RunLog
-from storage.store import Store
-from synth.settings import Settings
+from drsynth.filters import publish, rejection, screen
+from drsynth.filters.report import screening_warnings
+from drsynth.flows.limits import teacher_limits
+from drsynth.flows.parameters import over_defaults
+from drsynth.flows.recorded import recorded_run, run_warnings, warn
+from drsynth.flows.ui import Progress, artifact_key, publish_links
+from drsynth.storage.batches import RowBatch
+from drsynth.storage.catalog import catalog_path
+from drsynth.storage.runs import RunLog
+from drsynth.storage.store import Store
+from drsynth.synth.settings import Settings
 
 
 def _settings(config: dict) -> Settings:
@@ -173,7 +173,7 @@ def run_filter_and_publish(out: str, config: dict, log: RunLog, counts: Counter[
 
 def report_markdown(store: Store, fingerprint: str, counts: Counter[str], versions: dict[str, str],
                     warnings: list[str]) -> str:
-    from filters.report import filter_report
+    from drsynth.filters.report import filter_report
 
     return filter_report(store, fingerprint, counts, versions, warnings)
 

@@ -10,12 +10,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.parameters import over_defaults
-from flows.recorded import recorded_run
-from flows.ui import Progress, artifact_key
-from storage.store import Store
-from synth import graph as stage
-from synth.settings import Settings
+from drsynth.flows.parameters import over_defaults
+from drsynth.flows.recorded import recorded_run
+from drsynth.flows.ui import Progress, artifact_key
+from drsynth.storage.store import Store
+from drsynth.synth import graph as stage
+from drsynth.synth.settings import Settings
 
 
 @task(name="resolve-entities", retries=1, cache_policy=NO_CACHE)

@@ -16,14 +16,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.parameters import over_defaults
-from flows.recorded import recorded_run, run_warnings, warn
-from flows.ui import Progress
-from storage.store import Store
-from synth.corpus import ingest as stage
-from synth.corpus.config import IngestConfig
-from synth.corpus.extract_pool import ExtractionPool
-from synth.settings import Settings
+from drsynth.flows.parameters import over_defaults
+from drsynth.flows.recorded import recorded_run, run_warnings, warn
+from drsynth.flows.ui import Progress
+from drsynth.storage.store import Store
+from drsynth.synth.corpus import ingest as stage
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.extract_pool import ExtractionPool
+from drsynth.synth.settings import Settings
 
 # one pool of extraction processes per flow-run process, reused by every batch task; batches run one
 # after another and each keeps all workers busy with its chunks, so the pool is never shared by threads

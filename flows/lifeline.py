@@ -8,7 +8,7 @@ them from worker threads. So the CLI does it from outside instead:
 
 - it tags its environment with `DRSYNTH_LIFELINE=<pid>:<start>`, which every child inherits (Popen
   copies os.environ, the forkserver and its workers too);
-- it starts a guardian, `python -m flows.lifeline PID START`, a small process that notes the CLI's
+- it starts a guardian, `python -m drsynth.flows.lifeline PID START`, a small process that notes the CLI's
   descendants every second while the CLI lives (the sandbox's children drop the environment), and once
   the CLI is gone (its parent pid changes) sends SIGTERM to every process that carries the tag or was
   a descendant, then SIGKILL to those still there after a grace period, and exits.
@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Iterable
 
-from storage.processes import alive, parent_pid, pids, process_start
+from drsynth.storage.processes import alive, parent_pid, pids, process_start
 
 TAG = "DRSYNTH_LIFELINE"
 POLL_S = 0.2  # how soon after the CLI ends the guardian acts
@@ -48,7 +48,7 @@ def start() -> subprocess.Popen | None:
     tag = f"{me}:{process_start(me)}"
     env = {k: v for k, v in os.environ.items() if k != TAG}
     _guardian = subprocess.Popen(
-        [sys.executable, "-m", "flows.lifeline", str(me), tag], env=env,
+        [sys.executable, "-m", "drsynth.flows.lifeline", str(me), tag], env=env,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True,
     )
     os.environ[TAG] = tag

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from urllib.parse import urlsplit
 
-from synth.teacher.gate import RequestGate, use_gate
+from drsynth.synth.teacher.gate import RequestGate, use_gate
 
 logger = logging.getLogger(__name__)
 

@@ -1,21 +1,21 @@
 """Flow `pipeline`: every stage in order, each stage flow a subflow of it (the UI shows them nested under
 the pipeline's run, each with its tasks and artifacts). The stages record into the pipeline's `runs` row:
-one run, one row, counts grouped by stage. `python -m flows.pipeline` runs the demo."""
+one run, one row, counts grouped by stage. `python -m drsynth.flows.pipeline` runs the demo."""
 
 from __future__ import annotations
 
 from prefect import flow
 
-from flows.filter_and_publish import filter_and_publish
-from flows.graph import build_graph
-from flows.ingest import ingest
-from flows.parameters import over_defaults
-from flows.recorded import recorded_run, run_warnings
-from flows.synthesize_tasks import synthesize_tasks
-from flows.synthesize_trajectories import synthesize_trajectories
-from flows.ui import publish_links
-from storage.catalog import catalog_path
-from storage.store import Store
+from drsynth.flows.filter_and_publish import filter_and_publish
+from drsynth.flows.graph import build_graph
+from drsynth.flows.ingest import ingest
+from drsynth.flows.parameters import over_defaults
+from drsynth.flows.recorded import recorded_run, run_warnings
+from drsynth.flows.synthesize_tasks import synthesize_tasks
+from drsynth.flows.synthesize_trajectories import synthesize_trajectories
+from drsynth.flows.ui import publish_links
+from drsynth.storage.catalog import catalog_path
+from drsynth.storage.store import Store
 
 
 @flow(name="pipeline")
@@ -35,6 +35,6 @@ def pipeline(sources: list[str], out: str = "data", config: dict | None = None, 
 
 
 if __name__ == "__main__":
-    from flows.cli import main
+    from drsynth.flows.cli import main
 
     raise SystemExit(main(["demo"], guard=True))

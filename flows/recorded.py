@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from prefect import get_run_logger
 from prefect.runtime import flow_run
 
-from flows.ui import publish_counts
-from storage.catalog import build_catalog
-from storage.runs import RunLog
-from storage.store import Store
+from drsynth.flows.ui import publish_counts
+from drsynth.storage.catalog import build_catalog
+from drsynth.storage.runs import RunLog
+from drsynth.storage.store import Store
 
 WARNINGS = "warnings"  # the counts key holding a run's warnings (a list of sentences)
 

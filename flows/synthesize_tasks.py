@@ -10,15 +10,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.limits import teacher_limits
-from flows.parameters import over_defaults
-from flows.recorded import recorded_run
-from flows.synthesize_trajectories import index_corpus
-from flows.ui import Progress, artifact_key
-from storage.store import Store
-from synth import tasks as stage
-from synth.settings import Settings
-from synth.tasks.audit import run_audit
+from drsynth.flows.limits import teacher_limits
+from drsynth.flows.parameters import over_defaults
+from drsynth.flows.recorded import recorded_run
+from drsynth.flows.synthesize_trajectories import index_corpus
+from drsynth.flows.ui import Progress, artifact_key
+from drsynth.storage.store import Store
+from drsynth.synth import tasks as stage
+from drsynth.synth.settings import Settings
+from drsynth.synth.tasks.audit import run_audit
 
 
 @task(name="sample-subgraphs", retries=1, cache_policy=NO_CACHE)

@@ -9,15 +9,15 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from filters import budget, rejection
-from flows.filter_and_publish import apply_budget, judge_pending, screen_tasks
-from flows.limits import teacher_limits
-from flows.parameters import over_defaults
-from flows.recorded import recorded_run
-from flows.ui import Progress
-from storage.store import Store
-from synth.agent import synthesize as stage
-from synth.settings import Settings
+from drsynth.filters import budget, rejection
+from drsynth.flows.filter_and_publish import apply_budget, judge_pending, screen_tasks
+from drsynth.flows.limits import teacher_limits
+from drsynth.flows.parameters import over_defaults
+from drsynth.flows.recorded import recorded_run
+from drsynth.flows.ui import Progress
+from drsynth.storage.store import Store
+from drsynth.synth.agent import synthesize as stage
+from drsynth.synth.settings import Settings
 
 
 @task(name="index-corpus", retries=1, cache_policy=NO_CACHE)

@@ -23,14 +23,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment as current_deployment
 
-from flows.parameters import deployment_defaults, over_defaults
-from flows.recorded import recorded_run
-from storage.published import PublicationError, resolve
-from storage.runs import COMPLETED, latest_events, new_run_id
-from storage.store import Store
-from training.config import TrainConfig, write_config
-from training.launch import LaunchError, LaunchSpec, launch_command, run_launcher, train_args
-from training.run import DATASETS, SUMMARY
+from drsynth.flows.parameters import deployment_defaults, over_defaults
+from drsynth.flows.recorded import recorded_run
+from drsynth.storage.published import PublicationError, resolve
+from drsynth.storage.runs import COMPLETED, latest_events, new_run_id
+from drsynth.storage.store import Store
+from drsynth.training.config import TrainConfig, write_config
+from drsynth.training.launch import LaunchError, LaunchSpec, launch_command, run_launcher, train_args
+from drsynth.training.run import DATASETS, SUMMARY
 
 TINY = "tiny"
 
@@ -66,7 +66,7 @@ def trained_by(data: str, flow: str, version: str, deployment: str | None) -> st
 def prepare_model(model: str, out: str) -> str:
     """The base model directory; `tiny` builds the tiny random model and its tokenizer into out/base-tiny."""
     if model == TINY:
-        from training.tiny import build_tiny
+        from drsynth.training.tiny import build_tiny
 
         path = build_tiny(Path(out) / "base-tiny")
         get_run_logger().info("built the tiny random model at %s", path)

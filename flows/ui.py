@@ -22,7 +22,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from storage.store import Store
+from drsynth.storage.store import Store
 
 
 def root_slug(out: str) -> str:
@@ -88,7 +88,7 @@ def publish_counts(out: str, flow: str, run_id: str, stages: Mapping[str, Mappin
 
 def publish_links(out: str, catalog: str, versions: Mapping[str, str]) -> None:
     """A link to the catalog, and where each published version of this run lies."""
-    from storage.published import PUBLISHED_DIR
+    from drsynth.storage.published import PUBLISHED_DIR
 
     store = Store(out)
     link = catalog if "://" in catalog else f"file://{catalog}"

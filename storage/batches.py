@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from storage.manifest import Commit
-from storage.store import Store
-from storage.writer import DatasetWriter
+from drsynth.storage.manifest import Commit
+from drsynth.storage.store import Store
+from drsynth.storage.writer import DatasetWriter
 
 BATCH_KEY = "batch"  # commit meta: the attempt of one batch that the commit belongs to
 DONE_KEY = "done"  # commit meta, on a batch's last commit only: the input ids the batch finished

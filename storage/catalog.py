@@ -14,9 +14,9 @@ import uuid
 import duckdb
 import pyarrow as pa
 
-from storage.published import IDS_SCHEMA, ids_files, publications
-from storage.schemas import SCHEMAS, schema_for
-from storage.store import Store
+from drsynth.storage.published import IDS_SCHEMA, ids_files, publications
+from drsynth.storage.schemas import SCHEMAS, schema_for
+from drsynth.storage.store import Store
 
 CATALOG_FILE = "catalog.duckdb"
 # datasets whose rows are events; the view of the same name shows each run's latest state

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from storage.fs import Root, fsync_path
+from drsynth.storage.fs import Root, fsync_path
 
 COMMITS_DIR = "_commits"
 

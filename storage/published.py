@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from storage.fs import fsync_path
-from storage.ids import content_id
-from storage.schemas import schema_for
-from storage.store import Store
+from drsynth.storage.fs import fsync_path
+from drsynth.storage.ids import content_id
+from drsynth.storage.schemas import schema_for
+from drsynth.storage.store import Store
 
 PUBLISHED_DIR = "_published"
 LATEST = "LATEST"  # not `.json`: never taken for a manifest

@@ -20,9 +20,9 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from storage.ids import content_id
-from storage.processes import alive, process_start
-from storage.store import Store
+from drsynth.storage.ids import content_id
+from drsynth.storage.processes import alive, process_start
+from drsynth.storage.store import Store
 
 RUNNING, COMPLETED, FAILED, CRASHED = "running", "completed", "failed", "crashed"
 

@@ -14,10 +14,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from storage.fs import Root, open_root
-from storage.manifest import COMMITS_DIR, Commit, commits_dir, list_commit_names, list_commits, read_commit
-from storage.schemas import schema_for
-from storage.writer import DatasetWriter
+from drsynth.storage.fs import Root, open_root
+from drsynth.storage.manifest import (
+    COMMITS_DIR,
+    Commit,
+    commits_dir,
+    list_commit_names,
+    list_commits,
+    read_commit,
+)
+from drsynth.storage.schemas import schema_for
+from drsynth.storage.writer import DatasetWriter
 
 
 class _IdIndex:

@@ -14,12 +14,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from storage.fs import fsync_path
-from storage.manifest import Commit, ShardInfo, commit_exists, new_commit, publish_commit
-from storage.schemas import schema_for
+from drsynth.storage.fs import fsync_path
+from drsynth.storage.manifest import Commit, ShardInfo, commit_exists, new_commit, publish_commit
+from drsynth.storage.schemas import schema_for
 
 if TYPE_CHECKING:
-    from storage.store import Store
+    from drsynth.storage.store import Store
 
 COMPRESSION = "zstd"
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from filters.config import FilterConfig
-from synth.agent.synthesize import AgentConfig
-from synth.corpus.config import IngestConfig
-from synth.graph import GraphConfig
-from synth.tasks import TaskConfig
-from synth.teacher.config import TeacherConfig
+from drsynth.filters.config import FilterConfig
+from drsynth.synth.agent.synthesize import AgentConfig
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.graph import GraphConfig
+from drsynth.synth.tasks import TaskConfig
+from drsynth.synth.teacher.config import TeacherConfig
 
 INGEST_KEYS = ("crawl", "extract", "commit_rows")
 SECTIONS = (*INGEST_KEYS, "graph", "tasks", "agent", "teacher", "filter")

@@ -34,8 +34,8 @@ def demo_documents(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     Read it, never write to it: tests that write take `demo_store`, a private copy.
     """
-    from storage.store import Store
-    from synth.corpus.demo.offline import ingest_demo_site
+    from drsynth.storage.store import Store
+    from drsynth.synth.corpus.demo.offline import ingest_demo_site
 
     root = os.fspath(tmp_path_factory.mktemp("demo-documents") / "data")
     ingest_demo_site(Store(root))
@@ -61,9 +61,9 @@ def demo_subgraphs(demo_documents: str, tmp_path_factory: pytest.TempPathFactory
     import shutil
     from types import SimpleNamespace
 
-    from storage.store import Store
-    from synth.graph import build_graph
-    from synth.tasks import TaskConfig, sample_subgraphs
+    from drsynth.storage.store import Store
+    from drsynth.synth.graph import build_graph
+    from drsynth.synth.tasks import TaskConfig, sample_subgraphs
 
     root = os.fspath(tmp_path_factory.mktemp("demo-subgraphs") / "data")
     shutil.copytree(demo_documents, root)
@@ -80,9 +80,14 @@ def demo_trajectories(demo_subgraphs, tmp_path_factory: pytest.TempPathFactory):
     import shutil
     from types import SimpleNamespace
 
-    from storage.store import Store
-    from synth.agent.synthesize import AgentConfig, index_corpus, trajectory_batches, write_trajectories
-    from synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
+    from drsynth.storage.store import Store
+    from drsynth.synth.agent.synthesize import (
+        AgentConfig,
+        index_corpus,
+        trajectory_batches,
+        write_trajectories,
+    )
+    from drsynth.synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
 
     root = os.fspath(tmp_path_factory.mktemp("demo-trajectories") / "data")
     shutil.copytree(demo_subgraphs.root, root)
@@ -113,8 +118,8 @@ def demo_published(demo_trajectories, tmp_path_factory: pytest.TempPathFactory):
     Read it, never write to it: copy `root` first."""
     from types import SimpleNamespace
 
-    from filters.filter_and_publish import filter_and_publish
-    from storage.store import Store
+    from drsynth.filters.filter_and_publish import filter_and_publish
+    from drsynth.storage.store import Store
 
     root = copy_root(demo_trajectories.root, tmp_path_factory.mktemp("demo-published"))
     result = filter_and_publish(Store(root), "filter-run")

@@ -10,11 +10,11 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from storage.store import Store
-from synth.agent import Policy, ScriptedSearchPolicy
-from synth.tools.base import Tool, Toolbox, ToolResult
-from synth.tools.search import Hit, format_hits
-from synth.tools.visit import render
+from drsynth.storage.store import Store
+from drsynth.synth.agent import Policy, ScriptedSearchPolicy
+from drsynth.synth.tools.base import Tool, Toolbox, ToolResult
+from drsynth.synth.tools.search import Hit, format_hits
+from drsynth.synth.tools.visit import render
 
 T = TypeVar("T")
 
@@ -86,7 +86,7 @@ class Replies(Policy):
 def write_demo_tasks(demo_subgraphs: SimpleNamespace, root: str, *, first: int | None = None) -> Store:
     """A store at `root` holding the session's demo subgraphs (conftest's `demo_subgraphs`) and the template
     tasks written from them: from all of them, or from the first batch of `first` subgraphs only."""
-    from synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
+    from drsynth.synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
 
     shutil.copytree(demo_subgraphs.root, root)
     store, config = Store(root), TaskConfig()

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from storage.store import Store
-from synth.agent import (
+from drsynth.storage.store import Store
+from drsynth.synth.agent import (
     AgentConfig,
     AgentLimits,
     Policy,
@@ -31,11 +31,11 @@ from synth.agent import (
     system_prompt,
     trajectory_batches,
 )
-from synth.agent.format import parse_context_prompt, tool_response
-from synth.agent.policy import restore_stop
-from synth.agent.runner import TokenCounter
-from synth.agent.scripted import parse_question
-from synth.tools.base import Toolbox, ToolResult
+from drsynth.synth.agent.format import parse_context_prompt, tool_response
+from drsynth.synth.agent.policy import restore_stop
+from drsynth.synth.agent.runner import TokenCounter
+from drsynth.synth.agent.scripted import parse_question
+from drsynth.synth.tools.base import Toolbox, ToolResult
 from tests.helpers import Echo, run, write_demo_tasks
 
 # --- fakes -------------------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_older_observations_are_trimmed_rather_than_sending_too_much() -> None:
 
 
 def test_a_cancelled_tool_call_leaves_a_requests_row() -> None:
-    from synth.teacher.requests_log import RequestLog
+    from drsynth.synth.teacher.requests_log import RequestLog
 
     log = RequestLog()
     slow = render_turn("wait", call=ToolCall("slow", {"query": ["x"]}))
@@ -227,8 +227,8 @@ def test_a_cancelled_tool_call_leaves_a_requests_row() -> None:
 
 
 def test_teacher_policy_cuts_after_the_action_outside_think() -> None:
-    from synth.agent import TeacherPolicy
-    from synth.agent.policy import cut_at_action
+    from drsynth.synth.agent import TeacherPolicy
+    from drsynth.synth.agent.policy import cut_at_action
 
     class Client:
         config = SimpleNamespace(model="m")
@@ -354,7 +354,7 @@ def correct(answer: str | None, task: dict) -> bool:
 @pytest.fixture(scope="module")
 def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """The demo graph's tasks and a search index, built once."""
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.synth.tools.toolbox import default_toolbox
 
     root = os.fspath(tmp_path_factory.mktemp("agent-demo") / "data")
     store = write_demo_tasks(demo_subgraphs, root)
@@ -400,7 +400,7 @@ VERIFIED_FLOORS = {1: 0.4, 2: 0.08}  # correct and not marked "Unverified:" (wha
 
 
 def test_scripted_policy_accuracy_by_level(demo: SimpleNamespace) -> None:
-    from filters.judges import make_judge
+    from drsynth.filters.judges import make_judge
 
     chosen = [t for level in (1, 2, 3) for t in [t for t in demo.tasks if t["level"] == level][:PER_LEVEL]]
 
@@ -444,8 +444,8 @@ def test_scripted_policy_in_context_and_heavy_modes(demo: SimpleNamespace) -> No
 
 
 def test_stage_writes_trajectories_and_requests_and_resumes(demo: SimpleNamespace, tmp_path: Path) -> None:
-    from synth.teacher.requests_log import RequestLog
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.synth.teacher.requests_log import RequestLog
+    from drsynth.synth.tools.toolbox import default_toolbox
 
     root = os.fspath(tmp_path / "copy")
     shutil.copytree(demo.root, root)
@@ -523,7 +523,7 @@ def test_stage_reruns_add_exactly_the_missing_samples(tmp_path: Path) -> None:
 
 
 def all_tasks(store: Store):
-    from storage.batches import plan_batches
+    from drsynth.storage.batches import plan_batches
 
     [batch] = plan_batches(store, "tasks", 16)
     return batch
@@ -572,11 +572,11 @@ def test_agent_config_checks_keys_and_values() -> None:
 
 
 def test_teacher_policy_through_the_openai_sdk(demo: SimpleNamespace, tmp_path: Path) -> None:
-    from synth.agent import TeacherPolicy
-    from synth.teacher.client import TeacherClient
-    from synth.teacher.config import TeacherConfig
-    from synth.teacher.requests_log import RequestLog
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.synth.agent import TeacherPolicy
+    from drsynth.synth.teacher.client import TeacherClient
+    from drsynth.synth.teacher.config import TeacherConfig
+    from drsynth.synth.teacher.requests_log import RequestLog
+    from drsynth.synth.tools.toolbox import default_toolbox
     from tests.openai_server import OpenAIServer, Reply
 
     def responder(request: dict) -> str | Reply:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from storage.store import Store
-from synth.graph.view import GraphView
-from synth.tasks.audit import (
+from drsynth.flows.cli import main
+from drsynth.storage.store import Store
+from drsynth.synth.graph.view import GraphView
+from drsynth.synth.tasks.audit import (
     TITLES,
     audit_signals,
     carries_unit,
@@ -24,7 +24,7 @@ from synth.tasks.audit import (
     sheet_markdown,
     solver_text,
 )
-from synth.tasks.checks import leaks
+from drsynth.synth.tasks.checks import leaks
 
 # --- leaks -----------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""filters.checks: trajectory checks on hand-built and runner-built trajectories in the three modes, the token
+"""drsynth.filters.checks: trajectory checks on hand-built and runner-built trajectories in the three modes, the token
 counters (chars/4 and a real tokenizer directory built here), and real trajectories of the scripted agent on
 the demo tasks."""
 
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from filters.checks import (
+from drsynth.filters.checks import (
     CHECKS,
     CheckConfig,
     CheckFailure,
@@ -22,9 +22,9 @@ from filters.checks import (
     toolbox_schemas,
     tools_in_system_prompt,
 )
-from filters.judges import MatchJudge
-from storage.store import Store
-from synth.agent import (
+from drsynth.filters.judges import MatchJudge
+from drsynth.storage.store import Store
+from drsynth.synth.agent import (
     AgentLimits,
     Policy,
     ScriptedSearchPolicy,
@@ -33,10 +33,10 @@ from synth.agent import (
     run_context,
     run_heavy,
 )
-from synth.agent import run_react as react_runner
-from synth.agent.format import FORCE_ANSWER, parse_turn, system_prompt, tool_response
-from synth.agent.runner import TokenCounter
-from synth.tools.base import Tool, Toolbox, ToolResult
+from drsynth.synth.agent import run_react as react_runner
+from drsynth.synth.agent.format import FORCE_ANSWER, parse_turn, system_prompt, tool_response
+from drsynth.synth.agent.runner import TokenCounter
+from drsynth.synth.tools.base import Tool, Toolbox, ToolResult
 
 # --- tools and hand-built trajectories ---------------------------------------------------------------------
 
@@ -356,8 +356,8 @@ def test_config_checks_its_values() -> None:
 
 @pytest.fixture(scope="module")
 def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    from synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
+    from drsynth.synth.tools.toolbox import default_toolbox
 
     root = os.fspath(tmp_path_factory.mktemp("checks-demo") / "data")
     shutil.copytree(demo_subgraphs.root, root)

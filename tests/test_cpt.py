@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from filters.cpt import (
+from drsynth.filters.cpt import (
     KINDS,
     SampleError,
     TeacherCptWriter,
@@ -24,15 +24,15 @@ from filters.cpt import (
     reasoning_samples,
     stage_of,
 )
-from filters.cpt.path import solving_path
-from filters.cpt.writer import RewriteError, parse_rewrite
-from storage.store import Store
-from synth.agent import Policy, ToolCall, render_turn, run_context, run_heavy, run_react
-from synth.agent.format import parse_turn
-from synth.agent.runner import TokenCounter
-from synth.tasks.formal import Triple
-from synth.tools.base import Toolbox
-from synth.tools.search import Hit
+from drsynth.filters.cpt.path import solving_path
+from drsynth.filters.cpt.writer import RewriteError, parse_rewrite
+from drsynth.storage.store import Store
+from drsynth.synth.agent import Policy, ToolCall, render_turn, run_context, run_heavy, run_react
+from drsynth.synth.agent.format import parse_turn
+from drsynth.synth.agent.runner import TokenCounter
+from drsynth.synth.tasks.formal import Triple
+from drsynth.synth.tools.base import Toolbox
+from drsynth.synth.tools.search import Hit
 from tests.helpers import FixedSearch, FixedVisit, Replies, run, wiki_url
 
 TODAY = "2025-03-01"
@@ -361,7 +361,7 @@ def _normalize(text: str | None) -> str:
 @pytest.fixture(scope="module")
 def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """Demo tasks with the scripted agent's trajectories that answered them right (the accepted ones)."""
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.synth.tools.toolbox import default_toolbox
     from tests.helpers import scripted_runs, tasks_by_level, write_demo_tasks
 
     store = write_demo_tasks(demo_subgraphs, os.fspath(tmp_path_factory.mktemp("cpt-demo") / "data"), first=40)
@@ -412,7 +412,7 @@ def test_demo_tasks_give_grounded_samples_of_every_kind(demo: SimpleNamespace, t
 
 
 def test_teacher_writer_rewrites_and_falls_back_to_the_template(tmp_path: Path) -> None:
-    from synth.teacher.config import TeacherConfig
+    from drsynth.synth.teacher.config import TeacherConfig
     from tests.openai_server import OpenAIServer, Reply
 
     t = trajectory()

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from storage.schemas import schema_for
-from synth.corpus import netguard
-from synth.corpus.crawler import (
+from drsynth.storage.schemas import schema_for
+from drsynth.synth.corpus import netguard
+from drsynth.synth.corpus.crawler import (
     CrawlConfig,
     Crawler,
     canonicalize_url,
@@ -763,7 +763,7 @@ def test_crawl_sync_can_stop_early(serve: Callable[[dict[str, Route]], Site]) ->
 def test_a_page_reached_through_a_redirect_is_the_same_page() -> None:
     # which of two links (the article, or a redirect to it) a crawl follows first is a race between
     # fetchers: the page, and so the graph version built on it, must not depend on it
-    from synth.corpus.records import page_record
+    from drsynth.synth.corpus.records import page_record
 
     direct = page_record(url="http://x.test/wiki/Comet", body=b"<p>c</p>", content_type="text/html",
                          source="s", source_kind="crawl")

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from filters.decontam import BenchmarkItem, Decontaminator, NgramIndex, load_benchmarks
-from filters.text import normalize
+from drsynth.filters.decontam import BenchmarkItem, Decontaminator, NgramIndex, load_benchmarks
+from drsynth.filters.text import normalize
 from tests.conftest import shared_path
 from tests.helpers import write_demo_tasks
 

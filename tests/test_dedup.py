@@ -8,9 +8,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from filters.dedup import LSHIndex, MinHasher, find_duplicates, optimal_params, question_key, similarity
-from filters.dedup.minhash import NO_SHINGLES, PRIME, WEIGHTS
-from filters.text import gram_hash, ngram_hashes, normalize, words
+from drsynth.filters.dedup import (
+    LSHIndex,
+    MinHasher,
+    find_duplicates,
+    optimal_params,
+    question_key,
+    similarity,
+)
+from drsynth.filters.dedup.minhash import NO_SHINGLES, PRIME, WEIGHTS
+from drsynth.filters.text import gram_hash, ngram_hashes, normalize, words
 from tests.helpers import write_demo_tasks
 
 # long multi-hop questions (about 50 words): one edit leaves about 90% of their shingles

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from synth.corpus.demo import DEMO_HOST, LIST_PAGES, NON_ARTICLE_PAGES, SITE_DIR
+from drsynth.synth.corpus.demo import DEMO_HOST, LIST_PAGES, NON_ARTICLE_PAGES, SITE_DIR
 
 pytestmark = pytest.mark.slow
 ARTICLES = {p.stem for p in (SITE_DIR / "wiki").glob("*.html")} - set(NON_ARTICLE_PAGES)
@@ -21,7 +21,7 @@ ARTICLES = {p.stem for p in (SITE_DIR / "wiki").glob("*.html")} - set(NON_ARTICL
 def drsynth(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": ""}
     env.pop("PREFECT_API_URL")
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "drsynth.flows.cli", *args], env=env, capture_output=True, text=True,
                           timeout=600, check=False)
 
 

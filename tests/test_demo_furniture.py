@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import lxml.html
 import pytest
 
-from synth.corpus.demo import NON_ARTICLE_PAGES, SITE_DIR
+from drsynth.synth.corpus.demo import NON_ARTICLE_PAGES, SITE_DIR
 
 WIKI = SITE_DIR / "wiki"
 
@@ -115,8 +115,8 @@ SITE = scan_site()
 
 @pytest.fixture(scope="module")
 def graph(demo_documents: str, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    from storage.store import Store
-    from synth.graph.build import build_graph
+    from drsynth.storage.store import Store
+    from drsynth.synth.graph.build import build_graph
 
     root = os.fspath(tmp_path_factory.mktemp("demo-furniture") / "data")
     shutil.copytree(demo_documents, root)

@@ -22,7 +22,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from synth.corpus.demo import (
+from drsynth.synth.corpus.demo import (
     BINARY_PATHS,
     DEMO_HOST,
     ENCYCLOPEDIA_NAME,
@@ -31,7 +31,7 @@ from synth.corpus.demo import (
     RED_LINKS,
     SITE_DIR,
 )
-from synth.corpus.demo.server import DemoSiteServer
+from drsynth.synth.corpus.demo.server import DemoSiteServer
 
 WIKI = SITE_DIR / "wiki"
 SITE_ROOT = f"http://{DEMO_HOST}"
@@ -306,7 +306,7 @@ def test_server_refuses_path_traversal(server: DemoSiteServer, path: str) -> Non
 
 def test_module_entry_point_serves() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "synth.corpus.demo.server", "--port", "0"],
+        [sys.executable, "-m", "drsynth.synth.corpus.demo.server", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],

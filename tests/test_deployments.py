@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ import psutil
 import pytest
 import yaml
 
-from flows.deployment_steps import MARKER, MissingEnvironment, require_env, use_code
+from drsynth.flows.deployment_steps import FOLDERS, MARKER, MissingEnvironment, require_env, use_code
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -76,24 +77,34 @@ def test_use_code_refuses_a_directory_without_the_code(monkeypatch: pytest.Monke
 def test_use_code_runs_a_git_clone_ahead_of_the_installed_code(tmp_path: Path) -> None:
     """DRSYNTH_GIT_URL: the clone's modules are the ones imported, even those already loaded."""
     repo = tmp_path / "repo"
-    (repo / MARKER.parent).mkdir(parents=True)
-    (repo / "flows" / "__init__.py").write_text("")
+    for folder in FOLDERS:
+        (repo / folder).mkdir(parents=True)
+        (repo / folder / "__init__.py").write_text("")
     (repo / MARKER).write_text("WHERE = 'clone'\n")
+    (repo / "storage" / "store.py").write_text("WHERE = 'clone'\n")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
     for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "code"]):
         subprocess.run([*git, *args], cwd=repo, check=True)
     work = tmp_path / "run"
     work.mkdir()
     # a fresh interpreter: the step rewrites sys.modules and sys.path, which this process must keep
-    probe = ("from flows.deployment_steps import use_code; d = use_code(); "
-             "import flows.pipeline; print(d['directory'], flows.pipeline.WHERE, flows.pipeline.__file__)")
+    probe = ("from drsynth.flows.deployment_steps import use_code; d = use_code(); "
+             "import drsynth.flows.pipeline as p; print(d['directory'], p.WHERE, p.__file__)")
+    child = "import drsynth.storage.store as s; print(s.WHERE)"
     env = {**os.environ, "DRSYNTH_GIT_URL": repo.as_uri(), "DRSYNTH_GIT_REF": "main"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True,
                             timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     directory, where, module = result.stdout.split()[-3:]
     assert where == "clone"
-    assert Path(directory).parent == work and Path(module).is_relative_to(directory)
+    assert Path(directory).parent == work and Path(module).resolve().is_relative_to(directory)
+    # a process the run starts (an extraction worker, a training rank) imports the clone's code too
+    probe = probe.replace("print(", "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+                          f"{child!r}], check=True); print(", 1)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[0] == "clone"
 
 
 # -- the deployment files, read ----------------------------------------------------------------------------
@@ -112,9 +123,11 @@ def test_every_variable_a_deployment_uses_is_required_by_its_build(path: str) ->
     for deployment in _deployments(path):
         used = set(ENV_PLACEHOLDER.findall(yaml.safe_dump({k: v for k, v in deployment.items() if k != "build"})))
         required = {name for step in deployment.get("build") or []
-                    for name in step.get("flows.deployment_steps.require_env", {}).get("names", [])}
+                    for name in step.get("drsynth.flows.deployment_steps.require_env", {}).get("names", [])}
         assert used <= required, f"{deployment['name']}: {sorted(used - required)} used but not required"
-        assert (REPO / deployment["entrypoint"].split(":")[0]).is_file(), deployment["entrypoint"]
+        # an entrypoint is a flow of the installed package, never a path into one checkout
+        module, name = deployment["entrypoint"].split(":")
+        assert module.startswith("drsynth.flows.") and hasattr(importlib.import_module(module), name), module
 
 
 def test_training_runs_take_the_version_and_root_from_the_event() -> None:
@@ -223,8 +236,8 @@ def worker(server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.mark.slow
 def test_demo_deployment_runs_and_publishes(worker: tuple[dict[str, str], Path]) -> None:
-    from storage.published import publications
-    from storage.store import Store
+    from drsynth.storage.published import publications
+    from drsynth.storage.store import Store
 
     env, out = worker
     result = _cli(env, PREFECT, "deployment", "run", "pipeline/demo", "--watch", timeout=420)

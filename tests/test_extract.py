@@ -13,12 +13,12 @@ import pyarrow as pa
 import pytest
 import trafilatura
 
-from storage.ids import content_id
-from storage.schemas import schema_for
-from synth.corpus import extract as ex
-from synth.corpus import html_structure as hs
-from synth.corpus.extract import REASONS, TEXT_RECORD_TYPE, extract_page, sentence_around
-from synth.corpus.extract_pool import ExtractionPool, extract_batch
+from drsynth.storage.ids import content_id
+from drsynth.storage.schemas import schema_for
+from drsynth.synth.corpus import extract as ex
+from drsynth.synth.corpus import html_structure as hs
+from drsynth.synth.corpus.extract import REASONS, TEXT_RECORD_TYPE, extract_page, sentence_around
+from drsynth.synth.corpus.extract_pool import ExtractionPool, extract_batch
 from tests.conftest import shared_path
 
 # measured on the 127 titled readability pages: 0.72 (82 equal + 10 containing). Most misses are

@@ -11,16 +11,16 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from filters.budget import next_wave
-from filters.config import FilterConfig
-from filters.filter_and_publish import filter_and_publish
-from filters.rejection import accepted_per_level, filter_fingerprint
-from filters.screen import screened_tasks
-from storage import published
-from storage.catalog import build_catalog
-from storage.ids import content_id
-from storage.store import Store
-from synth.agent.synthesize import write_trajectories
+from drsynth.filters.budget import next_wave
+from drsynth.filters.config import FilterConfig
+from drsynth.filters.filter_and_publish import filter_and_publish
+from drsynth.filters.rejection import accepted_per_level, filter_fingerprint
+from drsynth.filters.screen import screened_tasks
+from drsynth.storage import published
+from drsynth.storage.catalog import build_catalog
+from drsynth.storage.ids import content_id
+from drsynth.storage.store import Store
+from drsynth.synth.agent.synthesize import write_trajectories
 from tests.conftest import SHARED, copy_root
 from tests.openai_server import OpenAIServer, Reply
 
@@ -184,9 +184,9 @@ def test_dedup_against_what_is_already_published(demo_trajectories: SimpleNamesp
 
 def test_budgeted_mode_stops_generating_once_n_per_level_are_accepted(
         demo_trajectories: SimpleNamespace, tmp_path: Path) -> None:
-    from filters.rejection import apply_budget, judgment_batches, run_judging
-    from filters.screen import screen_tasks
-    from synth.agent.synthesize import AgentConfig
+    from drsynth.filters.rejection import apply_budget, judgment_batches, run_judging
+    from drsynth.filters.screen import screen_tasks
+    from drsynth.synth.agent.synthesize import AgentConfig
 
     store = Store(copy_root(demo_trajectories.root, tmp_path))
     config = FilterConfig(decontaminate=False, budget_per_level=3)
@@ -221,7 +221,7 @@ def test_budgeted_mode_stops_generating_once_n_per_level_are_accepted(
 
 def test_an_unreachable_llm_judge_leaves_trajectories_pending_and_a_rerun_judges_them(
         demo_trajectories: SimpleNamespace, tmp_path: Path) -> None:
-    from synth.teacher.config import TeacherConfig
+    from drsynth.synth.teacher.config import TeacherConfig
 
     store = Store(copy_root(demo_trajectories.root, tmp_path))
     config = FilterConfig(judge="llm", decontaminate=False)
@@ -252,8 +252,8 @@ def test_budgeted_waves_move_past_tasks_whose_agents_fail(
         demo_trajectories: SimpleNamespace, tmp_path: Path) -> None:
     """A teacher that is down leaves every sample a retryable quarantine row and its task pending: planning
     the same tasks again would make the flow's wave loop run forever."""
-    from synth.agent.synthesize import AgentConfig
-    from synth.teacher.config import TeacherConfig
+    from drsynth.synth.agent.synthesize import AgentConfig
+    from drsynth.synth.teacher.config import TeacherConfig
 
     store = Store(copy_root(demo_trajectories.root, tmp_path))
     config = FilterConfig(decontaminate=False, budget_per_level=2)
@@ -273,7 +273,7 @@ def test_budgeted_waves_move_past_tasks_whose_agents_fail(
 
 def _bad_inputs(store: Store) -> None:
     """Tasks and trajectories with holes: no gold answer, no level, no task_id, a task that does not exist."""
-    from synth.agent.format import system_prompt
+    from drsynth.synth.agent.format import system_prompt
 
     messages = [{"role": "system", "content": system_prompt([], "2026-01-01")}, {"role": "user", "content": "q"},
                 {"role": "assistant", "content": "<think>sure</think><answer>Ann Lee</answer>"}]
@@ -293,7 +293,7 @@ def _bad_inputs(store: Store) -> None:
 
 
 def test_bad_tasks_and_trajectories_become_rejections_with_reasons(tmp_path: Path) -> None:
-    from filters.report import filter_report
+    from drsynth.filters.report import filter_report
 
     store = Store(str(tmp_path / "data"))
     _bad_inputs(store)
@@ -331,7 +331,7 @@ def test_latest_is_the_version_the_last_run_published(tmp_path: Path) -> None:
 
 def test_dedup_matches_every_published_version_not_only_the_latest(
         demo_trajectories: SimpleNamespace, tmp_path: Path) -> None:
-    from filters.screen import published_task_ids
+    from drsynth.filters.screen import published_task_ids
 
     store = Store(copy_root(demo_trajectories.root, tmp_path))
     first = filter_and_publish(store, "first", NO_BENCHMARKS)
@@ -349,8 +349,8 @@ def test_dedup_matches_every_published_version_not_only_the_latest(
 
 
 def test_a_sample_row_the_schema_refuses_is_quarantined_not_published(tmp_path: Path) -> None:
-    from filters.publish import _committed
-    from synth.corpus.stage_output import StageOutput
+    from drsynth.filters.publish import _committed
+    from drsynth.synth.corpus.stage_output import StageOutput
 
     store = Store(str(tmp_path / "data"))
     good = {"id": "s-good", "parents": ["t"], "mode": "react", "messages": [], "trajectory_id": "t", "level": 1}

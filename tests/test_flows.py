@@ -16,11 +16,11 @@ import duckdb
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from storage.store import Store
-from synth.corpus import ingest
-from synth.corpus.config import IngestConfig
-from synth.corpus.demo import SITE_DIR
-from synth.corpus.extract_pool import ExtractionPool
+from drsynth.storage.store import Store
+from drsynth.synth.corpus import ingest
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.demo import SITE_DIR
+from drsynth.synth.corpus.extract_pool import ExtractionPool
 
 REPO = Path(__file__).resolve().parents[1]
 CORE = ("storage", "synth", "filters", "training")
@@ -70,7 +70,7 @@ def test_drsynth_run_over_every_kind_of_local_source(tmp_path: Path) -> None:
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("PREFECT_API_URL", None)
     args = [a for s in sources for a in ("--source", str(s))]
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "run", *args, "--out", str(out), "--config", str(config)],
+    result = subprocess.run([sys.executable, "-m", "drsynth.flows.cli", "run", *args, "--out", str(out), "--config", str(config)],
                             env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     con = duckdb.connect(str(out / "catalog.duckdb"), read_only=True)
@@ -92,7 +92,7 @@ def test_ingest_flow_runs_one_task_per_batch(tmp_path: Path) -> None:
     from prefect.client.orchestration import get_client
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.ingest import ingest as ingest_flow
+    from drsynth.flows.ingest import ingest as ingest_flow
 
     source = _html_dir(tmp_path / "html", 40)
     config = {"extract": {"workers": 1, "pages_per_task": 16}}
@@ -148,7 +148,7 @@ def test_cli_reports_user_mistakes_in_one_line(tmp_path: Path) -> None:
          "No such file"),
     ]
     for args, message in cases:
-        result = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
+        result = subprocess.run([sys.executable, "-m", "drsynth.flows.cli", *args], capture_output=True, text=True,
                                 timeout=120, check=False)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "never-written").exists()
@@ -158,12 +158,12 @@ def test_graph_and_task_flows_run_one_task_per_batch(demo_store: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.testing.utilities import prefect_test_harness
 
-    from filters.rejection import accepted_per_level, filter_fingerprint
-    from flows.filter_and_publish import filter_and_publish
-    from flows.graph import build_graph
-    from flows.synthesize_tasks import synthesize_tasks
-    from flows.synthesize_trajectories import synthesize_trajectories
-    from synth.settings import Settings
+    from drsynth.filters.rejection import accepted_per_level, filter_fingerprint
+    from drsynth.flows.filter_and_publish import filter_and_publish
+    from drsynth.flows.graph import build_graph
+    from drsynth.flows.synthesize_tasks import synthesize_tasks
+    from drsynth.flows.synthesize_trajectories import synthesize_trajectories
+    from drsynth.synth.settings import Settings
 
     config = {"graph": {"docs_per_task": 32}, "tasks": {"subgraphs": 40, "subgraphs_per_task": 16},
               "agent": {"tasks_per_level": 4, "tasks_per_batch": 5, "samples": 1},
@@ -248,7 +248,7 @@ def test_drsynth_run_with_a_teacher_writer_over_http(tmp_path: Path) -> None:
     env.pop("PREFECT_API_URL", None)
     with OpenAIServer(responder) as server:
         result = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "run", "--source", str(SITE_DIR / "wiki"), "--out", str(out),
+            [sys.executable, "-m", "drsynth.flows.cli", "run", "--source", str(SITE_DIR / "wiki"), "--out", str(out),
              "--config", str(config), "--teacher-url", server.base_url, "--teacher-model", "tiny-teacher"],
             env=env, capture_output=True, text=True, timeout=600, check=False)
         chats = server.chat_requests()
@@ -273,8 +273,8 @@ def test_drsynth_run_with_a_teacher_writer_over_http(tmp_path: Path) -> None:
 
 
 def test_newest_graph_is_the_last_completed_build(store_root: str) -> None:
-    from flows.synthesize_tasks import newest_graph
-    from storage.runs import RunLog
+    from drsynth.flows.synthesize_tasks import newest_graph
+    from drsynth.storage.runs import RunLog
 
     store = Store(store_root)
     assert newest_graph(store) is None

@@ -12,8 +12,8 @@ import pytest
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
-from synth.corpus import html_structure as hs
-from synth.corpus.extract import extract_page
+from drsynth.synth.corpus import html_structure as hs
+from drsynth.synth.corpus.extract import extract_page
 from tests.conftest import shared_path
 
 WIKI_PAGES = ("wikipedia", "wikipedia-2", "wikipedia-3", "wikipedia-4")
@@ -176,7 +176,7 @@ def test_article_body_keeps_its_links() -> None:
 
 
 def test_furniture_counts_per_kind() -> None:
-    from synth.corpus.extract import parse_html
+    from drsynth.synth.corpus.extract import parse_html
 
     tree = parse_html(_raw("wikipedia-2").decode())
     counts = hs.remove_furniture(tree, hs.main_content(tree))

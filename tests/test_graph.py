@@ -11,19 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from storage.ids import content_id
-from storage.store import Store
-from synth import graph as G
-from synth.corpus.extract import extract_page
-from synth.corpus.local_sources import read_text_corpus
-from synth.corpus.stage_output import StageOutput
-from synth.graph.attributes import infobox_attributes, normalize_key
-from synth.graph.documents import clean_term, label_of, non_entity_signals
-from synth.graph.index import mention_forms, resolution_index
-from synth.graph.mentions import MentionMatcher
-from synth.graph.types import entity_type, type_from_sentence
-from synth.graph.urls import alias_from_url, fold, normalize_url, text_record_key, url_key
-from synth.graph.values import find_dates, life_dates, parse_number, parse_value
+from drsynth.storage.ids import content_id
+from drsynth.storage.store import Store
+from drsynth.synth import graph as G
+from drsynth.synth.corpus.extract import extract_page
+from drsynth.synth.corpus.local_sources import read_text_corpus
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.graph.attributes import infobox_attributes, normalize_key
+from drsynth.synth.graph.documents import clean_term, label_of, non_entity_signals
+from drsynth.synth.graph.index import mention_forms, resolution_index
+from drsynth.synth.graph.mentions import MentionMatcher
+from drsynth.synth.graph.types import entity_type, type_from_sentence
+from drsynth.synth.graph.urls import alias_from_url, fold, normalize_url, text_record_key, url_key
+from drsynth.synth.graph.values import find_dates, life_dates, parse_number, parse_value
 from tests.conftest import shared_path
 
 DEMO = "http://halvard.drsynth.test/wiki/"
@@ -405,7 +405,7 @@ def test_mention_linking_modes(tmp_path: Path, mode: str, mention_edges: int) ->
 
 
 def test_redirect_chains_and_requested_urls(tmp_path: Path) -> None:
-    from synth.corpus.records import redirect_record
+    from drsynth.synth.corpus.records import redirect_record
 
     store = Store(os.fspath(tmp_path / "data"))
     site = "https://ex.org/wiki/"
@@ -617,7 +617,7 @@ def _write_docs(root: str, *groups: list[dict], redirects: list[dict] | None = N
 
 
 def _redirect(url: str, target: str, status: int | None) -> dict:
-    from synth.corpus.records import redirect_record
+    from drsynth.synth.corpus.records import redirect_record
 
     return {**redirect_record(url=url, target=target, status=0, source="t"), "status": status}
 
@@ -650,8 +650,8 @@ def test_null_fields_the_schema_allows_do_not_crash(tmp_path: Path) -> None:
 
 def test_a_document_that_breaks_a_pass_is_quarantined_and_the_build_goes_on(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import synth.graph.entities as entities_module
-    import synth.graph.links as links_module
+    import drsynth.synth.graph.entities as entities_module
+    import drsynth.synth.graph.links as links_module
 
     real_type, real_relation = entities_module.classify, links_module._relation
 
@@ -709,7 +709,7 @@ def test_only_permanent_redirects_merge_and_name(tmp_path: Path) -> None:
     assert f"{SITE}Cleo" not in c.urls and f"{SITE}C._Varn" in c.urls and "https://ex.org/s/x7Qz" in c.urls
     assert h.urls == [f"{SITE}Harbour"] and h.aliases == []
     assert not edges_between(view, h, c)  # the random-article link is no edge to a random article
-    from synth.graph.entities import redirect_alias
+    from drsynth.synth.graph.entities import redirect_alias
 
     demo = json.loads((Path(G.__file__).parents[1] / "corpus/demo/site/_redirects.json").read_text())
     assert all(redirect_alias(f"https://h.test{path}", 8) for path in demo)
@@ -784,7 +784,7 @@ def test_table_links_are_untyped_and_describe_their_rows(tmp_path: Path) -> None
 
 def test_an_empty_resolution_index_leaves_no_lock_and_is_not_rescanned(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import synth.graph.index as index_module
+    import drsynth.synth.graph.index as index_module
 
     store = Store(os.fspath(tmp_path / "data"))
     loads = Counter()
@@ -808,7 +808,7 @@ def test_an_empty_resolution_index_leaves_no_lock_and_is_not_rescanned(tmp_path:
 
 
 def test_reads_of_a_graph_version_skip_other_versions_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synth.graph.index import ResolutionIndex
+    from drsynth.synth.graph.index import ResolutionIndex
 
     def graph_files(store: Store, dataset: str, graph: str) -> list[str]:
         return store.files(dataset, [c for c in store.commits(dataset) if c.meta.get("graph", graph) == graph])

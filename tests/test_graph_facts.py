@@ -11,12 +11,12 @@ import os
 from collections import Counter
 from pathlib import Path
 
-import synth.graph as G
-from storage.store import Store
-from synth.corpus.stage_output import StageOutput
-from synth.graph.attributes import normalize_key, own_box
-from synth.graph.report import graph_report, report_markdown
-from synth.graph.types import classify
+import drsynth.synth.graph as G
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.graph.attributes import normalize_key, own_box
+from drsynth.synth.graph.report import graph_report, report_markdown
+from drsynth.synth.graph.types import classify
 
 WIKI = "https://en.wikipedia.org/wiki/"
 

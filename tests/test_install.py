@@ -34,9 +34,9 @@ TOOLING = {"pip", "setuptools", "wheel"}
 # whose duckdb library writes the file (this one, or a fresh venv's)
 CATALOG_SCRIPT = """
 import sys
-from storage.catalog import build_catalog
-from storage.store import Store
-from synth.corpus.records import page_record
+from drsynth.storage.catalog import build_catalog
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.records import page_record
 
 store = Store(sys.argv[1])
 with store.writer("pages", "install-check") as w:

@@ -1,4 +1,4 @@
-"""filters.judges: the offline match judge's rules (numbers, dates, aliases, F1, sentences, hedges) and the
+"""drsynth.filters.judges: the offline match judge's rules (numbers, dates, aliases, F1, sentences, hedges) and the
 LLM judge over real HTTP through the `openai` SDK against the local test server."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from filters.judges import JUDGE_KINDS, LLMJudge, MatchJudge, Verdict, make_judge, verdict_counts
-from filters.judges.llm import JUDGE_SCHEMA, reply_json
-from filters.judges.normalize import final_answer, find_date_values, find_numbers, normalize, token_f1
-from storage.schemas import schema_for
-from synth.teacher import RequestLog, TeacherClient, TeacherConfig
+from drsynth.filters.judges import JUDGE_KINDS, LLMJudge, MatchJudge, Verdict, make_judge, verdict_counts
+from drsynth.filters.judges.llm import JUDGE_SCHEMA, reply_json
+from drsynth.filters.judges.normalize import final_answer, find_date_values, find_numbers, normalize, token_f1
+from drsynth.storage.schemas import schema_for
+from drsynth.synth.teacher import RequestLog, TeacherClient, TeacherConfig
 from tests.openai_server import OpenAIServer, Reply
 
 JUDGE = MatchJudge()

@@ -10,9 +10,9 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from synth.corpus.config import IngestConfig
-from synth.corpus.local_sources import TEXT_RECORD_TYPE, read_html_dir, read_text_corpus, read_warc
-from synth.corpus.sources import read_source, source_kind
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.local_sources import TEXT_RECORD_TYPE, read_html_dir, read_text_corpus, read_warc
+from drsynth.synth.corpus.sources import read_source, source_kind
 from tests.conftest import shared_path
 
 
@@ -165,7 +165,7 @@ def test_one_damaged_warc_record_costs_only_that_record(tmp_path: Path) -> None:
 
 
 def test_non_utf8_file_names_are_stored_not_fatal(tmp_path: Path) -> None:
-    from storage.store import Store
+    from drsynth.storage.store import Store
 
     directory = tmp_path / "site"
     directory.mkdir()
@@ -200,8 +200,8 @@ def test_corrupt_gzip_corpus_is_a_row_and_the_other_sources_go_on(tmp_path: Path
     import gzip
     import random
 
-    from storage.store import Store
-    from synth.corpus import ingest
+    from drsynth.storage.store import Store
+    from drsynth.synth.corpus import ingest
 
     rng = random.Random(4)
     lines = [json.dumps({"title": f"T{i}", "text": " ".join(rng.choice(["ab", "cd", "ef", "gh"]) + str(rng.random())
@@ -298,8 +298,8 @@ def test_html_dir_symlinks_and_special_files_each_get_a_row(tmp_path: Path) -> N
 def test_text_record_size_caps(tmp_path: Path) -> None:
     import gzip
 
-    from synth.corpus.limits import RecordLimits
-    from synth.corpus.records import QUARANTINE_SAMPLE_BYTES
+    from drsynth.synth.corpus.limits import RecordLimits
+    from drsynth.synth.corpus.records import QUARANTINE_SAMPLE_BYTES
 
     limits = RecordLimits(max_title_chars=100, max_text_chars=1000, max_record_bytes=100_000)
     records = [
@@ -327,9 +327,9 @@ def test_text_record_size_caps(tmp_path: Path) -> None:
 
 
 def test_extracted_documents_past_a_cap_are_quarantined(tmp_path: Path) -> None:
-    from storage.store import Store
-    from synth.corpus import ingest
-    from synth.corpus.extract_pool import ExtractionPool
+    from drsynth.storage.store import Store
+    from drsynth.synth.corpus import ingest
+    from drsynth.synth.corpus.extract_pool import ExtractionPool
 
     site = tmp_path / "site"
     site.mkdir()

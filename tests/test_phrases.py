@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from synth.graph import types as graph_types
-from synth.tasks import phrases
-from synth.tasks.phrases import (
+from drsynth.synth.graph import types as graph_types
+from drsynth.synth.tasks import phrases
+from drsynth.synth.tasks.phrases import (
     askable,
     attribute_question,
     class_noun,
@@ -93,8 +93,8 @@ def test_subtype_nouns_and_the_class_they_stand_for() -> None:
 
 def test_no_class_noun_is_derived_from_a_description() -> None:
     # the API takes no description at all, and the planner's noun is the table's whatever the lead says
-    from synth.graph.view import Entity, GraphView
-    from synth.tasks.plan import Planner
+    from drsynth.synth.graph.view import Entity, GraphView
+    from drsynth.synth.tasks.plan import Planner
 
     assert "description" not in inspect.signature(class_noun).parameters
     assert not hasattr(phrases, "type_noun")
@@ -165,8 +165,8 @@ def test_a_date_noun_names_the_day_itself() -> None:
 
 
 def test_rendered_class_nouns_and_mixed_modifiers() -> None:
-    from synth.tasks import render
-    from synth.tasks.draft import Clause, Mention, TaskDraft
+    from drsynth.synth.tasks import render
+    from drsynth.synth.tasks.draft import Clause, Mention, TaskDraft
 
     label = Mention(entity_id="l", var=None, name="Gullwing Records", display="Gullwing Records",
                     noun="record label", person=False, keyword=False, type="organization", cls="record label")

@@ -17,9 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from training.config import TrainConfig
-from training.rl.advantage import group_advantages, leave_one_out
-from training.rl.config import RLConfig
+from drsynth.training.config import TrainConfig
+from drsynth.training.rl.advantage import group_advantages, leave_one_out
+from drsynth.training.rl.config import RLConfig
 
 os.environ.setdefault("DS_ACCELERATOR", "cpu")  # before deepspeed is first imported
 
@@ -93,7 +93,7 @@ def _hand_batch():
 
 
 def test_policy_loss_by_hand_with_clipping_on_both_sides() -> None:
-    from training.rl.loss import policy_loss
+    from drsynth.training.rl.loss import policy_loss
 
     _, logp, old, advantages, mask = _hand_batch()
     parts = policy_loss(logp, old, advantages, mask, eps_low=0.2, eps_high=0.28)
@@ -110,7 +110,7 @@ def test_policy_loss_by_hand_with_clipping_on_both_sides() -> None:
 
 
 def test_policy_loss_micro_batches_add_up_and_the_kl_term_is_k3() -> None:
-    from training.rl.loss import policy_loss, token_logprobs
+    from drsynth.training.rl.loss import policy_loss, token_logprobs
 
     torch, logp, old, advantages, mask = _hand_batch()
     whole = policy_loss(logp, old, advantages, mask, eps_low=0.2, eps_high=0.28)
@@ -141,7 +141,7 @@ def test_policy_loss_micro_batches_add_up_and_the_kl_term_is_k3() -> None:
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     pytest.importorskip("transformers")
     _torch()
-    from training.tiny import build_tiny
+    from drsynth.training.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("rl-tiny") / "model")
 
@@ -191,15 +191,15 @@ class ScriptedModel:
 
 
 def _echo_tools():
-    from synth.tools.base import Toolbox
+    from drsynth.synth.tools.base import Toolbox
     from tests.helpers import Echo
 
     return Toolbox([Echo()])
 
 
 def test_action_end_is_the_teacher_policys_cut() -> None:
-    from synth.agent.policy import cut_at_action
-    from training.rl.rollout import action_end
+    from drsynth.synth.agent.policy import cut_at_action
+    from drsynth.training.rl.rollout import action_end
 
     assert action_end("<think>write </answer> later</think>") is None  # inside think: not an action
     text = "<think>ok</think>\n<answer>42</answer>"
@@ -209,8 +209,8 @@ def test_action_end_is_the_teacher_policys_cut() -> None:
 
 
 def test_hf_policy_rollout_is_token_exact(tiny_loaded: SimpleNamespace) -> None:
-    from synth.agent.runner import AgentLimits, run_react
-    from training.rl.rollout import Generator, HFPolicy
+    from drsynth.synth.agent.runner import AgentLimits, run_react
+    from drsynth.training.rl.rollout import Generator, HFPolicy
 
     tokenizer = tiny_loaded.tokenizer
     call = ('<think>I will not write </answer> yet.</think>\n<tool_call>\n{"name": "search", "arguments": '
@@ -257,7 +257,7 @@ def test_hf_policy_rollout_is_token_exact(tiny_loaded: SimpleNamespace) -> None:
 
 def test_generator_behaviour_logprobs_match_a_forward_pass(tiny_loaded: SimpleNamespace) -> None:
     torch = _torch()
-    from training.rl.rollout import Generator
+    from drsynth.training.rl.rollout import Generator
 
     model, tokenizer = tiny_loaded.model, tiny_loaded.tokenizer
     torch.manual_seed(0)
@@ -277,7 +277,7 @@ def test_generator_behaviour_logprobs_match_a_forward_pass(tiny_loaded: SimpleNa
 
 
 def test_endpoint_trajectories_are_masked_like_sft(tiny_loaded: SimpleNamespace) -> None:
-    from training.rl.rollout import endpoint_segments
+    from drsynth.training.rl.rollout import endpoint_segments
 
     tokenizer = tiny_loaded.tokenizer
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": "q?"},
@@ -295,8 +295,8 @@ def test_endpoint_trajectories_are_masked_like_sft(tiny_loaded: SimpleNamespace)
 
 def _rollout(task: dict, index: int, termination: str, verdict: str, reward: float, ids: list[int],
              trained: list[bool]):
-    from synth.agent.runner import Trajectory
-    from training.rl.rollout import Rollout, Segment
+    from drsynth.synth.agent.runner import Trajectory
+    from drsynth.training.rl.rollout import Rollout, Segment
 
     answer = "x" if termination == "answer" else None
     trajectory = Trajectory(task["task_id"], task["question"], 1, "react", "rl-hf", "tiny", index, [], answer,
@@ -308,7 +308,7 @@ def _rollout(task: dict, index: int, termination: str, verdict: str, reward: flo
 def _hand_rollouts(rewards: list[float]):
     """A group of hand-built rollouts of one task (each its own trained tokens) and one more without an
     answer, as a RolloutBatch."""
-    from training.rl.rollout import RolloutBatch
+    from drsynth.training.rl.rollout import RolloutBatch
 
     task = {"task_id": "t1", "question": "q?"}
     trained = [False, False, False, True, True, True, False, True]
@@ -321,7 +321,13 @@ def _hand_rollouts(rewards: list[float]):
 
 def test_rollouts_become_samples_with_their_groups_advantages() -> None:
     _torch()
-    from training.rl.trainer import assign_advantages, exclusion, rollout_stats, step_tasks, train_items
+    from drsynth.training.rl.trainer import (
+        assign_advantages,
+        exclusion,
+        rollout_stats,
+        step_tasks,
+        train_items,
+    )
 
     batch = _hand_rollouts([1.0, 0.0, 0.0])
     assign_advantages(batch)
@@ -346,7 +352,7 @@ def test_rollouts_become_samples_with_their_groups_advantages() -> None:
 
 def test_rl_steps_are_max_steps_or_enough_for_the_epochs() -> None:
     _torch()
-    from training.rl.trainer import rl_steps
+    from drsynth.training.rl.trainer import rl_steps
 
     assert rl_steps(TrainConfig(max_steps=7), tasks=100, world=2) == 7
     per_step = TrainConfig.from_dict({"epochs": 2, "rl": {"tasks_per_step": 8}})
@@ -362,7 +368,7 @@ def _parameters(module) -> dict:
 def engine(tiny: str):
     """A DeepSpeed engine (ZeRO-2, fp32) over the tiny model, shared by the update tests."""
     pytest.importorskip("deepspeed")
-    from training.engine import initialize, load_model
+    from drsynth.training.engine import initialize, load_model
 
     cfg = TrainConfig.from_dict({"bf16": False, "lr": 1e-2, "warmup_steps": 0, "max_steps": 20, "seq_len": 64,
                                  "micro_batch_size": 1, "weight_decay": 0.0})
@@ -370,7 +376,7 @@ def engine(tiny: str):
 
 
 def _items(rewards: list[float], seq_len: int = 64):
-    from training.rl.trainer import assign_advantages, train_items
+    from drsynth.training.rl.trainer import assign_advantages, train_items
 
     batch = _hand_rollouts(rewards)
     assign_advantages(batch)
@@ -379,7 +385,7 @@ def _items(rewards: list[float], seq_len: int = 64):
 
 def test_one_optimizer_step_moves_the_weights_only_with_a_nonzero_advantage(engine) -> None:
     torch = _torch()
-    from training.rl.trainer import Updater
+    from drsynth.training.rl.trainer import Updater
 
     cfg = TrainConfig.from_dict({"seq_len": 64, "micro_batch_size": 1})
     updater = Updater(engine, cfg, pad_id=0)
@@ -407,7 +413,7 @@ def test_one_optimizer_step_moves_the_weights_only_with_a_nonzero_advantage(engi
 
 
 def test_ppo_epochs_minibatches_kl_and_rollout_logprobs(engine, tiny: str) -> None:
-    from training.rl.trainer import Updater, load_reference
+    from drsynth.training.rl.trainer import Updater, load_reference
 
     # against the generator's log-probabilities (-1.0 here, far above the tiny model's ~-7.6): r = e^-6.6, so
     # every token of a negative advantage is clipped low, and none high
@@ -432,9 +438,9 @@ def test_ppo_epochs_minibatches_kl_and_rollout_logprobs(engine, tiny: str) -> No
 @pytest.fixture(scope="module")
 def rl_root(demo_documents: str, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """The demo site's documents plus a published rl_tasks version of three tasks about them."""
-    from storage.ids import content_id
-    from storage.published import publish
-    from storage.store import Store
+    from drsynth.storage.ids import content_id
+    from drsynth.storage.published import publish
+    from drsynth.storage.store import Store
 
     root = os.fspath(tmp_path_factory.mktemp("rl-root") / "data")
     shutil.copytree(demo_documents, root)
@@ -468,7 +474,7 @@ def test_train_rl_end_to_end_with_hf_rollouts(rl_root: SimpleNamespace, tiny: st
     pytest.importorskip("deepspeed")
     from transformers import AutoModelForCausalLM
 
-    from training.run import main
+    from drsynth.training.run import main
 
     config = tmp_path / "rl.json"
     config.write_text(json.dumps({"train": {
@@ -508,7 +514,7 @@ def test_train_rl_end_to_end_with_hf_rollouts(rl_root: SimpleNamespace, tiny: st
     assert [r["step"] for r in _log(out)] == [1, 2, 3] and _log(out)[:2] == records
 
     # another task order (here: another seed) does not continue this run's checkpoint
-    from training.engine import CheckpointMismatch
+    from drsynth.training.engine import CheckpointMismatch
 
     table["train"]["seed"] = 1
     config.write_text(json.dumps(table))
@@ -519,8 +525,8 @@ def test_train_rl_end_to_end_with_hf_rollouts(rl_root: SimpleNamespace, tiny: st
 
 def test_train_rl_end_to_end_with_an_openai_endpoint(rl_root: SimpleNamespace, tiny: str, tmp_path: Path) -> None:
     pytest.importorskip("deepspeed")
+    from drsynth.training.rl.trainer import train_rl
     from tests.openai_server import OpenAIServer
-    from training.rl.trainer import train_rl
 
     lock = threading.Lock()
     roles: dict[str, int] = {}

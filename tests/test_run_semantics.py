@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from storage.published import publications, publish
-from storage.runs import RunLog, latest_events
-from storage.store import Store
+from drsynth.storage.published import publications, publish
+from drsynth.storage.runs import RunLog, latest_events
+from drsynth.storage.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ def test_cli_run_over_sources_that_yield_no_pages_fails_naming_them(tmp_path: Pa
     out = tmp_path / "out"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("PREFECT_API_URL", None)
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--source", str(missing), "--source", str(empty),
+    result = subprocess.run([sys.executable, "-m", "drsynth.flows.cli", "run", "--source", str(missing), "--source", str(empty),
                              "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
                             check=False)
     assert result.returncode == 1, result.stderr[-3000:]
@@ -75,7 +75,7 @@ def test_cli_run_over_sources_that_yield_no_pages_fails_naming_them(tmp_path: Pa
 
 
 def test_a_failed_runs_final_state_message_is_its_reason_in_runs(prefect_api, tmp_path: Path) -> None:
-    from flows.ingest import ingest
+    from drsynth.flows.ingest import ingest
 
     out, missing = str(tmp_path / "out"), str(tmp_path / "nowhere.warc.gz")
     state = ingest(sources=[missing], out=out, return_state=True)
@@ -91,7 +91,7 @@ def test_a_source_that_yields_nothing_beside_others_is_a_warning() -> None:
 
     from prefect.logging import disable_run_logger
 
-    from flows.ingest import check_sources
+    from drsynth.flows.ingest import check_sources
 
     counts: Counter[str] = Counter()
     with disable_run_logger():
@@ -103,7 +103,7 @@ def test_a_source_that_yields_nothing_beside_others_is_a_warning() -> None:
 
 
 def test_nothing_is_published_for_a_dataset_with_no_rows(tmp_path: Path) -> None:
-    from filters.publish import publish_sets
+    from drsynth.filters.publish import publish_sets
 
     store = Store(str(tmp_path / "data"))
     ids = _sft_rows(store, 3)
@@ -115,7 +115,7 @@ def test_nothing_is_published_for_a_dataset_with_no_rows(tmp_path: Path) -> None
 def test_a_version_is_announced_once_with_its_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect.logging import disable_run_logger
 
-    from flows import filter_and_publish as flow_module
+    from drsynth.flows import filter_and_publish as flow_module
 
     events: list[dict] = []
     monkeypatch.setattr(flow_module, "emit_event", lambda **kwargs: events.append(kwargs))
@@ -146,8 +146,8 @@ def test_filter_on_an_empty_root_warns_of_missing_benchmarks_and_publishes_nothi
         prefect_api, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from prefect.client.orchestration import get_client
 
-    from flows.cli import main
-    from flows.ui import artifact_key
+    from drsynth.flows.cli import main
+    from drsynth.flows.ui import artifact_key
 
     out = tmp_path / "data"
     out.mkdir()
@@ -176,8 +176,8 @@ def test_filter_on_an_empty_root_warns_of_missing_benchmarks_and_publishes_nothi
 
 
 def test_filter_report_says_when_no_benchmark_set_was_loaded(tmp_path: Path) -> None:
-    from filters.config import FilterConfig
-    from filters.report import filter_report, screening_warnings
+    from drsynth.filters.config import FilterConfig
+    from drsynth.filters.report import filter_report, screening_warnings
 
     config = FilterConfig(benchmarks=[str(tmp_path / "absent")])
     assert screening_warnings(FilterConfig(decontaminate=False), {}) == []
@@ -192,7 +192,7 @@ def test_filter_report_says_when_no_benchmark_set_was_loaded(tmp_path: Path) -> 
 
 
 def test_a_training_flow_trains_a_version_once_unless_asked_to_retrain(prefect_api, tmp_path: Path) -> None:
-    from flows.train import train_sft
+    from drsynth.flows.train import train_sft
 
     root = str(tmp_path / "data")
     store = Store(root)
@@ -212,8 +212,8 @@ def test_a_training_flow_trains_a_version_once_unless_asked_to_retrain(prefect_a
 
 
 def test_an_empty_version_is_never_trained(prefect_api, tmp_path: Path) -> None:
-    from flows.train import train_sft
-    from storage.published import PublicationError
+    from drsynth.flows.train import train_sft
+    from drsynth.storage.published import PublicationError
 
     root = str(tmp_path / "data")
     empty = publish(Store(root), "sft_samples", [], "old-run").name  # what older releases published
@@ -226,7 +226,7 @@ def test_a_deployment_runs_parameters_deep_merge_over_its_defaults(prefect_api, 
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
 
-    from flows.train import train_sft
+    from drsynth.flows.train import train_sft
 
     root = str(tmp_path / "data")
     version = publish(Store(root), "sft_samples", _sft_rows(Store(root), 2), "filter-run").name
@@ -268,7 +268,7 @@ def test_a_published_version_triggers_one_training_run_on_its_root(prefect_api, 
     from prefect.events.worker import EventsWorker
     from prefect.logging import disable_run_logger
 
-    from flows.filter_and_publish import publish_versions
+    from drsynth.flows.filter_and_publish import publish_versions
 
     async def deploy() -> object:
         async with get_client() as client:
@@ -315,7 +315,7 @@ def test_a_pipeline_config_given_at_run_time_overrides_only_the_keys_it_names(pr
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
 
-    from flows.filter_and_publish import filter_and_publish
+    from drsynth.flows.filter_and_publish import filter_and_publish
 
     out = tmp_path / "data"
     out.mkdir()

@@ -20,10 +20,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from synth.tools import python_sandbox, sandbox_limits
-from synth.tools.base import ToolResult
-from synth.tools.python_sandbox import UNAVAILABLE, PythonInterpreter, SandboxLimits
-from synth.tools.sandbox_limits import NOBODY, UID_BASE, UID_SPAN
+from drsynth.synth.tools import python_sandbox, sandbox_limits
+from drsynth.synth.tools.base import ToolResult
+from drsynth.synth.tools.python_sandbox import UNAVAILABLE, PythonInterpreter, SandboxLimits
+from drsynth.synth.tools.sandbox_limits import NOBODY, UID_BASE, UID_SPAN
 
 LIMITS = SandboxLimits(wall_s=8, cpu_s=4, memory_mb=512, max_disk_mb=8)
 KERNEL = python_sandbox.isolation_layers("auto")

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from filters.checks import check_trajectory
-from filters.config import FilterConfig
-from filters.filter_and_publish import filter_and_publish
-from storage.store import Store
-from synth.agent import ScriptedSearchPolicy, parse_turn, run_context, run_react
-from synth.agent.format import render_turn, system_prompt
-from synth.agent.scripted import UNVERIFIED, measures, visitable
-from synth.agent.scripted_question import Attribute, Entity, names_in, parse_question
-from synth.corpus.wikitext import title_url
-from synth.tools.toolbox import default_toolbox
-from synth.tools.visit import CorpusPages
+from drsynth.filters.checks import check_trajectory
+from drsynth.filters.config import FilterConfig
+from drsynth.filters.filter_and_publish import filter_and_publish
+from drsynth.storage.store import Store
+from drsynth.synth.agent import ScriptedSearchPolicy, parse_turn, run_context, run_react
+from drsynth.synth.agent.format import render_turn, system_prompt
+from drsynth.synth.agent.scripted import UNVERIFIED, measures, visitable
+from drsynth.synth.agent.scripted_question import Attribute, Entity, names_in, parse_question
+from drsynth.synth.corpus.wikitext import title_url
+from drsynth.synth.tools.toolbox import default_toolbox
+from drsynth.synth.tools.visit import CorpusPages
 from tests.helpers import run
 
 WIKI = "https://en.wikipedia.org/wiki/"
@@ -148,7 +148,7 @@ def test_thinking_says_what_was_observed_and_what_comes_next(corpus) -> None:
 def test_attribute_questions_are_phrased_as_what_they_ask() -> None:
     target = parse_question("When did Ada Brunn die?")
     assert isinstance(target, Attribute) and target.subject.name == "Ada Brunn"
-    from synth.agent.scripted import attribute_phrase
+    from drsynth.synth.agent.scripted import attribute_phrase
     assert attribute_phrase(target) == "date of death"
     assert attribute_phrase(parse_question("How many people died in the Great Flood?")) == "number of people who died"
 
@@ -196,14 +196,14 @@ def test_identical_samples_of_a_task_are_kept_once(tmp_path: Path) -> None:
 
 
 def test_the_messages_digest_is_role_and_content() -> None:
-    from filters.rejection import messages_digest
+    from drsynth.filters.rejection import messages_digest
     one = [{"role": "user", "content": "q"}]
     assert messages_digest(one) == messages_digest(json.loads(json.dumps(one)))
     assert messages_digest(one) != messages_digest([{"role": "assistant", "content": "q"}])
 
 
 def test_the_type_test_reads_the_definitions_head_noun() -> None:
-    from synth.agent.scripted import defining_nouns
+    from drsynth.synth.agent.scripted import defining_nouns
     assert defining_nouns("an island country in the Morrow Sea") == ["country"]  # no "sea"
     assert defining_nouns("an Estavian composer and teacher, widely regarded") == ["composer", "teacher"]
     assert defining_nouns("a long-period comet discovered at the Ostvale Observatory") == ["comet"]

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from storage.store import Store
-from synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
-from synth.tasks.checks import leaked_alias
-from synth.tasks.search_check import SearchCheck, default_k, queries_of
-from synth.tasks.select import choose, draft_id_of, task_id
-from synth.tools.search import SearchIndex
+from drsynth.storage.store import Store
+from drsynth.synth.tasks import TaskConfig, select_tasks, subgraph_batches, write_tasks
+from drsynth.synth.tasks.checks import leaked_alias
+from drsynth.synth.tasks.search_check import SearchCheck, default_k, queries_of
+from drsynth.synth.tasks.select import choose, draft_id_of, task_id
+from drsynth.synth.tools.search import SearchIndex
 
 
 def _draft(n: int, question: str, answer: str, level: int = 1, *, relation: str = "born", entity: str = "",
@@ -103,7 +103,7 @@ def selected(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathF
 
 
 def test_tasks_hold_no_duplicate_and_respect_the_caps(selected: SimpleNamespace) -> None:
-    from filters.dedup import find_duplicates
+    from drsynth.filters.dedup import find_duplicates
 
     tasks = selected.tasks
     assert tasks and len(tasks) < len(selected.drafts)
@@ -188,8 +188,8 @@ def test_leaks_inside_numbers_dates_and_longer_tokens(question: str, answer: str
 
 def test_walks_lean_away_from_answers_already_asked(demo_subgraphs: SimpleNamespace,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from synth.graph import GraphView
-    from synth.tasks import sample as sampling
+    from drsynth.synth.graph import GraphView
+    from drsynth.synth.tasks import sample as sampling
 
     view = GraphView.load(Store(demo_subgraphs.root), demo_subgraphs.graph)
 

@@ -11,21 +11,27 @@ from types import SimpleNamespace
 
 import pytest
 
-from filters.cpt.findings import clean
-from filters.cpt.steps import NOT_RUN, SampleError
-from filters.sft import context_samples, converted_rounds, parse_system_prompt, react_sample, sft_samples
-from storage.store import Store
-from synth.agent import Policy, ToolCall, render_turn, run_context, run_heavy, run_react
-from synth.agent.format import (
+from drsynth.filters.cpt.findings import clean
+from drsynth.filters.cpt.steps import NOT_RUN, SampleError
+from drsynth.filters.sft import (
+    context_samples,
+    converted_rounds,
+    parse_system_prompt,
+    react_sample,
+    sft_samples,
+)
+from drsynth.storage.store import Store
+from drsynth.synth.agent import Policy, ToolCall, render_turn, run_context, run_heavy, run_react
+from drsynth.synth.agent.format import (
     FORCE_ANSWER,
     REPORT_INSTRUCTIONS,
     parse_context_prompt,
     parse_turn,
     system_prompt,
 )
-from synth.agent.runner import AgentLimits, TokenCounter
-from synth.tools.base import Toolbox
-from synth.tools.search import Hit
+from drsynth.synth.agent.runner import AgentLimits, TokenCounter
+from drsynth.synth.tools.base import Toolbox
+from drsynth.synth.tools.search import Hit
 from tests.helpers import FixedSearch, FixedVisit, Replies, run, wiki_url
 
 TODAY = "2025-03-01"
@@ -257,7 +263,7 @@ def test_heavy_synthesis_is_a_react_sample() -> None:
 @pytest.fixture(scope="module")
 def demo(demo_subgraphs: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """Scripted react and context trajectories of a few demo tasks (one batch of tasks is enough)."""
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.synth.tools.toolbox import default_toolbox
     from tests.helpers import scripted_runs, tasks_by_level, write_demo_tasks
 
     root = os.fspath(tmp_path_factory.mktemp("sft-demo") / "data")
@@ -298,8 +304,8 @@ def test_scripted_trajectories_become_samples_in_a_real_store(demo: SimpleNamesp
 
 
 def test_identical_samples_are_published_once_as_the_smallest_id(tmp_path: Path) -> None:
-    from filters.publish import distinct_samples, publish_sets
-    from storage import published
+    from drsynth.filters.publish import distinct_samples, publish_sets
+    from drsynth.storage import published
 
     store = Store(os.fspath(tmp_path / "out"))
     first, second = react_row([SEARCH, VISIT, ANSWER]), react_row([SEARCH, VISIT, ANSWER], sample_index=1)
@@ -331,8 +337,8 @@ def test_a_demo_run_publishes_distinct_samples_from_correct_answers_only(demo_pu
     judge accepts, and no two published samples are identical."""
     import json
 
-    from filters.judges import MatchJudge
-    from storage import published
+    from drsynth.filters.judges import MatchJudge
+    from drsynth.storage import published
 
     store = Store(demo_published.root)
     tasks = {t["id"]: t for t in store.rows("tasks", ["id", "question", "answer", "aliases", "answer_type"])}

@@ -7,11 +7,11 @@ import itertools
 
 import pytest
 
-from synth.graph import GraphView
-from synth.graph import types as entity_types
-from synth.graph.classes import ancestors, is_class, lineage, membership
-from synth.tasks import formal
-from synth.tasks.formal import UNKNOWN_VALUE, Triple, Truth, analyze, evaluate, solve
+from drsynth.synth.graph import GraphView
+from drsynth.synth.graph import types as entity_types
+from drsynth.synth.graph.classes import ancestors, is_class, lineage, membership
+from drsynth.synth.tasks import formal
+from drsynth.synth.tasks.formal import UNKNOWN_VALUE, Triple, Truth, analyze, evaluate, solve
 
 # --- planted graphs ----------------------------------------------------------------------------------
 

@@ -15,11 +15,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from storage import manifest
-from storage.catalog import build_catalog
-from storage.runs import RunLog
-from storage.store import Store
-from synth.corpus.records import page_record, quarantine_record
+from drsynth.storage import manifest
+from drsynth.storage.catalog import build_catalog
+from drsynth.storage.runs import RunLog
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.records import page_record, quarantine_record
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,7 @@ def test_crash_before_publish_leaves_nothing_visible_and_vacuum_cleans(store_roo
     def crash(*_a, **_k):
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr("storage.writer.publish_commit", crash)
+    monkeypatch.setattr("drsynth.storage.writer.publish_commit", crash)
     writer = store.writer("pages", "run-b")
     writer.write_many(pages(20, start=10))
     with pytest.raises(KeyboardInterrupt):
@@ -101,8 +101,8 @@ def test_half_written_commit_file_is_ignored(store_root: str) -> None:
 
 WRITER_SCRIPT = r"""
 import sys
-from storage.store import Store
-from synth.corpus.records import page_record
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.records import page_record
 root = sys.argv[1]
 store = Store(root)
 i = 0
@@ -230,7 +230,7 @@ def test_interrupted_publish_never_loses_the_shards_of_a_visible_commit(store_ro
     def interrupted(_directory: str) -> None:
         raise KeyboardInterrupt("after the rename, before the directory fsync")
 
-    monkeypatch.setattr("storage.manifest.fsync_path", interrupted)
+    monkeypatch.setattr("drsynth.storage.manifest.fsync_path", interrupted)
     writer = Store(store_root).writer("pages", "run-a")
     writer.write_many(pages(10))
     with pytest.raises(KeyboardInterrupt):
@@ -269,7 +269,7 @@ def test_deleted_root_is_written_again_by_the_same_process(tmp_path: Path) -> No
 
 
 def test_rows_that_do_not_fit_the_schema_are_named_and_the_writer_goes_on(store_root: str) -> None:
-    from storage.writer import InvalidRows
+    from drsynth.storage.writer import InvalidRows
 
     store = Store(store_root)
     rows = pages(4)
@@ -324,7 +324,7 @@ BUILT_SO_FAR = set(CATALOG_CONTRACT)
 
 
 def test_catalog_contract_holds_for_every_declared_dataset(store_root: str) -> None:
-    from storage.schemas import SCHEMAS
+    from drsynth.storage.schemas import SCHEMAS
 
     con = duckdb.connect(build_catalog(Store(store_root)), read_only=True)
     views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
@@ -346,7 +346,7 @@ def _rl_rows(n: int, start: int = 0) -> list[dict]:
 
 @pytest.mark.parametrize("root_kind", ["local", "memory"])
 def test_a_published_version_is_immutable_named_by_its_rows_and_reads_exactly_them(tmp_path: Path, root_kind: str) -> None:
-    from storage.published import PublicationError, publications, publish, read_publication, resolve
+    from drsynth.storage.published import PublicationError, publications, publish, read_publication, resolve
 
     root = str(tmp_path / "root") if root_kind == "local" else f"memory://pub-{tmp_path.name}"
     store = Store(root)
@@ -376,7 +376,7 @@ def test_a_published_version_is_immutable_named_by_its_rows_and_reads_exactly_th
 
 
 def test_catalog_lists_publications_and_runs_name_the_versions(store_root: str) -> None:
-    from storage.published import publish
+    from drsynth.storage.published import publish
 
     store = Store(store_root)
     with store.writer("rl_tasks", "r1") as writer:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from synth.graph import GraphView
-from synth.tasks import render
-from synth.tasks.checks import unlisted_values, unseen_parent
-from synth.tasks.formal import Triple
-from synth.tasks.operations import vague_date
-from synth.tasks.phrases import attribute_question, relation_phrase
-from synth.tasks.plan import Planner, whole_value
+from drsynth.synth.graph import GraphView
+from drsynth.synth.tasks import render
+from drsynth.synth.tasks.checks import unlisted_values, unseen_parent
+from drsynth.synth.tasks.formal import Triple
+from drsynth.synth.tasks.operations import vague_date
+from drsynth.synth.tasks.phrases import attribute_question, relation_phrase
+from drsynth.synth.tasks.plan import Planner, whole_value
 
 
 def _entity(eid: str, name: str, etype: str, attributes: list[dict] | None = None, subtype: str | None = None,
@@ -83,7 +83,7 @@ def test_answers_keep_the_month_and_names_say_their_disambiguator_in_words() -> 
 
 
 def test_a_date_answer_leaks_through_its_year_and_a_circa_year_keeps_its_circa() -> None:
-    from synth.tasks.checks import leaked_alias
+    from drsynth.synth.tasks.checks import leaked_alias
 
     task = {"answer": "14 January 1861", "aliases": ["1861-01-14"], "answer_type": "date"}
     assert leaked_alias("When did Princess Maria Carolina (1820–1861) die?", task) == "1861"
@@ -98,7 +98,7 @@ def test_a_date_answer_leaks_through_its_year_and_a_circa_year_keeps_its_circa()
 
 
 def test_a_lead_sentences_circa_year_keeps_its_mark() -> None:
-    from synth.graph.attributes import lead_attributes
+    from drsynth.synth.graph.attributes import lead_attributes
 
     born, died = lead_attributes("Guibert of Nogent (c. 1055 – 1124) was a Benedictine historian.", doc_id="d")
     assert (born["value"], born["normalized"], born["qualifier"]) == ("c. 1055", "1055", "c.")
@@ -106,7 +106,7 @@ def test_a_lead_sentences_circa_year_keeps_its_mark() -> None:
 
 
 def test_a_cover_versions_box_is_a_subject_the_graph_cannot_see() -> None:
-    from synth.graph.attributes import other_versions
+    from drsynth.synth.graph.attributes import other_versions
 
     song = [{"key": "released", "value": "1961", "box": 0, "subject": '"Gellan Bay Blues"'},
             {"key": "released", "value": "1964", "box": 1, "subject": "Single by The Harbour Lights"}]
@@ -144,7 +144,7 @@ def test_no_verb_is_stranded_after_a_long_noun_phrase_and_labels_are_written_out
 
 
 def test_an_amount_that_is_part_of_its_value_is_not_asked_and_an_events_operator_runs_its_site() -> None:
-    from synth.tasks.sample import stated_fact
+    from drsynth.synth.tasks.sample import stated_fact
 
     telescope = {"key": "main telescope", "value": "40 cm refractor (1888)", "kind": "quantity", "source": "infobox"}
     depth = {"key": "length", "value": "1,460 km (907 mi)", "kind": "quantity", "source": "infobox"}
@@ -154,7 +154,7 @@ def test_an_amount_that_is_part_of_its_value_is_not_asked_and_an_events_operator
 
 
 def test_a_doubted_or_misread_life_date_is_no_fact() -> None:
-    from synth.graph.values import life_dates
+    from drsynth.synth.graph.values import life_dates
 
     assert "died" not in life_dates("Edward Bruce (c. 1280 – died 14 October 1318?) was a brother of the king.")
     # "born 1280 – died 14 October 1318": the birth window ends at the dash, it is not the death day
@@ -163,7 +163,7 @@ def test_a_doubted_or_misread_life_date_is_no_fact() -> None:
 
 
 def test_a_page_about_someones_death_is_an_event_and_an_appositive_is_closed() -> None:
-    from synth.graph.types import classify
+    from drsynth.synth.graph.types import classify
 
     lead = "Garry Hoy (1955 – July 9, 1993) was a Canadian lawyer who fell from a window."
     assert classify([], lead, title="Death of Garry Hoy").type == "event"

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from storage.store import Store
-from synth.graph import GraphView
-from synth.tasks import (
+from drsynth.storage.store import Store
+from drsynth.synth.graph import GraphView
+from drsynth.synth.tasks import (
     QuestionWriter,
     TaskConfig,
     TaskDraft,
@@ -33,10 +33,10 @@ from synth.tasks import (
     wl_hash,
     write_tasks,
 )
-from synth.tasks.checks import expected_answer, leaked_alias, named_next_to_answer
-from synth.tasks.formal import Triple
-from synth.tasks.operations import in_number_range, mask_name, number_range, vague_date
-from synth.tasks.phrases import (
+from drsynth.synth.tasks.checks import expected_answer, leaked_alias, named_next_to_answer
+from drsynth.synth.tasks.formal import Triple
+from drsynth.synth.tasks.operations import in_number_range, mask_name, number_range, vague_date
+from drsynth.synth.tasks.phrases import (
     attribute_question,
     base_form,
     date_clause,
@@ -44,9 +44,9 @@ from synth.tasks.phrases import (
     phrasable,
     relation_phrase,
 )
-from synth.tasks.sample import sample
-from synth.tasks.synthesize import SUBGRAPH_COLUMNS
-from synth.tasks.writers import WriterError, parse_reply
+from drsynth.synth.tasks.sample import sample
+from drsynth.synth.tasks.synthesize import SUBGRAPH_COLUMNS
+from drsynth.synth.tasks.writers import WriterError, parse_reply
 from tests.openai_server import OpenAIServer
 
 # --- a hand-built graph ------------------------------------------------------------------------------
@@ -279,21 +279,21 @@ def test_relation_keys_that_name_a_class_or_an_event() -> None:
 
 
 def _mention(name: str, noun: str, etype: str, var: str | None = None, clauses=()) -> object:
-    from synth.tasks.draft import Mention
+    from drsynth.synth.tasks.draft import Mention
 
     return Mention(entity_id=name, var=var, name=name, display=name, noun=noun, person=etype == "person",
                    keyword=True, type=etype, past=etype in ("person", "event"), clauses=list(clauses))
 
 
 def _edge_clause(relation: str, other, outgoing: bool) -> object:
-    from synth.tasks.draft import Clause
+    from drsynth.synth.tasks.draft import Clause
 
     return Clause(kind="edge", relation=relation, outgoing=outgoing, other=other)
 
 
 def _question(root) -> str:
-    from synth.tasks import render
-    from synth.tasks.draft import TaskDraft as Draft
+    from drsynth.synth.tasks import render
+    from drsynth.synth.tasks.draft import TaskDraft as Draft
 
     draft = Draft(subgraph_id="s", graph="g", level=1, root=root, answer="x", aliases=[], answer_type="entity",
                   expected="x", target_entity_id=root.entity_id, attribute=None)
@@ -301,7 +301,7 @@ def _question(root) -> str:
 
 
 def test_rendered_reverse_readings() -> None:
-    from synth.tasks.draft import Clause
+    from drsynth.synth.tasks.draft import Clause
 
     school = _mention("the Varkholm Conservatory", "national school", "organization")
     architect = _mention("Edvard Lune", "architect", "person", "?answer", [_edge_clause("building", school, False)])
@@ -338,8 +338,8 @@ def test_rendered_reverse_readings() -> None:
 
 
 def test_paths_avoid_leaving_a_node_twice_by_one_relation() -> None:
-    from synth.graph.view import Edge
-    from synth.tasks.plan import _repeats
+    from drsynth.synth.graph.view import Edge
+    from drsynth.synth.tasks.plan import _repeats
 
     def edge(src: str, dst: str, relation: str) -> Edge:
         return Edge(id=f"{src}-{dst}", src=src, dst=dst, relation=relation, evidence="", kind="infobox", doc_id="")
@@ -385,7 +385,7 @@ def _brute_force(formalization: list[dict], view: GraphView) -> set[str]:
     """Every assignment of every variable, checked triple by triple: slow, obviously right."""
     from itertools import product
 
-    from synth.tasks.formal import attribute_values, holds
+    from drsynth.synth.tasks.formal import attribute_values, holds
 
     triples = [Triple.of(t) for t in formalization]
     values = {t.object for t in triples if t.object_kind == "value"}
@@ -511,7 +511,7 @@ def _toy_subgraph(toy: GraphView, target: str, edge_ids: list[str], attribute: s
 
 
 def test_planner_levels_on_a_toy_graph(toy: GraphView) -> None:
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.plan import Planner
 
     planner = Planner(toy, {"doc-anna": "http://x/anna"})
     row = _toy_subgraph(toy, "carl", ["e3", "e1", "e4", "e5"])
@@ -529,8 +529,8 @@ def test_planner_levels_on_a_toy_graph(toy: GraphView) -> None:
 
 
 def test_shared_attribute_operation(toy: GraphView) -> None:
-    from synth.tasks.draft import TaskDraft as Draft
-    from synth.tasks.plan import Planner, _Context
+    from drsynth.synth.tasks.draft import TaskDraft as Draft
+    from drsynth.synth.tasks.plan import Planner, _Context
 
     planner = Planner(toy)
     row = _toy_subgraph(toy, "carl", ["e3", "e4", "e5"])
@@ -700,7 +700,7 @@ def test_template_questions_read_as_english(demo_tasks) -> None:
 def test_questions_state_typed_edges_only(demo_graph: SimpleNamespace, demo_tasks) -> None:
     """A hyperlink, a table link or a mention says two entities are connected, never how: no subgraph walks
     one, no plan states one, no evidence cites one, and no question reads "associated with"."""
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.plan import Planner
 
     view = demo_graph.view
     typed = {e.relation for e in view.edges.values() if e.typed}
@@ -735,8 +735,8 @@ def test_questions_state_typed_edges_only(demo_graph: SimpleNamespace, demo_task
 
 
 def test_a_duration_is_asked_and_answered_as_written(demo_graph: SimpleNamespace, demo_tasks) -> None:
-    from synth.tasks.plan import Planner
-    from synth.tasks.synthesize import task_row
+    from drsynth.synth.tasks.plan import Planner
+    from drsynth.synth.tasks.synthesize import task_row
 
     view = demo_graph.view
 
@@ -769,7 +769,7 @@ def test_a_duration_is_asked_and_answered_as_written(demo_graph: SimpleNamespace
 def test_a_stub_is_an_answer_never_an_attribute_target(demo_graph: SimpleNamespace, demo_tasks) -> None:
     """A stub (a record label, a child named only in an infobox) answers by its name, cited by the infobox
     row that links to it; it has no page, description or attribute to ask."""
-    from synth.tasks.text import contains_phrase
+    from drsynth.synth.tasks.text import contains_phrase
 
     view = demo_graph.view
     stubs = {e.id for e in view.entities.values() if e.stub}
@@ -788,7 +788,7 @@ def test_a_stub_is_an_answer_never_an_attribute_target(demo_graph: SimpleNamespa
 def test_a_corpus_of_mentions_only_gives_single_entity_questions() -> None:
     """Text corpora link by name mentions only: no edge is a fact, so each entity with an askable attribute is
     a subgraph of its own, asked at level 1; nothing is written at levels 2 and 3."""
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.plan import Planner
 
     entities = [
         _entity("old", "Oldtown", "place", "Oldtown is a port city.",
@@ -812,7 +812,7 @@ def test_a_corpus_of_mentions_only_gives_single_entity_questions() -> None:
 
 
 def test_a_link_in_a_subgraph_is_never_stated(toy: GraphView) -> None:
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.plan import Planner
 
     planner = Planner(toy)
     # a subgraph written before links were told from facts: its link (e6) is skipped, the fact (e7) used
@@ -833,7 +833,7 @@ def test_rerun_adds_nothing(demo_graph: SimpleNamespace, demo_tasks) -> None:
     rows = list(store.rows("subgraphs", ["id"]))
     file = store.files("subgraphs")[0]
     groups = tuple(range(len(list(store.row_group_ids(file)))))
-    from synth.tasks.synthesize import SubgraphBatch
+    from drsynth.synth.tasks.synthesize import SubgraphBatch
     counts = write_tasks(store, "rerun", demo_graph.graph, SubgraphBatch(file, groups, tuple(r["id"] for r in rows)),
                          demo_graph.config)
     assert counts["task_drafts.added"] == 0 and counts["task_drafts.already_present"] == len(demo_tasks.drafts)
@@ -997,7 +997,7 @@ def test_openai_server_serves_models_and_records_requests() -> None:
 @pytest.mark.parametrize("relation", ["{{{birth_place}}}", "founded {}", "{o} by", "{s}ed", "{when}", "}{"])
 @pytest.mark.parametrize("other_type", ["", "person", "place"])
 def test_braces_in_a_relation_are_text_not_placeholders(relation: str, other_type: str) -> None:
-    from synth.tasks.phrases import fill
+    from drsynth.synth.tasks.phrases import fill
 
     phrase = relation_phrase(relation, other_type, "person")
     out = fill(phrase.out, person=True, o="Xavier")
@@ -1016,7 +1016,7 @@ def test_braces_in_date_keys_and_values() -> None:
 
 
 def test_a_brace_relation_plans_and_words_a_question() -> None:
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.plan import Planner
 
     view = GraphView.from_rows(
         [_entity("alpha", "Alpha Lind", "person", "Alpha Lind was a painter.", []),
@@ -1041,8 +1041,8 @@ def _entity_named_like_a_variable() -> GraphView:
 
 
 def test_entity_names_that_look_like_variables_are_constants() -> None:
-    from synth.tasks.formal import constant, is_var, name_of
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.formal import constant, is_var, name_of
+    from drsynth.synth.tasks.plan import Planner
 
     assert is_var("?answer") and is_var("?x1") and is_var("?s2")
     assert not is_var("?Oryx") and not is_var("?") and not is_var("? x") and not is_var("\\?answer")
@@ -1069,7 +1069,7 @@ def test_entity_names_that_look_like_variables_are_constants() -> None:
 
 def test_a_planner_exception_quarantines_one_subgraph_and_the_batch_goes_on(
         demo_graph: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.plan import Planner
 
     store = _copy(demo_graph, tmp_path)
     batch = subgraph_batches(store, demo_graph.graph, 12)[0]
@@ -1112,7 +1112,7 @@ def _drafting(batch, demo_tasks) -> list[str]:
 
 def test_a_writer_or_check_exception_is_one_subgraphs_problem(
         demo_graph: SimpleNamespace, demo_tasks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synth.tasks import synthesize
+    from drsynth.synth.tasks import synthesize
 
     store = _copy(demo_graph, tmp_path)
     batch = subgraph_batches(store, demo_graph.graph, 12)[0]
@@ -1135,7 +1135,7 @@ def test_a_writer_or_check_exception_is_one_subgraphs_problem(
 
 def test_a_task_row_the_schema_refuses_names_its_subgraph(
         demo_graph: SimpleNamespace, demo_tasks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synth.tasks import synthesize
+    from drsynth.synth.tasks import synthesize
 
     store = _copy(demo_graph, tmp_path)
     batch = subgraph_batches(store, demo_graph.graph, 12)[0]
@@ -1190,14 +1190,14 @@ def test_named_next_to_answer_indexes_names_once_and_is_order_free() -> None:
 
 
 def test_planner_counts_labels_once_per_view(toy: GraphView) -> None:
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.plan import Planner
 
     assert Planner(toy)._labels is Planner(toy, seed=3)._labels
 
 
 def test_evidence_urls_are_looked_up_for_the_cited_documents_only(
         demo_graph: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synth.tasks.synthesize import evidence_documents
+    from drsynth.synth.tasks.synthesize import evidence_documents
 
     store = _copy(demo_graph, tmp_path)
     documents = {r["id"]: r["url"] for r in store.rows("documents", ["id", "url"])}
@@ -1275,9 +1275,9 @@ def _find(view: GraphView, entity_id: str, key: str) -> dict:
 
 
 def test_a_duration_range_is_worded_with_its_unit(records: GraphView) -> None:
-    from synth.tasks.formal import holds
-    from synth.tasks.operations import amount_range
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.formal import holds
+    from drsynth.synth.tasks.operations import amount_range
+    from drsynth.synth.tasks.plan import Planner
 
     song = amount_range("duration", "192", "s")
     assert song is not None and song.phrase == "between 3 and 4 minutes" and song.object == "180..240"
@@ -1299,9 +1299,9 @@ def test_a_duration_range_is_worded_with_its_unit(records: GraphView) -> None:
 
 
 def test_an_identifier_format_or_span_is_never_ranged(records: GraphView) -> None:
-    from synth.tasks.operations import amount_range
-    from synth.tasks.phrases import askable
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.operations import amount_range
+    from drsynth.synth.tasks.phrases import askable
+    from drsynth.synth.tasks.plan import Planner
 
     planner = Planner(records)
     mention = planner.mention("single", "?x1")
@@ -1315,7 +1315,7 @@ def test_an_identifier_format_or_span_is_never_ranged(records: GraphView) -> Non
 
 
 def test_a_year_is_never_printed_with_a_thousands_separator(records: GraphView) -> None:
-    from synth.tasks.plan import Planner
+    from drsynth.synth.tasks.plan import Planner
 
     planner = Planner(records)
     released = _find(records, "single", "released")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.schemas import schema_for
-from synth.teacher import (
+from drsynth.storage.schemas import schema_for
+from drsynth.synth.teacher import (
     ChatResult,
     RequestLog,
     ResponseCache,
@@ -22,7 +22,7 @@ from synth.teacher import (
     request_key,
     run_blocking,
 )
-from synth.teacher.requests_log import redact_url, request_row
+from drsynth.synth.teacher.requests_log import redact_url, request_row
 from tests.openai_server import OpenAIServer, Reply
 
 KEY_ENV = "DRSYNTH_TEST_TEACHER_KEY"
@@ -574,8 +574,8 @@ def test_the_cache_is_read_and_written_off_the_event_loop(tmp_path: Path) -> Non
 
 def test_default_cache_lives_under_a_local_root_and_not_a_remote_one(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from storage.store import Store
-    from synth.teacher import default_cache, default_cache_path
+    from drsynth.storage.store import Store
+    from drsynth.synth.teacher import default_cache, default_cache_path
 
     store = Store(str(tmp_path / "data"))
     cache = default_cache(store)
@@ -593,10 +593,10 @@ def test_the_agent_stage_gives_its_client_the_store_cache(tmp_path: Path, monkey
                                                            enabled: bool) -> None:
     from collections import Counter
 
-    import synth.agent.synthesize as agent_stage
-    import synth.teacher.client as client_module
-    import synth.tools.toolbox as toolbox
-    from storage.store import Store
+    import drsynth.synth.agent.synthesize as agent_stage
+    import drsynth.synth.teacher.client as client_module
+    import drsynth.synth.tools.toolbox as toolbox
+    from drsynth.storage.store import Store
 
     built: list[TeacherClient] = []
 

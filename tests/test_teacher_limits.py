@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.limits import limit_name
+from drsynth.flows.limits import limit_name
 
 
 def test_limit_names_are_stable_and_one_per_endpoint_and_model() -> None:
@@ -32,8 +32,8 @@ def test_the_client_holds_a_slot_per_attempt_and_none_while_backing_off_or_for_a
     from inside an event loop still sees the installed gate."""
     import asyncio
 
-    from synth.teacher import ResponseCache, TeacherClient, TeacherConfig, run_blocking
-    from synth.teacher.gate import use_gate
+    from drsynth.synth.teacher import ResponseCache, TeacherClient, TeacherConfig, run_blocking
+    from drsynth.synth.teacher.gate import use_gate
     from tests.openai_server import OpenAIServer, Reply
 
     entered: list[tuple[str, str, int]] = []
@@ -76,7 +76,7 @@ def _responder(request: dict) -> str:
 def _two_concurrent_runs(roots: list[str], graph: str, base_url: str) -> list[dict]:
     """`synthesize_tasks` over each root at once, in threads against the same Prefect API: each run writes
     its questions in 4 parallel batch tasks with 2 requests in flight each (16 together, cap 2)."""
-    from flows.synthesize_tasks import synthesize_tasks
+    from drsynth.flows.synthesize_tasks import synthesize_tasks
 
     config = {"tasks": {"subgraphs": 16, "subgraphs_per_task": 4, "writer": "teacher",
                         "teacher": {"base_url": base_url, "model": "tiny-teacher", "concurrency": 2}}}
@@ -104,9 +104,9 @@ def test_concurrent_runs_and_batches_never_exceed_the_endpoint_limit(demo_docume
     from prefect.client.orchestration import get_client
     from prefect.testing.utilities import prefect_test_harness
 
-    import flows.limits
-    from storage.store import Store
-    from synth.graph import build_graph
+    import drsynth.flows.limits as flow_limits
+    from drsynth.storage.store import Store
+    from drsynth.synth.graph import build_graph
     from tests.openai_server import OpenAIServer
 
     base = os.fspath(tmp_path / "base")
@@ -140,7 +140,7 @@ def test_concurrent_runs_and_batches_never_exceed_the_endpoint_limit(demo_docume
         async def no_limit(base_url: str, model: str, cap: int):
             yield
 
-        monkeypatch.setattr(flows.limits, "endpoint_slot", no_limit)
+        monkeypatch.setattr(flow_limits, "endpoint_slot", no_limit)
         with OpenAIServer(_responder, model="tiny-teacher", latency_s=0.15) as unlimited:
             _two_concurrent_runs(roots[2:], graph, unlimited.base_url)
             unlimited_seen = unlimited.max_in_flight

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from storage.store import Store
-from synth.teacher.requests_log import RequestLog
-from synth.tools import Tool, Toolbox, ToolError, ToolResult, TransientToolError, default_toolbox
-from synth.tools.base import validate_arguments
-from synth.tools.parse_file import ParseFile
-from synth.tools.python_sandbox import PythonInterpreter, SandboxLimits, isolation_layers
-from synth.tools.scholar import GoogleScholar
-from synth.tools.search import HostedSearchAPI, Search, SearchIndex, fts_terms
-from synth.tools.visit import CorpusPages, Visit, extractive_summary, parse_summary
+from drsynth.storage.store import Store
+from drsynth.synth.teacher.requests_log import RequestLog
+from drsynth.synth.tools import Tool, Toolbox, ToolError, ToolResult, TransientToolError, default_toolbox
+from drsynth.synth.tools.base import validate_arguments
+from drsynth.synth.tools.parse_file import ParseFile
+from drsynth.synth.tools.python_sandbox import PythonInterpreter, SandboxLimits, isolation_layers
+from drsynth.synth.tools.scholar import GoogleScholar
+from drsynth.synth.tools.search import HostedSearchAPI, Search, SearchIndex, fts_terms
+from drsynth.synth.tools.visit import CorpusPages, Visit, extractive_summary, parse_summary
 
 WIKI = "http://halvard.drsynth.test/wiki/"
 

@@ -19,14 +19,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("deepspeed")
 transformers = pytest.importorskip("transformers")
 
-from storage.ids import content_id  # noqa: E402
-from storage.published import publish  # noqa: E402
-from storage.store import Store  # noqa: E402
-from synth.agent.format import ToolCall, render_turn, system_prompt, tool_response  # noqa: E402
-from training.config import TrainConfig, load_config  # noqa: E402
-from training.data.chat import ChatTemplateError, encode_chat  # noqa: E402
-from training.data.mixing import mix, split_steps  # noqa: E402
-from training.data.packing import IGNORE, Sample, collate, pack  # noqa: E402
+from drsynth.storage.ids import content_id  # noqa: E402
+from drsynth.storage.published import publish  # noqa: E402
+from drsynth.storage.store import Store  # noqa: E402
+from drsynth.synth.agent.format import ToolCall, render_turn, system_prompt, tool_response  # noqa: E402
+from drsynth.training.config import TrainConfig, load_config  # noqa: E402
+from drsynth.training.data.chat import ChatTemplateError, encode_chat  # noqa: E402
+from drsynth.training.data.mixing import mix, split_steps  # noqa: E402
+from drsynth.training.data.packing import IGNORE, Sample, collate, pack  # noqa: E402
 
 TOOLS = [
     {"name": "search", "description": "Search the encyclopedia.",
@@ -84,7 +84,7 @@ def publish_fixture(root: str, n: int = 24) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from training.tiny import build_tiny
+    from drsynth.training.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("tiny") / "model")
 
@@ -141,7 +141,7 @@ def test_config_reads_the_train_table_and_refuses_unknown_keys(tmp_path: Path) -
 def test_tiny_model_is_deterministic_and_loads_with_transformers(tiny: str, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from training.tiny import build_tiny
+    from drsynth.training.tiny import build_tiny
 
     again = build_tiny(tmp_path / "again")
     assert Path(again, "tokenizer.json").read_text() == Path(tiny, "tokenizer.json").read_text()
@@ -174,7 +174,7 @@ def test_labels_cover_exactly_the_assistant_turns_and_their_end_token(tokenizer)
 
 
 def test_a_template_that_rewrites_earlier_turns_is_refused(tiny: str, tmp_path: Path) -> None:
-    from training.sft import sft_samples
+    from drsynth.training.sft import sft_samples
 
     shutil.copytree(tiny, tmp_path / "m")
     tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "m")
@@ -232,7 +232,7 @@ def test_a_packed_sample_has_the_logits_it_has_alone(tiny: str, tokenizer, mask:
 def test_the_trainer_notices_a_model_whose_attention_ignores_the_restart(tiny: str, monkeypatch) -> None:
     import transformers.masking_utils
 
-    from training.loop import packing_isolated
+    from drsynth.training.loop import packing_isolated
 
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny).eval()
     assert packing_isolated(model, model.config.vocab_size)
@@ -255,9 +255,9 @@ def test_mixing_draws_each_pool_in_its_share_and_reports_empty_pools() -> None:
 
 
 def test_cpt_stages_run_short_then_long_in_their_mix(tokenizer, published) -> None:
-    from training.cpt import cpt_phases
-    from training.data.published import load_published
-    from training.data.text import document_end_id
+    from drsynth.training.cpt import cpt_phases
+    from drsynth.training.data.published import load_published
+    from drsynth.training.data.text import document_end_id
 
     rows = load_published(published[0], "cpt_samples").rows()
     cfg = TrainConfig(seq_len=128, cpt_seq_len={"long": 512}, max_steps=10,
@@ -275,7 +275,7 @@ def test_cpt_stages_run_short_then_long_in_their_mix(tokenizer, published) -> No
 
 
 def test_ds_config_and_schedule() -> None:
-    from training.engine import WarmupCosine, ds_config
+    from drsynth.training.engine import WarmupCosine, ds_config
 
     config = ds_config(TrainConfig(micro_batch_size=2, grad_accum=4), world_size=8)
     assert config["train_batch_size"] == 64 and config["zero_optimization"]["stage"] == 2
@@ -290,7 +290,7 @@ def test_ds_config_and_schedule() -> None:
 
 
 def test_bf16_falls_back_to_fp32_with_the_reason_logged(monkeypatch, caplog) -> None:
-    from training import engine
+    from drsynth.training import engine
 
     monkeypatch.setattr(engine, "bf16_supported", lambda: (False, "this accelerator does not support bf16"))
     engine._bf16_or_warn.cache_clear()
@@ -304,7 +304,7 @@ def test_bf16_falls_back_to_fp32_with_the_reason_logged(monkeypatch, caplog) -> 
 
 
 def test_the_plan_shares_rows_among_ranks_and_fills_epochs() -> None:
-    from training.loop import Phase, plan
+    from drsynth.training.loop import Phase, plan
 
     samples = [_sample([i + 1] * 4) for i in range(12)]
     cfg = TrainConfig(seq_len=8, micro_batch_size=1, grad_accum=2, epochs=2)
@@ -324,7 +324,7 @@ def _log(out: Path) -> list[dict]:
 
 
 def test_sft_loss_falls_and_the_model_loads(tiny: str, published, tmp_path: Path) -> None:
-    from training.sft import train_sft
+    from drsynth.training.sft import train_sft
 
     cfg = TrainConfig(lr=3e-3, min_lr=3e-4, warmup_steps=2, max_steps=24, seq_len=512)
     summary = train_sft(cfg, published[0], "latest", tiny, os.fspath(tmp_path / "sft"))
@@ -338,8 +338,8 @@ def test_sft_loss_falls_and_the_model_loads(tiny: str, published, tmp_path: Path
 
 
 def test_a_resumed_run_continues_the_step_count_and_the_loss_curve(tiny: str, published, tmp_path: Path) -> None:
-    from training.engine import CheckpointMismatch
-    from training.sft import train_sft
+    from drsynth.training.engine import CheckpointMismatch
+    from drsynth.training.sft import train_sft
 
     cfg = TrainConfig(lr=3e-3, warmup_steps=1, max_steps=6, save_every=3, seq_len=512)
     whole = tmp_path / "whole"
@@ -363,7 +363,7 @@ def test_a_resumed_run_continues_the_step_count_and_the_loss_curve(tiny: str, pu
 def test_zero3_export_gathers_the_partitioned_weights(tiny: str, published, tmp_path: Path) -> None:
     from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 
-    from training.sft import train_sft
+    from drsynth.training.sft import train_sft
 
     cfg = TrainConfig(zero_stage=3, max_steps=2, seq_len=512, lr=3e-3, warmup_steps=1)
     train_sft(cfg, published[0], "latest", tiny, os.fspath(tmp_path / "z3"))
@@ -382,8 +382,8 @@ def test_zero3_export_gathers_the_partitioned_weights(tiny: str, published, tmp_
 def test_merge_is_the_weighted_average(tiny: str, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from training.merge import MergeError, merge_checkpoints
-    from training.tiny import build_tiny
+    from drsynth.training.merge import MergeError, merge_checkpoints
+    from drsynth.training.tiny import build_tiny
 
     other = build_tiny(tmp_path / "other", seed=1)
     out = merge_checkpoints([(tiny, 0.25), (other, 0.75)], tmp_path / "merged")
@@ -400,7 +400,7 @@ def test_merge_is_the_weighted_average(tiny: str, tmp_path: Path) -> None:
     with pytest.raises(MergeError, match="sum to 1"):
         merge_checkpoints([(tiny, 0.5), (other, 0.4)], tmp_path / "bad")
     wider = tmp_path / "wider"
-    from training.tiny import build_tokenizer, tiny_config
+    from drsynth.training.tiny import build_tokenizer, tiny_config
 
     transformers.Qwen2ForCausalLM(tiny_config(build_tokenizer(), hidden_size=96)).save_pretrained(wider)
     with pytest.raises(MergeError, match="other tensors"):
@@ -411,12 +411,12 @@ def test_merge_is_the_weighted_average(tiny: str, tmp_path: Path) -> None:
 
 
 def test_launch_commands_for_one_node_and_a_hostfile(tmp_path: Path) -> None:
-    from training.launch import LaunchSpec, launch_command, read_hostfile, train_args, write_hostfile
+    from drsynth.training.launch import LaunchSpec, launch_command, read_hostfile, train_args, write_hostfile
 
     args = train_args("sft", data="/d", version="sft_samples@v1", model="/m", out="/o", config="/o/c.json")
     one = launch_command(LaunchSpec(num_gpus=2, master_port=29511), args, executable="deepspeed")
     assert one == ["deepspeed", "--num_nodes", "1", "--num_gpus", "2", "--master_port", "29511", "--module",
-                   "training.run", "sft", "--data", "/d", "--version", "sft_samples@v1", "--model", "/m",
+                   "drsynth.training.run", "sft", "--data", "/d", "--version", "sft_samples@v1", "--model", "/m",
                    "--out", "/o", "--config", "/o/c.json"]
     hostfile = write_hostfile({"node-a": 8, "node-b": 8}, tmp_path / "hostfile")
     assert read_hostfile(hostfile) == {"node-a": 8, "node-b": 8}
@@ -437,7 +437,7 @@ def test_launch_commands_for_one_node_and_a_hostfile(tmp_path: Path) -> None:
 
 
 def test_the_launcher_output_streams_to_the_callback_and_the_log(tmp_path: Path) -> None:
-    from training.launch import LaunchError, run_launcher
+    from drsynth.training.launch import LaunchError, run_launcher
 
     lines: list[str] = []
     run_launcher([sys.executable, "-c", "print('rank 0 ready'); print('step 1')"], tmp_path, lines.append)
@@ -453,7 +453,7 @@ def test_the_launcher_output_streams_to_the_callback_and_the_log(tmp_path: Path)
 
 
 def _cli(*argv: str) -> int:
-    from flows.cli_train import add_train_parser
+    from drsynth.flows.cli_train import add_train_parser
 
     top = argparse.ArgumentParser(prog="drsynth")
     add_train_parser(top.add_subparsers(dest="command", required=True))
@@ -518,7 +518,7 @@ def test_cli_trains_cpt_sft_and_rl_from_a_demo_runs_shards_and_records_the_versi
         loaded = transformers.AutoModelForCausalLM.from_pretrained(model)
         assert loaded.config.model_type == "qwen2"
         out = Path(model).parent
-        assert len(_log(out)) == 2 and "training.run" in (out / "launcher.log").read_text()
+        assert len(_log(out)) == 2 and "drsynth.training.run" in (out / "launcher.log").read_text()
         assert json.loads((out / "summary.json").read_text())["datasets"] == {dataset: names[dataset]}
 
 
@@ -528,7 +528,7 @@ def test_training_deployments_run_on_the_gpu_pool_when_a_dataset_is_published() 
     import yaml
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
-    from flows import train
+    from drsynth.flows import train
 
     # the training deployments live apart from the CPU ones, so `deploy --all` of infra/prefect.yaml needs
     # only the CPU pool

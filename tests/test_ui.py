@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from synth.corpus.demo import SITE_DIR
+from drsynth.synth.corpus.demo import SITE_DIR
 from tests.browser import Chromium, chromium_binary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ CONFIG_TOML = """[extract]\nworkers = 1\npages_per_task = 32\n[graph]\ndocs_per_
 
 
 def test_root_slug_is_key_safe_short_and_distinct_per_root(tmp_path: Path) -> None:
-    from flows.ui import artifact_key, root_slug
+    from drsynth.flows.ui import artifact_key, root_slug
 
     a, b = root_slug(str(tmp_path / "x" / "My Data_1")), root_slug(str(tmp_path / "y" / "My Data_1"))
     assert re.fullmatch(r"[a-z0-9-]+", a) and a.startswith("my-data-1-") and a != b
@@ -46,7 +46,7 @@ def test_root_slug_is_key_safe_short_and_distinct_per_root(tmp_path: Path) -> No
 
 
 def test_counts_are_a_table_per_stage_with_warnings_first() -> None:
-    from flows.ui import counts_markdown
+    from drsynth.flows.ui import counts_markdown
 
     text = counts_markdown("pipeline run r", {"ingest": {"documents": 3, "pages.added": 4, "zero": 0},
                                               "build_graph": {"graph": "g1"}, "synthesize_tasks": {}},
@@ -81,10 +81,10 @@ def _pipeline_story(out: str) -> dict:
 def test_pipeline_stages_are_subflows_with_batches_named_and_artifacts_keyed_by_root(tmp_path: Path) -> None:
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.pipeline import pipeline
-    from flows.ui import root_slug
-    from storage.runs import latest_events
-    from storage.store import Store
+    from drsynth.flows.pipeline import pipeline
+    from drsynth.flows.ui import root_slug
+    from drsynth.storage.runs import latest_events
+    from drsynth.storage.store import Store
 
     out = str(tmp_path / "data")
     with prefect_test_harness(server_startup_timeout=180):
@@ -170,11 +170,11 @@ def test_the_ui_shows_a_pipeline_run_with_its_stage_subflows_and_artifacts(ui_se
     browser = chromium_binary()
     if browser is None:
         pytest.skip("no chromium binary found (Debian: apt-get install -y chromium)")
-    from flows.ui import root_slug
+    from drsynth.flows.ui import root_slug
 
     config, out = tmp_path / "drsynth.toml", tmp_path / "data"
     config.write_text(CONFIG_TOML)
-    run = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--source", str(SITE_DIR / "wiki"), "--out", str(out),
+    run = subprocess.run([sys.executable, "-m", "drsynth.flows.cli", "run", "--source", str(SITE_DIR / "wiki"), "--out", str(out),
                           "--config", str(config)], cwd=REPO, env=ui_server, capture_output=True, text=True,
                          timeout=300, check=False)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from synth.graph.values import find_year, life_dates, parse_value
+from drsynth.synth.graph.values import find_year, life_dates, parse_value
 
 # (key, text) -> (kind, normalized, unit, qualifier); None: the row is text (a name, a rank, a list)
 ROWS = [

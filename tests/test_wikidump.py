@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from synth.corpus.config import IngestConfig
-from synth.corpus.extract import extract_page, sentence_around, sentence_bounds
-from synth.corpus.sources import read_source, source_kind
-from synth.corpus.wikidump import read_wikidump
-from synth.corpus.wikitext import WIKITEXT_RECORD_TYPE, document_fields, title_url
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.extract import extract_page, sentence_around, sentence_bounds
+from drsynth.synth.corpus.sources import read_source, source_kind
+from drsynth.synth.corpus.wikidump import read_wikidump
+from drsynth.synth.corpus.wikitext import WIKITEXT_RECORD_TYPE, document_fields, title_url
 from tests.conftest import shared_path
 
 WIKI = "https://en.wikipedia.org/wiki/"
@@ -116,7 +116,7 @@ def test_malformed_xml(tmp_path: Path) -> None:
 
 
 def test_pathological_wikitext_is_quarantined_not_hung() -> None:
-    from synth.corpus.records import page_record
+    from drsynth.synth.corpus.records import page_record
 
     def page(wikitext: str) -> dict:
         record = {"title": "Bad", "wikitext": wikitext, "base_url": WIKI + "Main_Page", "lang": "en"}
@@ -273,10 +273,10 @@ def test_link_trail_and_disambiguation_marker() -> None:
 @pytest.fixture(scope="module")
 def wiki_graph(tmp_path_factory: pytest.TempPathFactory):
     """The excerpt ingested, extracted and built into a graph, once."""
-    from storage.store import Store
-    from synth.corpus import ingest
-    from synth.corpus.extract_pool import ExtractionPool
-    from synth.graph.build import build_graph
+    from drsynth.storage.store import Store
+    from drsynth.synth.corpus import ingest
+    from drsynth.synth.corpus.extract_pool import ExtractionPool
+    from drsynth.synth.graph.build import build_graph
 
     store = Store(str(tmp_path_factory.mktemp("wiki") / "data"))
     config = IngestConfig()

@@ -13,14 +13,14 @@ from urllib.parse import urlsplit
 import pytest
 from libzim.writer import Creator, Hint, Item, StringProvider
 
-from storage.store import Store
-from synth.corpus import ingest
-from synth.corpus.config import IngestConfig
-from synth.corpus.demo import DEMO_HOST, SITE_DIR
-from synth.corpus.demo.server import load_redirects
-from synth.corpus.extract_pool import ExtractionPool
-from synth.corpus.sources import read_source, source_kind
-from synth.corpus.zim import read_zim
+from drsynth.storage.store import Store
+from drsynth.synth.corpus import ingest
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.demo import DEMO_HOST, SITE_DIR
+from drsynth.synth.corpus.demo.server import load_redirects
+from drsynth.synth.corpus.extract_pool import ExtractionPool
+from drsynth.synth.corpus.sources import read_source, source_kind
+from drsynth.synth.corpus.zim import read_zim
 
 SITE = f"http://{DEMO_HOST}/"
 MIMETYPES = {".html": "text/html", ".css": "text/css", ".png": "image/png"}
@@ -115,7 +115,7 @@ def documents_by_url(store: Store, base: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def crawl_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    from synth.corpus.demo.offline import ingest_demo_site
+    from drsynth.synth.corpus.demo.offline import ingest_demo_site
 
     store = Store(tmp_path_factory.mktemp("crawl") / "data")
     ingest_demo_site(store)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synth.sections import section_items
-from training.rl.config import RLConfig
+from drsynth.synth.sections import section_items
+from drsynth.training.rl.config import RLConfig
 
 CPT_STAGES = ("short", "long")  # the `stage` values of cpt_samples, in training order
 PACKED_MASKS = ("position_ids", "4d")

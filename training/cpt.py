@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 
-from training.config import TrainConfig
-from training.data.mixing import mix, split_steps
-from training.data.published import load_published
-from training.data.text import chunks, document_ids
-from training.loop import Phase, fit
+from drsynth.training.config import TrainConfig
+from drsynth.training.data.mixing import mix, split_steps
+from drsynth.training.data.published import load_published
+from drsynth.training.data.text import chunks, document_ids
+from drsynth.training.loop import Phase, fit
 
 log = logging.getLogger("training")
 DATASET = "cpt_samples"

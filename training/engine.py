@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig
+from drsynth.training.config import TrainConfig
 
 log = logging.getLogger("training")
 
@@ -119,7 +119,7 @@ def init_distributed() -> tuple[int, int]:
                                    "backends through MPI; install mpi4py")
             deepspeed.init_distributed(verbose=False)
         else:  # not under a launcher: a private single-rank group on a free port
-            from training.launch import free_port
+            from drsynth.training.launch import free_port
 
             private = {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
             os.environ.update(private)

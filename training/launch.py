@@ -122,8 +122,8 @@ def deepspeed_executable() -> str:
 
 
 def train_args(mode: str, *, data: str, version: str, model: str, out: str, config: str | None) -> list[str]:
-    """What every rank runs: `python -m training.run MODE ...`."""
-    args = ["training.run", mode, "--data", data, "--version", version, "--model", model, "--out", out]
+    """What every rank runs: `python -m drsynth.training.run MODE ...`."""
+    args = ["drsynth.training.run", mode, "--data", data, "--version", version, "--model", model, "--out", out]
     return [*args, "--config", config] if config else args
 
 
@@ -155,8 +155,6 @@ def run_launcher(cmd: Sequence[str], out: str | os.PathLike[str], on_line: Calla
     log_path = Path(out) / LAUNCHER_LOG
     environ = dict(os.environ if env is None else env)
     environ["PYTHONUNBUFFERED"] = "1"
-    # the ranks import this checkout's packages whatever the working directory
-    environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.fspath(REPO), environ.get("PYTHONPATH", "")) if p)
     tail: deque[str] = deque(maxlen=30)
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(cmd)}\n")

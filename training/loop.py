@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.config import TrainConfig
-from training.data.packing import IGNORE, Sample, collate, pack
+from drsynth.training.config import TrainConfig
+from drsynth.training.data.packing import IGNORE, Sample, collate, pack
 
 log = logging.getLogger("training")
 
@@ -136,7 +136,7 @@ def run_steps(engine, steps: Sequence[Step], cfg: TrainConfig, out: str, pad_id:
     import torch
     import torch.distributed as dist
 
-    from training.engine import resume, save_checkpoint
+    from drsynth.training.engine import resume, save_checkpoint
 
     rank, world = dist.get_rank(), dist.get_world_size()
     directory = Path(out) / "checkpoints"
@@ -207,7 +207,7 @@ def fit(cfg: TrainConfig, phases: Sequence[Phase], model_path: str, tokenizer, o
     """Plan, train and export: the model from `model_path` through every phase, then `out/final`."""
     import torch
 
-    from training.engine import init_distributed, initialize, load_model, save_hf
+    from drsynth.training.engine import init_distributed, initialize, load_model, save_hf
 
     rank, world = init_distributed()
     phases = [p for p in phases if p.samples]

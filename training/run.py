@@ -1,6 +1,6 @@
 """What the `deepspeed` launcher runs on every rank:
 
-    python -m training.run {cpt,sft,rl} --data ROOT --version V --model PATH --out DIR --config FILE
+    python -m drsynth.training.run {cpt,sft,rl} --data ROOT --version V --model PATH --out DIR --config FILE
 
 Rank 0 writes `OUT/summary.json` (steps, losses, the output path and the dataset versions read); every
 trainer writes `OUT/train_log.jsonl` and `OUT/final/` (Hugging Face format).
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from training.config import TrainConfig, load_config
+from drsynth.training.config import TrainConfig, load_config
 
 MODES = ("cpt", "sft", "rl")
 DATASETS = {"cpt": "cpt_samples", "sft": "sft_samples", "rl": "rl_tasks"}
@@ -25,14 +25,14 @@ SUMMARY = "summary.json"
 
 def trainer(mode: str) -> Callable[[TrainConfig, str, str, str, str], dict]:
     if mode == "cpt":
-        from training.cpt import train_cpt
+        from drsynth.training.cpt import train_cpt
 
         return train_cpt
     if mode == "sft":
-        from training.sft import train_sft
+        from drsynth.training.sft import train_sft
 
         return train_sft
-    from training.rl.trainer import train_rl
+    from drsynth.training.rl.trainer import train_rl
 
     return train_rl
 
@@ -42,8 +42,8 @@ def versions_read(mode: str, data: str, version: str, summary: dict) -> dict[str
     named = summary.get("datasets")
     if isinstance(named, dict) and named:
         return {str(k): str(v) for k, v in named.items()}
-    from storage.published import resolve
-    from storage.store import Store
+    from drsynth.storage.published import resolve
+    from drsynth.storage.store import Store
 
     return {DATASETS[mode]: resolve(Store(data), DATASETS[mode], version).name}
 
@@ -55,7 +55,7 @@ def _rank() -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m training.run", description=__doc__,
+    top = argparse.ArgumentParser(prog="python -m drsynth.training.run", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("mode", choices=MODES)
     top.add_argument("--data", required=True, help="a drsynth output root with published datasets")

@@ -7,11 +7,11 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from training.config import TrainConfig
-from training.data.chat import ChatTemplateError, encode_chat, truncate
-from training.data.packing import Sample
-from training.data.published import load_published
-from training.loop import Phase, fit
+from drsynth.training.config import TrainConfig
+from drsynth.training.data.chat import ChatTemplateError, encode_chat, truncate
+from drsynth.training.data.packing import Sample
+from drsynth.training.data.published import load_published
+from drsynth.training.loop import Phase, fit
 
 log = logging.getLogger("training")
 DATASET = "sft_samples"

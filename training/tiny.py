@@ -39,7 +39,7 @@ FORMAT_TEXT = (
 
 def _corpus() -> Iterator[str]:
     """The demo encyclopedia's text (tags stripped) and the agent markup: what the tiny model will see."""
-    from synth.corpus.demo import SITE_DIR
+    from drsynth.synth.corpus.demo import SITE_DIR
 
     yield FORMAT_TEXT * 20
     for page in sorted(SITE_DIR.rglob("*.html")):

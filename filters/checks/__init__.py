@@ -1,8 +1,8 @@
 """Trajectory checks (format, tool calls, bounds, consistency) and the token counters their length bound
 uses."""
 
-from filters.checks.tokens import APPROX, TemplateTokenCounter, load_counter
-from filters.checks.trajectory import (
+from drsynth.filters.checks.tokens import APPROX, TemplateTokenCounter, load_counter
+from drsynth.filters.checks.trajectory import (
     CHECKS,
     CheckConfig,
     CheckFailure,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from synth.agent.runner import APPROX_TOKENIZER, TokenCounter
+from drsynth.synth.agent.runner import APPROX_TOKENIZER, TokenCounter
 
 APPROX = "approx"
 

@@ -38,10 +38,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from filters.checks.tokens import APPROX, load_counter
-from synth.agent.format import UNVERIFIED_MARK, Turn, parse_context_prompt, parse_turn
-from synth.agent.runner import TokenCounter
-from synth.tools.base import validate_arguments
+from drsynth.filters.checks.tokens import APPROX, load_counter
+from drsynth.synth.agent.format import UNVERIFIED_MARK, Turn, parse_context_prompt, parse_turn
+from drsynth.synth.agent.runner import TokenCounter
+from drsynth.synth.tools.base import validate_arguments
 
 CHECKS = ("format_error", "invalid_tool_call", "unknown_tool", "invalid_arguments", "too_many_tool_calls",
           "too_few_tool_calls", "too_long", "no_answer", "inconsistent", "unverified_answer")

@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from filters.cpt.decision import decision_draft, decision_samples
-from filters.cpt.draft import FORMAT, KINDS, SHORT_MAX_TOKENS, CptDraft, cpt_row, stage_of
-from filters.cpt.planning import planning_draft, planning_samples
-from filters.cpt.reasoning import reasoning_draft, reasoning_samples
-from filters.cpt.steps import SampleError, trajectory_steps
-from filters.cpt.writer import CptWriter, TeacherCptWriter, TemplateCptWriter, Written
-from synth.agent.runner import TokenCounter
+from drsynth.filters.cpt.decision import decision_draft, decision_samples
+from drsynth.filters.cpt.draft import FORMAT, KINDS, SHORT_MAX_TOKENS, CptDraft, cpt_row, stage_of
+from drsynth.filters.cpt.planning import planning_draft, planning_samples
+from drsynth.filters.cpt.reasoning import reasoning_draft, reasoning_samples
+from drsynth.filters.cpt.steps import SampleError, trajectory_steps
+from drsynth.filters.cpt.writer import CptWriter, TeacherCptWriter, TemplateCptWriter, Written
+from drsynth.synth.agent.runner import TokenCounter
 
 __all__ = [
     "FORMAT", "KINDS", "SHORT_MAX_TOKENS", "CptDraft", "CptWriter", "SampleError", "TeacherCptWriter",

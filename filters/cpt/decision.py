@@ -31,17 +31,25 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
-from filters.cpt.findings import Finding, Lead, RunningReport, cap, focus_terms, read_observation, score
-from filters.cpt.path import solving_path
-from filters.cpt.question import question_names
-from filters.cpt.steps import SampleError, Step, question_of, trajectory_steps
-from filters.cpt.support import same_name
-from filters.cpt.writer import CptWriter, TemplateCptWriter
-from synth.agent.format import ToolCall
-from synth.agent.runner import TokenCounter
-from synth.tasks.formal import ANSWER
-from synth.tasks.text import fold
+from drsynth.filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
+from drsynth.filters.cpt.findings import (
+    Finding,
+    Lead,
+    RunningReport,
+    cap,
+    focus_terms,
+    read_observation,
+    score,
+)
+from drsynth.filters.cpt.path import solving_path
+from drsynth.filters.cpt.question import question_names
+from drsynth.filters.cpt.steps import SampleError, Step, question_of, trajectory_steps
+from drsynth.filters.cpt.support import same_name
+from drsynth.filters.cpt.writer import CptWriter, TemplateCptWriter
+from drsynth.synth.agent.format import ToolCall
+from drsynth.synth.agent.runner import TokenCounter
+from drsynth.synth.tasks.formal import ANSWER
+from drsynth.synth.tasks.text import fold
 
 # '"X": its page ..., not an observatory. I drop it.' or '"X": a conductor: fails (...); ... I drop it.'
 _DROPPED = re.compile(r'^"([^"\n]+)":\s*(?:an? ([^:;()\n]+?): )?[^\n]*?(?:\bnot an? ([^.\n]+)\. )?I drop it\b', re.M)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from filters.cpt.steps import SampleError
-from storage.ids import content_id
-from synth.agent.runner import TokenCounter
+from drsynth.filters.cpt.steps import SampleError
+from drsynth.storage.ids import content_id
+from drsynth.synth.agent.runner import TokenCounter
 
 KINDS = ("planning", "reasoning", "decision")
 FORMAT = "cpt-1"  # the version of the templates below the writers: part of every id

@@ -18,9 +18,9 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-from filters.cpt.steps import NOT_RUN
-from synth.corpus.extract import sentence_bounds
-from synth.tools.visit import terms_of
+from drsynth.filters.cpt.steps import NOT_RUN
+from drsynth.synth.corpus.extract import sentence_bounds
+from drsynth.synth.tools.visit import terms_of
 
 PART_SEPARATOR = "\n=======\n"
 _SEARCH_HEAD = re.compile(r"^A search for '(.*)' found \d+ results:", re.S)

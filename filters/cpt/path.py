@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from synth.tasks.formal import ANSWER, EDGE_KINDS, Triple, is_var, name_of
-from synth.tasks.phrases import (
+from drsynth.synth.tasks.formal import ANSWER, EDGE_KINDS, Triple, is_var, name_of
+from drsynth.synth.tasks.phrases import (
     TYPE_NOUNS,
     attribute_question,
     class_nouns,

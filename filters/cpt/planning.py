@@ -27,12 +27,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
-from filters.cpt.question import Step, decompose, question_names
-from filters.cpt.steps import SampleError, trajectory_steps
-from filters.cpt.writer import CptWriter, TemplateCptWriter
-from synth.agent.format import ToolCall, render_call
-from synth.agent.runner import TokenCounter
+from drsynth.filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
+from drsynth.filters.cpt.question import Step, decompose, question_names
+from drsynth.filters.cpt.steps import SampleError, trajectory_steps
+from drsynth.filters.cpt.writer import CptWriter, TemplateCptWriter
+from drsynth.synth.agent.format import ToolCall, render_call
+from drsynth.synth.agent.runner import TokenCounter
 
 _WORD = re.compile(r"\w+")
 

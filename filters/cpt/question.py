@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from synth.tasks.text import MONTHS
+from drsynth.synth.tasks.text import MONTHS
 
 # an article opening a description: not "the same ... as" (a comparison), not a period ("the early 1830s",
 # "the mid 20th century", "the 1940s") and not a name ("the Varkholm Herald"); nor (_ATTRIBUTE) an attribute

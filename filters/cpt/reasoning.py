@@ -38,11 +38,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
-from filters.cpt.findings import cap, clean, findings, focus_terms, read_observation, score
-from filters.cpt.path import Hop, constants, display, label, solving_path
-from filters.cpt.steps import SampleError, trajectory_steps
-from filters.cpt.support import (
+from drsynth.filters.cpt.draft import SHORT_MAX_TOKENS, CptDraft, cpt_row, task_fields
+from drsynth.filters.cpt.findings import cap, clean, findings, focus_terms, read_observation, score
+from drsynth.filters.cpt.path import Hop, constants, display, label, solving_path
+from drsynth.filters.cpt.steps import SampleError, trajectory_steps
+from drsynth.filters.cpt.support import (
     FAILS,
     HOLDS,
     Verdict,
@@ -54,11 +54,11 @@ from filters.cpt.support import (
     same_name,
     subject_of,
 )
-from filters.cpt.writer import CptWriter, TemplateCptWriter
-from synth.agent.runner import TokenCounter
-from synth.tasks.formal import ANSWER, DISTINCT, EDGE_KINDS, Triple
-from synth.tasks.phrases import TYPE_NOUNS
-from synth.tasks.text import contains_phrase
+from drsynth.filters.cpt.writer import CptWriter, TemplateCptWriter
+from drsynth.synth.agent.runner import TokenCounter
+from drsynth.synth.tasks.formal import ANSWER, DISTINCT, EDGE_KINDS, Triple
+from drsynth.synth.tasks.phrases import TYPE_NOUNS
+from drsynth.synth.tasks.text import contains_phrase
 
 NAMING_OPS = frozenset({"mask_name", "shared_attribute", "describe_by_attributes"})  # their `original` is a name
 QUOTE_CHARS = 220

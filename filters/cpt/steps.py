@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from synth.agent.format import FORCE_ANSWER, Turn, observation_text, parse_context_prompt, parse_turn
+from drsynth.synth.agent.format import FORCE_ANSWER, Turn, observation_text, parse_context_prompt, parse_turn
 
 NOT_RUN = "Not run: the tool call limit is reached."  # what the context runner shows for a refused call
 

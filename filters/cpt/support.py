@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from filters.cpt.findings import terms
-from filters.cpt.path import display
-from synth.tasks.formal import EDGE_KINDS, Triple, is_var
-from synth.tasks.operations import bare_name, in_number_range, in_year_range, initials, surname
-from synth.tasks.text import (
+from drsynth.filters.cpt.findings import terms
+from drsynth.filters.cpt.path import display
+from drsynth.synth.tasks.formal import EDGE_KINDS, Triple, is_var
+from drsynth.synth.tasks.operations import bare_name, in_number_range, in_year_range, initials, surname
+from drsynth.synth.tasks.text import (
     contains_phrase,
     date_spellings,
     fold,

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from filters.cpt.draft import CptDraft
-from synth.teacher.json_reply import NoJSONObject, json_object, reply_text
+from drsynth.filters.cpt.draft import CptDraft
+from drsynth.synth.teacher.json_reply import NoJSONObject, json_object, reply_text
 
 if TYPE_CHECKING:
-    from synth.teacher.config import TeacherConfig
-    from synth.teacher.requests_log import RequestLog
+    from drsynth.synth.teacher.config import TeacherConfig
+    from drsynth.synth.teacher.requests_log import RequestLog
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class TeacherCptWriter(CptWriter):
 
     def __init__(self, config: TeacherConfig, *, cache: Any = None, log: RequestLog | None = None,
                  max_tokens: int | None = None) -> None:
-        from synth.teacher.requests_log import RequestLog  # template-only runs never load the SDK
+        from drsynth.synth.teacher.requests_log import RequestLog  # template-only runs never load the SDK
 
         self.config = config
         self.cache = cache  # a ResponseCache: a rerun asks the model nothing it has answered before
@@ -114,14 +114,14 @@ class TeacherCptWriter(CptWriter):
         self.fallbacks: list[dict] = []  # {kind, task_id, trajectory_id, reason, detail} per fallback
 
     def write_many(self, drafts: Sequence[CptDraft]) -> list[Written]:
-        from synth.teacher.client import run_blocking
+        from drsynth.synth.teacher.client import run_blocking
 
         return run_blocking(self.awrite_many(list(drafts)))
 
     async def awrite_many(self, drafts: list[CptDraft]) -> list[Written]:
         import asyncio
 
-        from synth.teacher.client import TeacherClient
+        from drsynth.synth.teacher.client import TeacherClient
 
         if not drafts:
             return []

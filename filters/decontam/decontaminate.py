@@ -31,9 +31,9 @@ from difflib import SequenceMatcher
 from itertools import islice
 from pathlib import Path
 
-from filters.decontam.benchmarks import BenchmarkItem, BenchmarkProblem, load_benchmarks
-from filters.decontam.ngrams import NgramIndex, WordOverlapIndex
-from filters.text import ngrams, normalize, words
+from drsynth.filters.decontam.benchmarks import BenchmarkItem, BenchmarkProblem, load_benchmarks
+from drsynth.filters.decontam.ngrams import NgramIndex, WordOverlapIndex
+from drsynth.filters.text import ngrams, normalize, words
 
 # answers that identify no fact
 GENERIC_ANSWERS = frozenset({"yes", "no", "true", "false", "none", "unknown"})

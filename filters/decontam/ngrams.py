@@ -20,7 +20,7 @@ from collections.abc import Set as AbstractSet
 
 import numpy as np
 
-from filters.text import ngram_hashes, ngrams
+from drsynth.filters.text import ngram_hashes, ngrams
 
 
 class NgramIndex:

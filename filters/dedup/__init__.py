@@ -1,8 +1,8 @@
 """Exact and near-duplicate (MinHash LSH) removal of questions."""
 
-from filters.dedup.exact import question_key, words_key
-from filters.dedup.minhash import LSHIndex, MinHasher, optimal_params, similarity
-from filters.dedup.questions import Duplicate, QuestionDeduper, find_duplicates
+from drsynth.filters.dedup.exact import question_key, words_key
+from drsynth.filters.dedup.minhash import LSHIndex, MinHasher, optimal_params, similarity
+from drsynth.filters.dedup.questions import Duplicate, QuestionDeduper, find_duplicates
 
 __all__ = [
     "Duplicate",

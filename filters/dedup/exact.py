@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from filters.text import words
+from drsynth.filters.text import words
 
 
 def question_key(text: str | None) -> str:

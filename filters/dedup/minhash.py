@@ -30,7 +30,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from filters.text import mix64, ngram_hashes, ngrams, padded, words
+from drsynth.filters.text import mix64, ngram_hashes, ngrams, padded, words
 
 PRIME = (1 << 31) - 1
 # the entry of a question with no shingles: above every real minimum (< PRIME)

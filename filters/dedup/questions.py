@@ -24,9 +24,9 @@ from itertools import islice
 
 import numpy as np
 
-from filters.dedup.exact import words_key
-from filters.dedup.minhash import WEIGHTS, LSHIndex, MinHasher
-from filters.text import words
+from drsynth.filters.dedup.exact import words_key
+from drsynth.filters.dedup.minhash import WEIGHTS, LSHIndex, MinHasher
+from drsynth.filters.text import words
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from filters.judges.llm import LLMJudge
-from filters.judges.match import MatchJudge
-from filters.judges.verdict import VERDICTS, Judge, Verdict, verdict_counts
-from synth.teacher.client import TeacherClient
+from drsynth.filters.judges.llm import LLMJudge
+from drsynth.filters.judges.match import MatchJudge
+from drsynth.filters.judges.verdict import VERDICTS, Judge, Verdict, verdict_counts
+from drsynth.synth.teacher.client import TeacherClient
 
 JUDGE_KINDS = ("match", "llm")
 # the revision of the judging rules (2: a unit or format in the gold answer must be in the answer); part of

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from filters.judges.verdict import Judge, Verdict
-from synth.teacher.client import TeacherClient
-from synth.teacher.json_reply import NoJSONObject, json_object
+from drsynth.filters.judges.verdict import Judge, Verdict
+from drsynth.synth.teacher.client import TeacherClient
+from drsynth.synth.teacher.json_reply import NoJSONObject, json_object
 
 JUDGE_SCHEMA = {
     "title": "judgment",

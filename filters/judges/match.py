@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from filters.judges.normalize import (
+from drsynth.filters.judges.normalize import (
     MEASURE_NOUNS,
     DateValue,
     Quantity,
@@ -43,8 +43,8 @@ from filters.judges.normalize import (
     tokens,
     unit_in_question,
 )
-from filters.judges.verdict import Judge, Verdict
-from synth.graph.values import strip_parentheticals
+from drsynth.filters.judges.verdict import Judge, Verdict
+from drsynth.synth.graph.values import strip_parentheticals
 
 ANSWER_TYPES = ("entity", "date", "year", "number", "text")
 # words that make an answer a hedge or a list of candidates (unless the gold itself has them)

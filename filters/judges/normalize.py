@@ -13,7 +13,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from synth.graph.values import UNIT_NAMES, find_dates, parse_number
+from drsynth.synth.graph.values import UNIT_NAMES, find_dates, parse_number
 
 ARTICLES = frozenset({"a", "an", "the"})
 # letters NFKD does not take apart

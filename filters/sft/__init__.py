@@ -16,10 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from filters.cpt.steps import SampleError
-from filters.sft.context import MAX_REPORT_CHARS, context_samples, converted_rounds, parse_system_prompt
-from filters.sft.react import FORMAT, react_sample, sft_row, trains
-from synth.agent.runner import TokenCounter
+from drsynth.filters.cpt.steps import SampleError
+from drsynth.filters.sft.context import (
+    MAX_REPORT_CHARS,
+    context_samples,
+    converted_rounds,
+    parse_system_prompt,
+)
+from drsynth.filters.sft.react import FORMAT, react_sample, sft_row, trains
+from drsynth.synth.agent.runner import TokenCounter
 
 MODES = ("react", "context")
 

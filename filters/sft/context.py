@@ -26,11 +26,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from filters.cpt.findings import RunningReport
-from filters.cpt.steps import SampleError, question_of, trajectory_steps
-from filters.sft.react import check_trajectory, sft_row, trains
-from synth.agent.format import FORCE_ANSWER, context_prompt, render_turn, system_prompt
-from synth.agent.runner import TokenCounter
+from drsynth.filters.cpt.findings import RunningReport
+from drsynth.filters.cpt.steps import SampleError, question_of, trajectory_steps
+from drsynth.filters.sft.react import check_trajectory, sft_row, trains
+from drsynth.synth.agent.format import FORCE_ANSWER, context_prompt, render_turn, system_prompt
+from drsynth.synth.agent.runner import TokenCounter
 
 MAX_REPORT_CHARS = 2000
 _TOOLS = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from filters.cpt.steps import SampleError, messages_of
-from storage.ids import content_id
-from synth.agent.format import parse_turn
-from synth.agent.runner import TokenCounter
+from drsynth.filters.cpt.steps import SampleError, messages_of
+from drsynth.storage.ids import content_id
+from drsynth.synth.agent.format import parse_turn
+from drsynth.synth.agent.runner import TokenCounter
 
 FORMAT = "sft-1"  # the version of the sample layout: part of every id
 ROLES = frozenset({"system", "user", "assistant"})

@@ -13,10 +13,10 @@ import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
-from synth.tools.base import call_parents
+from drsynth.synth.tools.base import call_parents
 
 if TYPE_CHECKING:
-    from synth.teacher.client import TeacherClient
+    from drsynth.synth.teacher.client import TeacherClient
 
 # a turn ends at its action (outside <think>): see `cut_at_action`
 STOPS = ("</tool_call>", "</answer>")

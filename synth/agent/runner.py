@@ -35,8 +35,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.ids import content_id
-from synth.agent.format import (
+from drsynth.storage.ids import content_id
+from drsynth.synth.agent.format import (
     FORCE_ANSWER,
     SYNTHESIS_LINE,
     Turn,
@@ -45,8 +45,8 @@ from synth.agent.format import (
     system_prompt,
     tool_response,
 )
-from synth.agent.policy import Policy, PolicyError
-from synth.tools.base import Toolbox, ToolResult, bind_call_parents
+from drsynth.synth.agent.policy import Policy, PolicyError
+from drsynth.synth.tools.base import Toolbox, ToolResult, bind_call_parents
 
 APPROX_TOKENIZER = "chars/4"
 SYNTHESIS_MARK = "research agents worked on it independently"

@@ -59,8 +59,8 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from filters.judges.normalize import find_durations, find_numbers
-from synth.agent.format import (
+from drsynth.filters.judges.normalize import find_durations, find_numbers
+from drsynth.synth.agent.format import (
     UNVERIFIED_MARK,
     ToolCall,
     observation_text,
@@ -68,9 +68,9 @@ from synth.agent.format import (
     parse_turn,
     render_turn,
 )
-from synth.agent.policy import Policy
-from synth.agent.runner import SYNTHESIS_MARK
-from synth.agent.scripted_question import (
+from drsynth.synth.agent.policy import Policy
+from drsynth.synth.agent.runner import SYNTHESIS_MARK
+from drsynth.synth.agent.scripted_question import (
     DATE_RE,
     YEAR_RE,
     Attribute,
@@ -88,7 +88,7 @@ from synth.agent.scripted_question import (
     without_checks,
     words,
 )
-from synth.tasks.operations import bare_name, initials, surname
+from drsynth.synth.tasks.operations import bare_name, initials, surname
 
 HIT_RE = re.compile(r"^\s*(?:\d+\.\s*|-\s*)?\[(.+?)\]\((\S+)\)\s*$", re.M)
 RESULTS_RE = re.compile(r"^(?:A search for '(.*)' found \d+ results:|No results found for '(.*)'\.)", re.M)

@@ -30,10 +30,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.batches import RowBatch, plan_batches
-from storage.store import Store
-from synth.agent.policy import Policy, TeacherPolicy
-from synth.agent.runner import (
+from drsynth.storage.batches import RowBatch, plan_batches
+from drsynth.storage.store import Store
+from drsynth.synth.agent.policy import Policy, TeacherPolicy
+from drsynth.synth.agent.runner import (
     AgentLimits,
     Trajectory,
     run_context,
@@ -42,13 +42,13 @@ from synth.agent.runner import (
     trajectory_config,
     trajectory_id,
 )
-from synth.agent.scripted import ScriptedSearchPolicy
-from synth.corpus.records import quarantine_record
-from synth.corpus.stage_output import StageOutput
-from synth.sections import section_items
-from synth.teacher.open import open_client, required
-from synth.teacher.requests_log import RequestLog
-from synth.tools.base import Toolbox
+from drsynth.synth.agent.scripted import ScriptedSearchPolicy
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.sections import section_items
+from drsynth.synth.teacher.open import open_client, required
+from drsynth.synth.teacher.requests_log import RequestLog
+from drsynth.synth.tools.base import Toolbox
 
 STAGE = "agent"
 MODES = ("react", "context", "heavy")
@@ -297,7 +297,7 @@ def write_trajectories(store: Store, run_id: str, batch: TaskBatch, config: Agen
     """The synchronous entry point for one Prefect task: builds the log, tools, client and policy, runs the
     batch, closes what it opened. Batches running side by side pass `update_index=False` after one
     `index_corpus` call, so they never race to update the same search index."""
-    from synth.tools.toolbox import default_toolbox
+    from drsynth.synth.tools.toolbox import default_toolbox
 
     async def go() -> Counter[str]:
         log = RequestLog()
@@ -312,6 +312,6 @@ def write_trajectories(store: Store, run_id: str, batch: TaskBatch, config: Agen
 
 def index_corpus(store: Store) -> Counter[str]:
     """Bring the local search index of `documents` up to date (before batches fan out)."""
-    from synth.tools.search import SearchIndex, default_index_path
+    from drsynth.synth.tools.search import SearchIndex, default_index_path
 
     return SearchIndex(default_index_path(store)).update(store)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synth.corpus.crawler import CrawlConfig
-from synth.corpus.limits import RecordLimits
+from drsynth.synth.corpus.crawler import CrawlConfig
+from drsynth.synth.corpus.limits import RecordLimits
 
 
 @dataclass

@@ -40,8 +40,8 @@ import httpx
 import lxml.etree
 import lxml.html
 
-from synth.corpus import netguard
-from synth.corpus.records import now_utc, page_record, quarantine_record, redirect_record
+from drsynth.synth.corpus import netguard
+from drsynth.synth.corpus.records import now_utc, page_record, quarantine_record, redirect_record
 
 logger = logging.getLogger(__name__)
 

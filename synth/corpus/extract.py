@@ -36,12 +36,12 @@ from trafilatura.metadata import examine_meta, extract_meta_json, extract_title
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
-from storage.ids import content_id
-from synth.corpus import html_structure as hs
-from synth.corpus import wikitext
-from synth.corpus.page_kind import page_kind
-from synth.corpus.records import quarantine_record
-from synth.corpus.wikitext import WIKITEXT_RECORD_TYPE
+from drsynth.storage.ids import content_id
+from drsynth.synth.corpus import html_structure as hs
+from drsynth.synth.corpus import wikitext
+from drsynth.synth.corpus.page_kind import page_kind
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.wikitext import WIKITEXT_RECORD_TYPE
 
 try:  # optional: language detection for pages that do not declare their language
     import py3langid

@@ -28,14 +28,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from synth.corpus.extract import (
+from drsynth.synth.corpus.extract import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT_S,
     STAGE,
     extract_page,
     warm_up,
 )
-from synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.records import quarantine_record
 
 Result = tuple[str, dict]
 BatchFn = Callable[..., list[Result]]

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from storage.batches import RowBatch, plan_batches
-from storage.store import Store
-from synth.corpus.config import IngestConfig
-from synth.corpus.extract import STAGE as EXTRACT_STAGE
-from synth.corpus.extract_pool import ExtractionPool
-from synth.corpus.limits import RecordLimits, oversized_document
-from synth.corpus.records import QUARANTINE_SAMPLE_BYTES, quarantine_record
-from synth.corpus.sources import read_source
-from synth.corpus.stage_output import StageOutput
+from drsynth.storage.batches import RowBatch, plan_batches
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.extract import STAGE as EXTRACT_STAGE
+from drsynth.synth.corpus.extract_pool import ExtractionPool
+from drsynth.synth.corpus.limits import RecordLimits, oversized_document
+from drsynth.synth.corpus.records import QUARANTINE_SAMPLE_BYTES, quarantine_record
+from drsynth.synth.corpus.sources import read_source
+from drsynth.synth.corpus.stage_output import StageOutput
 
 PAGE_COLUMNS = ["id", "url", "final_url", "content_type", "body"]
 

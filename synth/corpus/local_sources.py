@@ -24,8 +24,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.limitreader import LimitReader
 
-from synth.corpus.limits import RecordLimits, oversized
-from synth.corpus.records import QUARANTINE_SAMPLE_BYTES, page_record, quarantine_record
+from drsynth.synth.corpus.limits import RecordLimits, oversized
+from drsynth.synth.corpus.records import QUARANTINE_SAMPLE_BYTES, page_record, quarantine_record
 
 STAGE = "read"
 HTML_SUFFIXES = {".html", ".htm", ".xhtml", ".shtml"}

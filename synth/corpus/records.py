@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from storage.ids import content_id, sha256_hex
+from drsynth.storage.ids import content_id, sha256_hex
 
 # how much of an offending input a quarantine row keeps, for debugging
 QUARANTINE_SAMPLE_BYTES = 4096

@@ -7,13 +7,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from synth.corpus.config import IngestConfig
-from synth.corpus.crawler import Crawler
-from synth.corpus.local_sources import STAGE as READ_STAGE
-from synth.corpus.local_sources import read_html_dir, read_text_corpus, read_warc
-from synth.corpus.records import quarantine_record
-from synth.corpus.wikidump import DUMP_SUFFIXES, is_wikidump, read_wikidump
-from synth.corpus.zim import read_zim
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.crawler import Crawler
+from drsynth.synth.corpus.local_sources import STAGE as READ_STAGE
+from drsynth.synth.corpus.local_sources import read_html_dir, read_text_corpus, read_warc
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.wikidump import DUMP_SUFFIXES, is_wikidump, read_wikidump
+from drsynth.synth.corpus.zim import read_zim
 
 Row = tuple[str, dict]
 

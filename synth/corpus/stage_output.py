@@ -6,9 +6,9 @@ id, so the run goes on and nothing disappears. Quarantine commits last, after th
 
 from __future__ import annotations
 
-from storage.store import Store
-from storage.writer import CommitOnExit, DatasetWriter, InvalidRows
-from synth.corpus.records import quarantine_record
+from drsynth.storage.store import Store
+from drsynth.storage.writer import CommitOnExit, DatasetWriter, InvalidRows
+from drsynth.synth.corpus.records import quarantine_record
 
 
 class StageOutput(CommitOnExit):

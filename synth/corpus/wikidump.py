@@ -25,10 +25,15 @@ from typing import IO, Any
 
 import mwxml
 
-from synth.corpus.limits import RecordLimits
-from synth.corpus.local_sources import STAGE, _text
-from synth.corpus.records import QUARANTINE_SAMPLE_BYTES, page_record, quarantine_record, redirect_record
-from synth.corpus.wikitext import WIKITEXT_RECORD_TYPE, article_prefix, normalize_title, title_url
+from drsynth.synth.corpus.limits import RecordLimits
+from drsynth.synth.corpus.local_sources import STAGE, _text
+from drsynth.synth.corpus.records import (
+    QUARANTINE_SAMPLE_BYTES,
+    page_record,
+    quarantine_record,
+    redirect_record,
+)
+from drsynth.synth.corpus.wikitext import WIKITEXT_RECORD_TYPE, article_prefix, normalize_title, title_url
 
 Row = tuple[str, dict]
 

@@ -44,8 +44,8 @@ from mwparserfromhell.parser.builder import Builder
 from mwparserfromhell.parser.tokenizer import Tokenizer
 from mwparserfromhell.wikicode import Wikicode
 
-from synth.corpus.html_structure import dedupe_links, merge_header
-from synth.corpus.page_kind import page_kind
+from drsynth.synth.corpus.html_structure import dedupe_links, merge_header
+from drsynth.synth.corpus.page_kind import page_kind
 
 # the private content type of a dump page: JSON {title, wikitext, page_id, revision_id, timestamp,
 # base_url, lang}, read by extract.py through `document_fields`

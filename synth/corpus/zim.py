@@ -32,8 +32,13 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from libzim.reader import Archive, Entry
 
-from synth.corpus.local_sources import HTML_TYPES, STAGE
-from synth.corpus.records import QUARANTINE_SAMPLE_BYTES, page_record, quarantine_record, redirect_record
+from drsynth.synth.corpus.local_sources import HTML_TYPES, STAGE
+from drsynth.synth.corpus.records import (
+    QUARANTINE_SAMPLE_BYTES,
+    page_record,
+    quarantine_record,
+    redirect_record,
+)
 
 log = logging.getLogger(__name__)
 

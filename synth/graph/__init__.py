@@ -5,12 +5,12 @@ Flows call, in order: `build_entities` (one pass over every document; returns th
 Task synthesis reads a version with `load_graph`. `build_graph` does it all in one call.
 """
 
-from synth.graph.build import build_graph
-from synth.graph.config import GraphConfig
-from synth.graph.entities import GRAPH_FORMAT_VERSION, build_entities, graph_version
-from synth.graph.links import DocBatch, document_batches, link_batch
-from synth.graph.report import graph_report, report_markdown
-from synth.graph.view import Edge, Entity, GraphView, load_graph
+from drsynth.synth.graph.build import build_graph
+from drsynth.synth.graph.config import GraphConfig
+from drsynth.synth.graph.entities import GRAPH_FORMAT_VERSION, build_entities, graph_version
+from drsynth.synth.graph.links import DocBatch, document_batches, link_batch
+from drsynth.synth.graph.report import graph_report, report_markdown
+from drsynth.synth.graph.view import Edge, Entity, GraphView, load_graph
 
 __all__ = [
     "GRAPH_FORMAT_VERSION",

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from synth.graph.urls import host_of
-from synth.graph.values import Value, find_dates, life_dates, parse_value, strip_parentheticals
+from drsynth.synth.graph.urls import host_of
+from drsynth.synth.graph.values import Value, find_dates, life_dates, parse_value, strip_parentheticals
 
 # href -> (entity id, entity type) for links into the graph, None otherwise
 Resolver = Callable[[str], tuple[str, str] | None]

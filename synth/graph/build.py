@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from storage.store import Store
-from synth.graph.config import GraphConfig
-from synth.graph.entities import build_entities
-from synth.graph.links import document_batches, link_batch
+from drsynth.storage.store import Store
+from drsynth.synth.graph.config import GraphConfig
+from drsynth.synth.graph.entities import build_entities
+from drsynth.synth.graph.links import document_batches, link_batch
 
 
 def build_graph(store: Store, run_id: str, config: GraphConfig | None = None) -> tuple[str, Counter[str]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 
-from synth.graph.types import TYPES
+from drsynth.synth.graph.types import TYPES
 
 # parent -> its direct subclasses, "|"-separated (class names may have spaces)
 _CHILDREN: dict[str, str] = {

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from synth.sections import section_items
+from drsynth.synth.sections import section_items
 
 MENTION_LINKING = ("auto", "always", "never")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from synth.corpus.extract import sentence_bounds
-from synth.graph.urls import fold, is_site_root
+from drsynth.synth.corpus.extract import sentence_bounds
+from drsynth.synth.graph.urls import fold, is_site_root
 
 _DISAMBIGUATOR = re.compile(r"\s*\([^()]+\)\s*$")
 _QUOTES = "\"'“”‘’«»„‟‹›`"

@@ -27,13 +27,13 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
-from storage.ids import content_id
-from storage.store import Store
-from synth.corpus.page_kind import describes_one_entity
-from synth.corpus.records import quarantine_record
-from synth.corpus.stage_output import StageOutput
-from synth.graph import documents as dm
-from synth.graph.attributes import (
+from drsynth.storage.ids import content_id
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.page_kind import describes_one_entity
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.graph import documents as dm
+from drsynth.synth.graph.attributes import (
     RowSubject,
     infobox_attributes,
     lead_attributes,
@@ -44,10 +44,10 @@ from synth.graph.attributes import (
     stub_type,
     table_attributes,
 )
-from synth.graph.config import GraphConfig
-from synth.graph.types import classify
-from synth.graph.unionfind import UnionFind
-from synth.graph.urls import (
+from drsynth.synth.graph.config import GraphConfig
+from drsynth.synth.graph.types import classify
+from drsynth.synth.graph.unionfind import UnionFind
+from drsynth.synth.graph.urls import (
     alias_from_url,
     fold,
     host_of,

@@ -12,11 +12,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
-from storage.manifest import list_commit_names
-from storage.store import Store
-from synth.graph.mentions import MentionMatcher
-from synth.graph.urls import url_key
-from synth.graph.view import scan_graph
+from drsynth.storage.manifest import list_commit_names
+from drsynth.storage.store import Store
+from drsynth.synth.graph.mentions import MentionMatcher
+from drsynth.synth.graph.urls import url_key
+from drsynth.synth.graph.view import scan_graph
 
 INDEX_COLUMNS = ["id", "name", "label", "aliases", "urls", "doc_ids", "link_doc_ids", "graph"]
 CACHED_GRAPHS = 2

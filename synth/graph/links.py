@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from collections import Counter
 
-from storage.batches import RowBatch, plan_batches
-from storage.ids import content_id
-from storage.store import Store
-from synth.corpus.extract import sentence_around, sentence_bounds
-from synth.corpus.stage_output import StageOutput
-from synth.graph.attributes import normalize_key, own_entries, property_rows
-from synth.graph.config import GraphConfig
-from synth.graph.entities import STAGE, malformed_document
-from synth.graph.index import ResolutionIndex, resolution_index
-from synth.graph.urls import host_of
+from drsynth.storage.batches import RowBatch, plan_batches
+from drsynth.storage.ids import content_id
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.extract import sentence_around, sentence_bounds
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.graph.attributes import normalize_key, own_entries, property_rows
+from drsynth.synth.graph.config import GraphConfig
+from drsynth.synth.graph.entities import STAGE, malformed_document
+from drsynth.synth.graph.index import ResolutionIndex, resolution_index
+from drsynth.synth.graph.urls import host_of
 
 LINK_COLUMNS = ["id", "url", "title", "links", "infobox"]
 # relations that say two entities are connected, not how: never a fact a question may state

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from storage.store import Store
-from synth.graph.unionfind import UnionFind
-from synth.graph.view import scan_graph
+from drsynth.storage.store import Store
+from drsynth.synth.graph.unionfind import UnionFind
+from drsynth.synth.graph.view import scan_graph
 
 TOP_RELATIONS = 15
 TOP_SOURCE_RELATIONS = 30

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.store import Store
+from drsynth.storage.store import Store
 
 ENTITY_COLUMNS = ["id", "name", "label", "type", "aliases", "description", "attributes", "doc_ids", "urls",
                   "subtype", "stub", "graph"]

@@ -1,15 +1,15 @@
 """Task synthesis (DESIGN §7): subgraph sampling, question planning with uncertainty operations,
 template and teacher question writers, mechanical checks."""
 
-from synth.tasks.checks import check_task, hops_of, level_from
-from synth.tasks.config import TaskConfig, TeacherSettings
-from synth.tasks.draft import TaskDraft
-from synth.tasks.formal import Triple, solve
-from synth.tasks.sample import sample_subgraphs
-from synth.tasks.select import select_tasks
-from synth.tasks.shape import wl_hash
-from synth.tasks.synthesize import SubgraphBatch, subgraph_batches, write_tasks
-from synth.tasks.writers import (
+from drsynth.synth.tasks.checks import check_task, hops_of, level_from
+from drsynth.synth.tasks.config import TaskConfig, TeacherSettings
+from drsynth.synth.tasks.draft import TaskDraft
+from drsynth.synth.tasks.formal import Triple, solve
+from drsynth.synth.tasks.sample import sample_subgraphs
+from drsynth.synth.tasks.select import select_tasks
+from drsynth.synth.tasks.shape import wl_hash
+from drsynth.synth.tasks.synthesize import SubgraphBatch, subgraph_batches, write_tasks
+from drsynth.synth.tasks.writers import (
     QuestionWriter,
     TeacherWriter,
     TemplateWriter,

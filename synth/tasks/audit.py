@@ -39,15 +39,15 @@ from dataclasses import dataclass
 import fsspec
 import pyarrow.compute as pc
 
-from filters.dedup import find_duplicates, question_key
-from filters.screen import STAGES
-from storage.store import Store
-from synth.graph.links import UNTYPED_RELATIONS
-from synth.graph.view import GraphView, graph_files
-from synth.tasks.checks import leaks
-from synth.tasks.formal import AMOUNT_KINDS, ANSWER, ATTRIBUTE_KINDS, EDGE_KINDS, Triple, name_of
-from synth.tasks.phrases import askable
-from synth.tasks.text import contains_phrase, fold
+from drsynth.filters.dedup import find_duplicates, question_key
+from drsynth.filters.screen import STAGES
+from drsynth.storage.store import Store
+from drsynth.synth.graph.links import UNTYPED_RELATIONS
+from drsynth.synth.graph.view import GraphView, graph_files
+from drsynth.synth.tasks.checks import leaks
+from drsynth.synth.tasks.formal import AMOUNT_KINDS, ANSWER, ATTRIBUTE_KINDS, EDGE_KINDS, Triple, name_of
+from drsynth.synth.tasks.phrases import askable
+from drsynth.synth.tasks.text import contains_phrase, fold
 
 DEFECT, INFO = "defect", "info"
 EXAMPLES = 3

@@ -36,9 +36,9 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from synth.graph.values import strip_parentheticals
-from synth.graph.view import GraphView
-from synth.tasks.formal import (
+from drsynth.synth.graph.values import strip_parentheticals
+from drsynth.synth.graph.view import GraphView
+from drsynth.synth.tasks.formal import (
     ANSWER,
     EDGE_KINDS,
     NOT_NAMING_KINDS,
@@ -49,11 +49,11 @@ from synth.tasks.formal import (
     is_var,
     name_of,
 )
-from synth.tasks.operations import LIGHT_OPS, surname
-from synth.tasks.text import attribute_answer, contains_phrase, fold, strip_diacritics, year_of
+from drsynth.synth.tasks.operations import LIGHT_OPS, surname
+from drsynth.synth.tasks.text import attribute_answer, contains_phrase, fold, strip_diacritics, year_of
 
 if TYPE_CHECKING:
-    from synth.tasks.draft import TaskDraft
+    from drsynth.synth.tasks.draft import TaskDraft
 
 REASONS = ("answer_unsupported", "answer_leak", "missing_evidence", "level_mismatch", "formalization_mismatch",
            "ambiguous", "no_class_noun", "open_class", "unseen_siblings", "hidden_named", "level3_searchable")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from synth.tasks.formal import Triple, constant
-from synth.tasks.operations import Operation
+from drsynth.synth.tasks.formal import Triple, constant
+from drsynth.synth.tasks.operations import Operation
 
 
 @dataclass

@@ -64,13 +64,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from synth.graph.classes import canonical, membership
-from synth.graph.links import UNTYPED_RELATIONS
-from synth.graph.types import TYPES
-from synth.graph.values import parse_value, strip_parentheticals
-from synth.graph.view import Entity, GraphView
-from synth.tasks.operations import bare_name, in_number_range, initials, surname
-from synth.tasks.text import attribute_answer, contains_phrase, fold, number_of, year_of
+from drsynth.synth.graph.classes import canonical, membership
+from drsynth.synth.graph.links import UNTYPED_RELATIONS
+from drsynth.synth.graph.types import TYPES
+from drsynth.synth.graph.values import parse_value, strip_parentheticals
+from drsynth.synth.graph.view import Entity, GraphView
+from drsynth.synth.tasks.operations import bare_name, in_number_range, initials, surname
+from drsynth.synth.tasks.text import attribute_answer, contains_phrase, fold, number_of, year_of
 
 ANSWER = "?answer"
 EDGE_KINDS = frozenset({"var", "entity"})

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from synth.tasks.text import format_number, number_of, year_of
+from drsynth.synth.tasks.text import format_number, number_of, year_of
 
 # ops whose constraint narrows a known fact only slightly: a level-2 question may carry one of them
 LIGHT_OPS = frozenset({"vague_date", "number_range", "mask_name"})

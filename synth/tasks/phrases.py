@@ -30,7 +30,7 @@ TABLE_FILE = "phrases.toml"
 @cache
 def table() -> dict[str, Any]:
     """The reviewed phrase table, parsed once."""
-    return tomllib.loads(resources.files("synth.tasks").joinpath(TABLE_FILE).read_text(encoding="utf-8"))
+    return tomllib.loads(resources.files("drsynth.synth.tasks").joinpath(TABLE_FILE).read_text(encoding="utf-8"))
 
 
 def _words(name: str) -> frozenset[str]:

@@ -27,13 +27,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from storage.ids import content_id
-from synth.graph.values import strip_parentheticals
-from synth.graph.view import Edge, Entity, GraphView
-from synth.tasks import checks, render
-from synth.tasks.draft import Clause, Mention, TaskDraft
-from synth.tasks.formal import ANSWER, Analysis, Triple, with_trace
-from synth.tasks.operations import (
+from drsynth.storage.ids import content_id
+from drsynth.synth.graph.values import strip_parentheticals
+from drsynth.synth.graph.view import Edge, Entity, GraphView
+from drsynth.synth.tasks import checks, render
+from drsynth.synth.tasks.draft import Clause, Mention, TaskDraft
+from drsynth.synth.tasks.formal import ANSWER, Analysis, Triple, with_trace
+from drsynth.synth.tasks.operations import (
     Operation,
     amount_range,
     amount_text,
@@ -43,7 +43,7 @@ from synth.tasks.operations import (
     unit_words,
     vague_date,
 )
-from synth.tasks.phrases import (
+from drsynth.synth.tasks.phrases import (
     DEATH_COUNTS,
     DEATH_KEYS,
     LAST_RESORT,
@@ -53,9 +53,9 @@ from synth.tasks.phrases import (
     phrasable,
     text_clause,
 )
-from synth.tasks.sample import stated_fact
-from synth.tasks.search_check import SearchCheck
-from synth.tasks.text import (
+from drsynth.synth.tasks.sample import stated_fact
+from drsynth.synth.tasks.search_check import SearchCheck
+from drsynth.synth.tasks.text import (
     MONTHS,
     attribute_answer,
     contains_phrase,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from synth.tasks.draft import Clause, Mention, TaskDraft
-from synth.tasks.phrases import RelationPhrase, article, attribute_question, fill, relation_phrase
+from drsynth.synth.tasks.draft import Clause, Mention, TaskDraft
+from drsynth.synth.tasks.phrases import RelationPhrase, article, attribute_question, fill, relation_phrase
 
 # "who ...", "whose ...", "on whom ...", "in which ...": a clause with its own relative pronoun
 _RELATIVE = re.compile(r"^(?:who|that|whose|where|which|whom|when)\b|^[a-z]+ (?:whom|which)\b")

@@ -29,15 +29,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from storage.ids import content_id
-from storage.store import Store
-from synth.corpus.stage_output import StageOutput
-from synth.graph.values import parse_value
-from synth.graph.view import Edge, Entity, GraphView
-from synth.tasks.config import TaskConfig
-from synth.tasks.phrases import AMOUNT_KINDS, askable
-from synth.tasks.shape import wl_hash
-from synth.tasks.text import attribute_answer, contains_phrase
+from drsynth.storage.ids import content_id
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.graph.values import parse_value
+from drsynth.synth.graph.view import Edge, Entity, GraphView
+from drsynth.synth.tasks.config import TaskConfig
+from drsynth.synth.tasks.phrases import AMOUNT_KINDS, askable
+from drsynth.synth.tasks.shape import wl_hash
+from drsynth.synth.tasks.text import attribute_answer, contains_phrase
 
 # attribute kinds a question can ask for (an entity-valued attribute is asked through its edge instead);
 # spans, formats, identifiers and coordinates are never asked

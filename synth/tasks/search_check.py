@@ -17,10 +17,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from storage.store import Store
-from synth.tasks.text import fold
-from synth.tools.base import ToolError
-from synth.tools.search import SearchIndex, default_index_path
+from drsynth.storage.store import Store
+from drsynth.synth.tasks.text import fold
+from drsynth.synth.tools.base import ToolError
+from drsynth.synth.tools.search import SearchIndex, default_index_path
 
 DEPTH = 10  # results read per query: ranks beyond are recorded as "not found"
 SMALL_CORPUS = 1_000

@@ -29,13 +29,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from filters.dedup import QuestionDeduper
-from storage.ids import content_id
-from storage.store import Store
-from synth.corpus.records import quarantine_record
-from synth.corpus.stage_output import StageOutput
-from synth.tasks.config import TaskConfig
-from synth.tasks.text import fold
+from drsynth.filters.dedup import QuestionDeduper
+from drsynth.storage.ids import content_id
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.tasks.config import TaskConfig
+from drsynth.synth.tasks.text import fold
 
 STAGE = "select"
 REASONS = ("duplicate", "near_duplicate", "answer_cap", "entity_cap", "relation_cap")

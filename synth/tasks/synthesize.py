@@ -34,19 +34,19 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.batches import RowBatch, finished_ids, mark_batch, plan_batches
-from storage.schemas import schema_for
-from storage.store import Store
-from synth.corpus.records import quarantine_record
-from synth.corpus.stage_output import StageOutput
-from synth.graph.view import GraphView
-from synth.tasks.checks import check_task
-from synth.tasks.config import TaskConfig
-from synth.tasks.draft import TaskDraft
-from synth.tasks.plan import Planner
-from synth.tasks.search_check import search_check
-from synth.tasks.select import draft_id_of, task_id
-from synth.tasks.writers import QuestionWriter, WriterError, WrittenQuestion, make_writer
+from drsynth.storage.batches import RowBatch, finished_ids, mark_batch, plan_batches
+from drsynth.storage.schemas import schema_for
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.records import quarantine_record
+from drsynth.synth.corpus.stage_output import StageOutput
+from drsynth.synth.graph.view import GraphView
+from drsynth.synth.tasks.checks import check_task
+from drsynth.synth.tasks.config import TaskConfig
+from drsynth.synth.tasks.draft import TaskDraft
+from drsynth.synth.tasks.plan import Planner
+from drsynth.synth.tasks.search_check import search_check
+from drsynth.synth.tasks.select import draft_id_of, task_id
+from drsynth.synth.tasks.writers import QuestionWriter, WriterError, WrittenQuestion, make_writer
 
 STAGE = "tasks"
 LEVELS = (1, 2, 3)
@@ -189,7 +189,7 @@ def write_tasks(store: Store, run_id: str, graph: str, batch: SubgraphBatch, con
                       hub_share=config.hub_share)
     own_writer = writer is None
     if writer is None and config.writer == "teacher":
-        from synth.teacher.cache import default_cache
+        from drsynth.synth.teacher.cache import default_cache
 
         writer = make_writer(config, default_cache(store))
     writer = writer or make_writer(config)

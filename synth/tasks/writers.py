@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from synth.tasks import render
-from synth.tasks.config import TaskConfig, TeacherSettings
-from synth.tasks.draft import TaskDraft
+from drsynth.synth.tasks import render
+from drsynth.synth.tasks.config import TaskConfig, TeacherSettings
+from drsynth.synth.tasks.draft import TaskDraft
 
 MAX_QUESTION_CHARS = 600
 EVIDENCE_CHARS = 400  # of each evidence text in a teacher prompt
@@ -104,7 +104,7 @@ def teacher_prompt(draft: TaskDraft) -> str:
 
 def parse_reply(content: str | None) -> str:
     """The question in a model's reply, read defensively; WriterError("writer_malformed") otherwise."""
-    from synth.teacher.json_reply import (  # template runs never load the SDK
+    from drsynth.synth.teacher.json_reply import (  # template runs never load the SDK
         NoJSONObject,
         json_object,
         reply_text,
@@ -134,7 +134,7 @@ class TeacherWriter(QuestionWriter):
     for whoever writes them."""
 
     def __init__(self, settings: TeacherSettings, cache: Any = None) -> None:
-        from synth.teacher import RequestLog, TeacherConfig  # template-only runs never load the SDK
+        from drsynth.synth.teacher import RequestLog, TeacherConfig  # template-only runs never load the SDK
 
         self.settings = settings
         self.cache = cache  # a ResponseCache: a rerun asks the model nothing it has answered before
@@ -156,14 +156,14 @@ class TeacherWriter(QuestionWriter):
         return result
 
     def write_many(self, drafts: Sequence[TaskDraft]) -> list[WrittenQuestion | WriterError]:
-        from synth.teacher import run_blocking
+        from drsynth.synth.teacher import run_blocking
 
         return run_blocking(self._write_all(list(drafts)))
 
     async def _write_all(self, drafts: list[TaskDraft]) -> list[WrittenQuestion | WriterError]:
         import asyncio
 
-        from synth.teacher import TeacherClient
+        from drsynth.synth.teacher import TeacherClient
 
         # one client per event loop: batches run in their own
         client = TeacherClient(self.config, cache=self.cache, log=self.requests)

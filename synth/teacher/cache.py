@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from storage.store import Store
+    from drsynth.storage.store import Store
 
 
 def canonical_json(payload: Any) -> str:

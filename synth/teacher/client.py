@@ -32,10 +32,10 @@ from typing import Any, TypeVar
 
 import openai
 
-from synth.teacher.cache import ResponseCache, request_key
-from synth.teacher.config import TeacherConfig
-from synth.teacher.gate import RequestGate, current_gate
-from synth.teacher.requests_log import RequestLog, redact_url, request_row
+from drsynth.synth.teacher.cache import ResponseCache, request_key
+from drsynth.synth.teacher.config import TeacherConfig
+from drsynth.synth.teacher.gate import RequestGate, current_gate
+from drsynth.synth.teacher.requests_log import RequestLog, redact_url, request_row
 
 __all__ = ["ChatResult", "TeacherClient", "TeacherConfig", "run_blocking"]
 
@@ -103,7 +103,7 @@ class TeacherClient:
         self._key = os.environ.get(config.api_key_env) or ""
         mode = "json_schema" if config.structured_output == "auto" else config.structured_output
         if config.backend == "vllm":
-            from synth.teacher.vllm_backend import VLLMBackend  # imported only when chosen
+            from drsynth.synth.teacher.vllm_backend import VLLMBackend  # imported only when chosen
 
             self._endpoints = [_Endpoint(f"vllm:{config.model}", VLLMBackend(config), mode)]
         else:

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from synth.sections import section_items
+from drsynth.synth.sections import section_items
 
 BACKENDS = ("openai", "vllm")
 STRUCTURED_OUTPUT = ("auto", "json_schema", "json_object", "off")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from synth.teacher.cache import ResponseCache, default_cache
+from drsynth.synth.teacher.cache import ResponseCache, default_cache
 
 if TYPE_CHECKING:
-    from storage.store import Store
-    from synth.teacher.client import TeacherClient
-    from synth.teacher.config import TeacherConfig
-    from synth.teacher.requests_log import RequestLog
+    from drsynth.storage.store import Store
+    from drsynth.synth.teacher.client import TeacherClient
+    from drsynth.synth.teacher.config import TeacherConfig
+    from drsynth.synth.teacher.requests_log import RequestLog
 
 
 def required(config: TeacherConfig | None, needed_by: str) -> TeacherConfig:
@@ -33,7 +33,9 @@ def store_cache(store: Store, config: TeacherConfig) -> ResponseCache | None:
 def open_client(store: Store, config: TeacherConfig | None, log: RequestLog, *, needed_by: str) -> TeacherClient:
     """A client over `config` that caches in the store and logs to `log`; the caller closes it (`async with`).
     `needed_by` names the setting that asked for it, for the error when `config` is None."""
-    from synth.teacher.client import TeacherClient  # looked up per call: a substituted class is the one used
+    from drsynth.synth.teacher.client import (
+        TeacherClient,  # looked up per call: a substituted class is the one used
+    )
 
     config = required(config, needed_by)
     return TeacherClient(config, cache=store_cache(store, config), log=log)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from storage.ids import content_id
+from drsynth.storage.ids import content_id
 
 KINDS = ("llm", "tool")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from synth.teacher.config import TeacherConfig
+from drsynth.synth.teacher.config import TeacherConfig
 
 MISSING = ("the teacher backend 'vllm' needs the vllm package: install drsynth[vllm] on a GPU machine "
            "(pip install 'drsynth[vllm]'), or use backend = \"openai\" against a `vllm serve` endpoint")

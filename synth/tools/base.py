@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from synth.teacher.requests_log import RequestLog
+    from drsynth.synth.teacher.requests_log import RequestLog
 
 
 @dataclass
@@ -77,7 +77,7 @@ def make_cache(cache: Cache | str | os.PathLike | bool | None) -> Cache | None:
     if cache is False:
         return None
     if isinstance(cache, str | os.PathLike):
-        from synth.teacher.cache import ResponseCache
+        from drsynth.synth.teacher.cache import ResponseCache
 
         return ResponseCache(cache)
     return cache
@@ -245,7 +245,7 @@ class Tool(ABC):
         return result
 
     def _key(self, args: dict) -> str:
-        from synth.teacher.cache import request_key
+        from drsynth.synth.teacher.cache import request_key
 
         return request_key({"tool": self.name, "version": self.version, "identity": self.cache_identity(),
                             "arguments": args})
@@ -254,7 +254,7 @@ class Tool(ABC):
                 parents: Sequence[str]) -> None:
         if self.log is None:
             return
-        from synth.teacher.requests_log import request_row
+        from drsynth.synth.teacher.requests_log import request_row
 
         self.log.record(request_row(
             kind="tool", endpoint=self.endpoint, name=self.name, purpose=self.purpose, request_hash=key,

@@ -25,7 +25,7 @@ import httpx
 from lxml import etree
 from lxml import html as lxml_html
 
-from synth.tools.base import Tool, ToolError, ToolResult, TransientToolError
+from drsynth.synth.tools.base import Tool, ToolError, ToolResult, TransientToolError
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"

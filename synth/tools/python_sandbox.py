@@ -53,8 +53,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from synth.tools.base import Tool, ToolError, ToolResult
-from synth.tools.sandbox_limits import (
+from drsynth.synth.tools.base import Tool, ToolError, ToolResult
+from drsynth.synth.tools.sandbox_limits import (
     LAUNCHER_TASKS,
     NOBODY,
     SandboxCgroup,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from synth.tools.base import Tool, ToolError, ToolResult, TransientToolError
-from synth.tools.search import HostedSearchAPI
+from drsynth.synth.tools.base import Tool, ToolError, ToolResult, TransientToolError
+from drsynth.synth.tools.search import HostedSearchAPI
 
 
 def format_paper(n: int, item: dict) -> str:

@@ -20,10 +20,10 @@ from typing import Protocol
 
 import httpx
 
-from storage.batches import plan_batches
-from storage.store import Store
-from synth.tools.base import Tool, ToolError, ToolResult, TransientToolError
-from synth.tools.text import STOPWORDS
+from drsynth.storage.batches import plan_batches
+from drsynth.storage.store import Store
+from drsynth.synth.tools.base import Tool, ToolError, ToolResult, TransientToolError
+from drsynth.synth.tools.text import STOPWORDS
 
 DOC_COLUMNS = ["id", "url", "canonical_url", "title", "text"]
 TITLE_WEIGHT = 8.0

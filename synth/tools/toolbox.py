@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from storage.store import Store
-from synth.tools.base import Cache, Toolbox
-from synth.tools.parse_file import ParseFile
-from synth.tools.python_sandbox import PythonInterpreter, SandboxLimits
-from synth.tools.scholar import GoogleScholar
-from synth.tools.search import HostedSearchAPI, Search, SearchIndex, default_index_path
-from synth.tools.visit import CorpusPages, Visit
+from drsynth.storage.store import Store
+from drsynth.synth.tools.base import Cache, Toolbox
+from drsynth.synth.tools.parse_file import ParseFile
+from drsynth.synth.tools.python_sandbox import PythonInterpreter, SandboxLimits
+from drsynth.synth.tools.scholar import GoogleScholar
+from drsynth.synth.tools.search import HostedSearchAPI, Search, SearchIndex, default_index_path
+from drsynth.synth.tools.visit import CorpusPages, Visit
 
 if TYPE_CHECKING:
-    from synth.teacher.client import TeacherClient
-    from synth.teacher.requests_log import RequestLog
+    from drsynth.synth.teacher.client import TeacherClient
+    from drsynth.synth.teacher.requests_log import RequestLog
 
 SEARCH_API_URL_ENV = "DRSYNTH_SEARCH_API_URL"
 SCHOLAR_API_URL_ENV = "DRSYNTH_SCHOLAR_API_URL"

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from storage.store import Store
-from synth.corpus.crawler import CrawlConfig, Crawler, canonicalize_url
-from synth.corpus.extract import extract_page, sentence_bounds
-from synth.tools.base import Tool, ToolError, ToolResult, call_parents
-from synth.tools.text import content_words
+from drsynth.storage.store import Store
+from drsynth.synth.corpus.crawler import CrawlConfig, Crawler, canonicalize_url
+from drsynth.synth.corpus.extract import extract_page, sentence_bounds
+from drsynth.synth.tools.base import Tool, ToolError, ToolResult, call_parents
+from drsynth.synth.tools.text import content_words
 
 if TYPE_CHECKING:
-    from synth.teacher.client import TeacherClient
+    from drsynth.synth.teacher.client import TeacherClient
 
 DOC_COLUMNS = ["id", "url", "page_url", "canonical_url", "title", "text", "links", "infobox", "tables"]
 URL_COLUMNS = ["id", "url", "page_url", "canonical_url"]

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from storage.processes import is_zombie, pids
-from storage.published import publications, published_ids, resolve
-from storage.schemas import SCHEMAS
-from storage.store import Store
+from drsynth.storage.processes import is_zombie, pids
+from drsynth.storage.published import publications, published_ids, resolve
+from drsynth.storage.schemas import SCHEMAS
+from drsynth.storage.store import Store
 from tests.reliability.conftest import FULL
 
 RUN_TAG = "DRSYNTH_TEST_RUN"
@@ -51,9 +51,9 @@ EVENT_LOGS = {"runs"}  # one event per state change of each run: differs by desi
 
 
 def drsynth_command() -> list[str]:
-    """The installed `drsynth` console script beside this interpreter, else `python -m flows.cli`."""
+    """The installed `drsynth` console script beside this interpreter, else `python -m drsynth.flows.cli`."""
     script = Path(sys.executable).with_name("drsynth")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "drsynth.flows.cli"]
 
 
 @dataclass

@@ -33,9 +33,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from storage.catalog import build_catalog, catalog_path
-from storage.runs import CRASHED, FAILED, RUNNING, RunLog, latest_events
-from storage.store import Store
+from drsynth.storage.catalog import build_catalog, catalog_path
+from drsynth.storage.runs import CRASHED, FAILED, RUNNING, RunLog, latest_events
+from drsynth.storage.store import Store
 from tests.reliability.conftest import FULL, figure
 from tests.reliability.demo_runs import (
     FLOW_START,

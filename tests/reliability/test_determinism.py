@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from filters.config import FilterConfig
-from filters.screen import screen_tasks, screened_tasks
-from storage.store import Store
+from drsynth.filters.config import FilterConfig
+from drsynth.filters.screen import screen_tasks, screened_tasks
+from drsynth.storage.store import Store
 from tests.reliability.conftest import figure
 from tests.reliability.demo_runs import dataset_ids, mismatches, published_versions, uninterrupted_pair
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from storage.store import Store
+from drsynth.storage.store import Store
 from tests.reliability.conftest import FULL, figure
 from tests.reliability.hostile_corpus import ANY, DOC, MIXED, ROW, TOKEN, TRAP_CRAWL, Corpus, TrapSite, build
 
@@ -49,7 +49,7 @@ _INGEST = textwrap.dedent("""
     import json, os, resource, sys
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    from flows.ingest import ingest
+    from drsynth.flows.ingest import ingest
     out, sources, config = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
     result = ingest(sources=sources, out=out, config=config)
     print("INGEST-RESULT " + json.dumps({"counts": result["counts"],
@@ -220,7 +220,7 @@ def test_a_million_character_name_does_not_crash_the_mention_automaton() -> None
     """pyahocorasick frees its trie recursively: a 1M-character key overflowed the C stack at exit
     (rc 139). Names longer than a name can be never reach the automaton."""
     script = textwrap.dedent("""
-        from synth.graph.mentions import MentionMatcher
+        from drsynth.synth.graph.mentions import MentionMatcher
         matcher = MentionMatcher([("e1", ["T" + "t" * 1_000_000]), ("e2", ["Aldra"])])
         assert matcher.counts["forms.too_long"] == 1 and matcher.size == 1, matcher.counts
         assert [m.entity_id for m in matcher.find("Aldra is a town.")] == ["e2"]

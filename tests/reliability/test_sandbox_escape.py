@@ -28,9 +28,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from synth.tools import python_sandbox
-from synth.tools.python_sandbox import PythonInterpreter, RunOutcome, SandboxLimits
-from synth.tools.sandbox_limits import PREFIX, cgroup_parent
+from drsynth.synth.tools import python_sandbox
+from drsynth.synth.tools.python_sandbox import PythonInterpreter, RunOutcome, SandboxLimits
+from drsynth.synth.tools.sandbox_limits import PREFIX, cgroup_parent
 from tests.reliability.conftest import FULL, figure
 from tests.test_sandbox import NO_GUARD, PeakRss, memory_bomb
 

@@ -22,10 +22,10 @@ from types import SimpleNamespace
 import pyarrow.parquet as pq
 import pytest
 
-from storage.store import Store
-from storage.writer import DatasetWriter
-from synth.tasks import TaskConfig, subgraph_batches, write_tasks
-from synth.tasks.select import draft_id_of
+from drsynth.storage.store import Store
+from drsynth.storage.writer import DatasetWriter
+from drsynth.synth.tasks import TaskConfig, subgraph_batches, write_tasks
+from drsynth.synth.tasks.select import draft_id_of
 from tests.openai_server import FAULT_KINDS, Faults, OpenAIServer
 from tests.reliability.conftest import FULL, figure
 
@@ -210,7 +210,7 @@ def _drsynth_run(corpus: Path, out: Path, config: Path, home: Path, server: Open
     env = {**os.environ, "PREFECT_HOME": os.fspath(home), KEY_ENV: SECRET}
     env.pop("PREFECT_API_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--source", os.fspath(corpus), "--out", os.fspath(out),
+        [sys.executable, "-m", "drsynth.flows.cli", "run", "--source", os.fspath(corpus), "--out", os.fspath(out),
          "--config", os.fspath(config), "--teacher-url", server.base_url, "--teacher-model", "tiny-teacher"],
         env=env, capture_output=True, text=True, timeout=600, check=False)
 
@@ -288,7 +288,7 @@ def test_the_pipeline_survives_a_faulty_teacher_and_a_rerun_fills_in(tmp_path: P
     (every fault kind), then a rerun against a healthy one: the same ids as an uninterrupted healthy run."""
     import duckdb
 
-    from synth.corpus.demo import SITE_DIR
+    from drsynth.synth.corpus.demo import SITE_DIR
 
     corpus, config = SITE_DIR / "wiki", _pipeline_config(tmp_path / "drsynth.toml")
     healthy_root, root, home = tmp_path / "healthy", tmp_path / "faulty", tmp_path / "prefect"

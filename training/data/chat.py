@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from training.data.packing import IGNORE, Sample
+from drsynth.training.data.packing import IGNORE, Sample
 
 
 class ChatTemplateError(ValueError):

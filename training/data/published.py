@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from storage.published import Publication, PublicationError, read_publication, resolve
-from storage.store import Store
+from drsynth.storage.published import Publication, PublicationError, read_publication, resolve
+from drsynth.storage.store import Store
 
 __all__ = ["PublicationError", "Published", "load_published"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from training.data.packing import Sample
+from drsynth.training.data.packing import Sample
 
 DOCUMENT_END = "<|endoftext|>"  # Qwen's document separator; other tokenizers end documents with EOS
 

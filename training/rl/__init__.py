@@ -4,7 +4,7 @@ rollouts with the project's agent and tools, rewards from the judge, token-level
 Importing the package needs no torch (the `[train]` config reads `RLConfig`); `loss`, `rollout` and
 `trainer` import it when used."""
 
-from training.rl.advantage import group_advantages, leave_one_out
-from training.rl.config import RLConfig
+from drsynth.training.rl.advantage import group_advantages, leave_one_out
+from drsynth.training.rl.config import RLConfig
 
 __all__ = ["RLConfig", "group_advantages", "leave_one_out"]

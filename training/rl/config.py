@@ -10,8 +10,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from synth.agent.runner import AgentLimits
-from synth.sections import section_items
+from drsynth.synth.agent.runner import AgentLimits
+from drsynth.synth.sections import section_items
 
 SECTION = "train.rl"
 ROLLOUTS = ("hf", "openai")

@@ -46,13 +46,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from synth.agent.policy import Policy, PolicyError, TeacherPolicy, cut_at_action
-from synth.agent.runner import AgentLimits, TokenCounter, Trajectory, run_react
+from drsynth.synth.agent.policy import Policy, PolicyError, TeacherPolicy, cut_at_action
+from drsynth.synth.agent.runner import AgentLimits, TokenCounter, Trajectory, run_react
 
 if TYPE_CHECKING:
     import torch
 
-    from synth.tools.base import Toolbox
+    from drsynth.synth.tools.base import Toolbox
 
 _PROBE = "\x00"  # appended so that `cut_at_action` tells an action ending at the very end from no action
 
@@ -355,8 +355,8 @@ def endpoint_segments(tokenizer: Any, messages: list[dict]) -> list[Segment]:
     """A finished trajectory as one training sequence: the chat template's tokens, the assistant turns
     trained exactly as SFT masks them (`training.data.chat.encode_chat`); none when the template cannot
     mark them (the rollout is then excluded, `no_trained_tokens`)."""
-    from training.data.chat import ChatTemplateError, encode_chat
-    from training.data.packing import IGNORE
+    from drsynth.training.data.chat import ChatTemplateError, encode_chat
+    from drsynth.training.data.packing import IGNORE
 
     marked = [{"role": m["role"], "content": m["content"], "train": m["role"] == "assistant"} for m in messages]
     try:
@@ -372,7 +372,7 @@ Judge = Any  # filters.judges.match.MatchJudge: `await judge.judge(task_row, ans
 
 def make_judge(kind: str) -> Judge:
     if kind == "match":
-        from filters.judges.match import MatchJudge
+        from drsynth.filters.judges.match import MatchJudge
 
         return MatchJudge()
     raise ValueError(f"unknown judge {kind!r}")

@@ -48,11 +48,11 @@ from typing import Any
 
 import numpy as np
 
-from training.config import TrainConfig
-from training.data.packing import IGNORE, Sample, collate, pack
-from training.rl.advantage import leave_one_out
-from training.rl.loss import policy_loss, token_logprobs
-from training.rl.rollout import (
+from drsynth.training.config import TrainConfig
+from drsynth.training.data.packing import IGNORE, Sample, collate, pack
+from drsynth.training.rl.advantage import leave_one_out
+from drsynth.training.rl.loss import policy_loss, token_logprobs
+from drsynth.training.rl.rollout import (
     ChatRenderer,
     EndpointPolicy,
     Generator,
@@ -439,7 +439,7 @@ class Rollouts:
     """Makes one step's rollouts with the configured backend, over the data root's tools."""
 
     def __init__(self, cfg: TrainConfig, engine: Any, tokenizer: Any, store: Any, model_name: str) -> None:
-        from synth.tools.toolbox import default_toolbox
+        from drsynth.synth.tools.toolbox import default_toolbox
 
         self.cfg = cfg
         self.rl = cfg.rl
@@ -472,8 +472,8 @@ class Rollouts:
             generator.reset()
             return await collect(tasks, lambda: HFPolicy(generator, self.model_name), hf_segments, self.tools,
                                  self.limits, self.judge, **common)
-        from synth.teacher.client import TeacherClient
-        from synth.teacher.config import TeacherConfig
+        from drsynth.synth.teacher.client import TeacherClient
+        from drsynth.synth.teacher.config import TeacherConfig
 
         extra = {"top_p": self.rl.top_p} if self.rl.top_p < 1 else {}
         client = TeacherClient(TeacherConfig(
@@ -489,7 +489,7 @@ class Rollouts:
 
 
 def load_tasks(data_root: str, version: str) -> tuple[list[dict], str]:
-    from training.data.published import load_published
+    from drsynth.training.data.published import load_published
 
     published = load_published(data_root, DATASET, version, columns=TASK_COLUMNS)
     rows = [r for r in published.rows() if isinstance(r.get("question"), str) and r["question"].strip()]
@@ -523,10 +523,17 @@ def train_rl(cfg: TrainConfig, data_root: str, version: str, model_path: str, ou
     import torch
     from transformers import AutoTokenizer
 
-    from storage.store import Store
-    from synth.tools.search import SearchIndex, default_index_path
-    from training.engine import init_distributed, initialize, load_model, resume, save_checkpoint, save_hf
-    from training.loop import TrainLog
+    from drsynth.storage.store import Store
+    from drsynth.synth.tools.search import SearchIndex, default_index_path
+    from drsynth.training.engine import (
+        init_distributed,
+        initialize,
+        load_model,
+        resume,
+        save_checkpoint,
+        save_hf,
+    )
+    from drsynth.training.loop import TrainLog
 
     rank, world = init_distributed()
     if cfg.zero_stage == 3 and world > 1 and cfg.rl.rollout == "hf":

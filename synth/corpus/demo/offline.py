@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from storage.store import Store
-from synth.corpus import ingest
-from synth.corpus.config import IngestConfig
-from synth.corpus.demo import DEMO_HOST
-from synth.corpus.demo.server import DemoSiteServer
-from synth.corpus.extract_pool import ExtractionPool
+from drsynth.storage.store import Store
+from drsynth.synth.corpus import ingest
+from drsynth.synth.corpus.config import IngestConfig
+from drsynth.synth.corpus.demo import DEMO_HOST
+from drsynth.synth.corpus.demo.server import DemoSiteServer
+from drsynth.synth.corpus.extract_pool import ExtractionPool
 
 
 def ingest_demo_site(store: Store, run_id: str = "demo-ingest", workers: int = 2) -> None:

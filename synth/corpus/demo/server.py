@@ -9,7 +9,7 @@ wiki: `/` is the main page, `/wiki/Title` (with or without a query string or tra
         httpx.get(srv.base_url + "/wiki/Estavia")
         assert srv.hits["/private/drafts.html"] == 0
 
-`python -m synth.corpus.demo.server --port 8000` serves it for browsing.
+`python -m drsynth.synth.corpus.demo.server --port 8000` serves it for browsing.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
-from synth.corpus.demo import SITE_DIR
+from drsynth.synth.corpus.demo import SITE_DIR
 
 log = logging.getLogger(__name__)
 
