@@ -4,101 +4,105 @@ setting gives new decisions beside the old ones instead of silently mixing them.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Self, get_args
+
+from pydantic import Field, model_validator
 
 from drsynth.storage.ids import content_id
-from drsynth.synth.sections import section_items
+from drsynth.synth.sections import Section
 
-JUDGES = ("match", "llm")
-SFT_MODES = ("react", "context")
-CPT_KINDS = ("planning", "reasoning", "decision")
-CPT_WRITERS = ("template", "teacher")
+Judge = Literal["match", "llm"]
+SftMode = Literal["react", "context"]
+CptKind = Literal["planning", "reasoning", "decision"]
+CptWriter = Literal["template", "teacher"]
+
+JUDGES: tuple[str, ...] = get_args(Judge)
+SFT_MODES: tuple[str, ...] = get_args(SftMode)
+CPT_KINDS: tuple[str, ...] = get_args(CptKind)
+CPT_WRITERS: tuple[str, ...] = get_args(CptWriter)
+
+# the publishing-only settings: they change what is written from accepted trajectories, never which are
+# accepted, so they stay out of the fingerprint (and a new value reuses the decisions already made)
+PUBLISHING_ONLY = ("sft_modes", "cpt_kinds", "cpt_writer", "cpt_short_max_tokens", "trajectories_per_batch",
+                   "concurrency")
 
 
-@dataclass(frozen=True)
-class FilterConfig:
-    judge: str = "match"  # match (offline) | llm (the [teacher] endpoints)
-    f1_threshold: float = 0.8  # match judge: token F1 that counts as correct
-    number_tolerance: float = 0.01  # match judge: relative tolerance for numeric answers
+class FilterConfig(Section):
+    """The `[filter]` section: how trajectories are judged and checked, which tasks are screened out
+    (duplicates, benchmark overlap), the rejection-sampling budget and pass-rate band, and what is
+    published from the accepted trajectories."""
+
+    # the lists stay lists (not tuples): `fingerprint()` is their JSON, and that of a list is what every
+    # existing judgment id was computed from
+
+    judge: Judge = "match"
+    """Who decides whether an answer is correct: match (offline string, number and date matching against
+    the gold answer and its aliases) or llm (a grader model at the [teacher] endpoints)."""
+    f1_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    """Match judge: the token F1 with a gold spelling from which an answer counts as correct."""
+    number_tolerance: float = Field(0.01, ge=0.0, lt=1.0)
+    """Match judge: relative tolerance for numeric answers (0.01: within 1%; 0: exact)."""
     # trajectory checks
-    min_tool_calls: int = 0
-    max_tool_calls: int = 30
-    max_tokens: int = 32768
-    tokenizer: str = "approx"  # approx (chars/4) or a local Hugging Face tokenizer directory
+    min_tool_calls: int = Field(0, ge=0)
+    """Trajectories with fewer tool calls are rejected (too_few_tool_calls); 0: no minimum."""
+    max_tool_calls: int = Field(30, ge=1)
+    """Trajectories with more tool calls are rejected (too_many_tool_calls)."""
+    max_tokens: int = Field(32768, ge=1)
+    """Trajectories longer than this many tokens (counted with `tokenizer`) are rejected (too_long)."""
+    tokenizer: str = "approx"
+    """How tokens are counted: approx (characters / 4) or the path of a local Hugging Face tokenizer
+    directory."""
     require_answer: bool = True
+    """Reject trajectories that end without a final <answer> (no_answer)."""
     # rejection sampling
-    budget_per_level: int = 0  # > 0: stop once this many trajectories per level are accepted
-    rl_min_pass_rate: float = 0.0  # rl_tasks: pass rate strictly above this ...
-    rl_max_pass_rate: float = 1.0  # ... and strictly below this
+    budget_per_level: int = Field(0, ge=0)
+    """Stop once this many trajectories per task level are accepted (later ones are rejected as
+    over_budget, and the trajectory flow stops sampling that level); 0: no budget."""
+    rl_min_pass_rate: float = Field(0.0, ge=0.0, le=1.0)
+    """RL task pool: a task's pass rate (samples judged correct / samples judged) must be strictly above this ..."""
+    rl_max_pass_rate: float = Field(1.0, ge=0.0, le=1.0)
+    """... and strictly below this (1: tasks every sample solved are left out)."""
     # dedup and decontamination of questions
     dedup: bool = True
-    near_duplicate_threshold: float = 0.8  # estimated Jaccard of word 3-gram shingles
-    num_perm: int = 128
+    """Remove tasks whose question repeats or nearly repeats another's, within the run and against what is
+    already published (MinHash over word 3-grams)."""
+    near_duplicate_threshold: float = Field(0.8, gt=0.0, lt=1.0)
+    """Estimated Jaccard similarity of word 3-gram shingles from which two questions are duplicates."""
+    num_perm: int = Field(128, ge=1)
+    """MinHash permutations: more estimate the similarity more closely and cost more."""
     decontaminate: bool = True
-    benchmarks: list[str] = field(default_factory=list)  # files or directories; empty: ../shared/benchmarks
-    ngram: int = 8  # word n-gram length for question overlap
+    """Remove tasks whose question overlaps a benchmark question (word n-grams of length `ngram`)."""
+    benchmarks: list[str] = Field([])
+    """Benchmark files or directories to decontaminate against; empty: ../shared/benchmarks."""
+    ngram: int = Field(8, ge=1)
+    """Word n-gram length for the overlap of a question with the benchmarks."""
     # what is published
-    sft_modes: list[str] = field(default_factory=lambda: list(SFT_MODES))
-    cpt_kinds: list[str] = field(default_factory=lambda: list(CPT_KINDS))
-    cpt_writer: str = "template"  # template | teacher
-    cpt_short_max_tokens: int = 2048  # cpt_samples longer than this go to the long-context stage
-    trajectories_per_batch: int = 256
-    concurrency: int = 16  # judge calls in flight at once (llm judge)
+    sft_modes: list[SftMode] = Field(list(SFT_MODES))
+    """Which SFT samples are published: react (whole conversations) and/or context (one sample per
+    context-management round)."""
+    cpt_kinds: list[CptKind] = Field(list(CPT_KINDS))
+    """Which CPT samples are published: planning, reasoning and/or decision."""
+    cpt_writer: CptWriter = "template"
+    """Who words the CPT samples: template (offline) or teacher (rewritten by the [teacher] model; the
+    template text where a rewrite fails)."""
+    cpt_short_max_tokens: int = Field(2048, ge=1)
+    """CPT samples longer than this many tokens go to the long-context stage."""
+    trajectories_per_batch: int = Field(256, ge=1)
+    """Trajectories per judging batch, the unit of work one Prefect task commits."""
+    concurrency: int = Field(16, ge=1)
+    """LLM judge: judge calls in flight at once."""
 
-    def __post_init__(self) -> None:
-        choices = {"judge": JUDGES, "cpt_writer": CPT_WRITERS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"[filter] {name} must be one of {allowed}, got {getattr(self, name)!r}")
-        for name, allowed in {"sft_modes": SFT_MODES, "cpt_kinds": CPT_KINDS}.items():
-            bad = [v for v in getattr(self, name) if v not in allowed]
-            if bad:
-                raise ValueError(f"[filter] {name} entries must be among {allowed}, got {bad}")
-        if not 0.0 <= self.rl_min_pass_rate < self.rl_max_pass_rate <= 1.0:
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if not self.rl_min_pass_rate < self.rl_max_pass_rate:
             raise ValueError("[filter] needs 0 <= rl_min_pass_rate < rl_max_pass_rate <= 1, got "
                              f"{self.rl_min_pass_rate} and {self.rl_max_pass_rate}")
-        if not 0.0 < self.near_duplicate_threshold < 1.0:
-            raise ValueError(f"[filter] near_duplicate_threshold must be in (0, 1), got {self.near_duplicate_threshold}")
-        for name in ("max_tool_calls", "max_tokens", "num_perm", "ngram", "trajectories_per_batch", "concurrency",
-                     "cpt_short_max_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"[filter] {name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("min_tool_calls", "budget_per_level"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"[filter] {name} must be >= 0, got {getattr(self, name)!r}")
         if self.min_tool_calls > self.max_tool_calls:
             raise ValueError("[filter] min_tool_calls is above max_tool_calls")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> FilterConfig:
-        data = section_items(cls, data, "filter")
-        defaults = cls()
-        for key, value in data.items():
-            default = getattr(defaults, key)
-            if isinstance(default, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(default, int | float):
-                ok = isinstance(value, int | float) and not isinstance(value, bool)
-                if ok and isinstance(default, int) and not isinstance(default, bool) and value != int(value):
-                    ok = False
-            elif isinstance(default, list):
-                ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-            else:
-                ok = isinstance(value, str)
-            if not ok:
-                raise ValueError(f"[filter] {key} has the wrong type: {value!r} (default {default!r})")
-            if isinstance(default, float):
-                data[key] = float(value)
-            elif isinstance(default, int) and not isinstance(default, bool):
-                data[key] = int(value)
-        return cls(**data)
+        return self
 
     def fingerprint(self, *extra: Any) -> str:
         """A short name of the settings that decide acceptance (not the publishing-only ones)."""
-        decisive = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("sft_modes", "cpt_kinds", "cpt_writer", "cpt_short_max_tokens",
-                                 "trajectories_per_batch", "concurrency")}
+        decisive = {k: v for k, v in self.model_dump(mode="json").items() if k not in PUBLISHING_ONLY}
         return content_id("filter", json.dumps(decisive, sort_keys=True), *extra)[:16]

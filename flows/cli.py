@@ -27,13 +27,14 @@ def _config(path: str | None) -> dict:
     import tomllib
 
     from drsynth.synth.corpus.config import load_toml
-    from drsynth.synth.settings import Settings
+    from drsynth.synth.sections import one_line
+    from drsynth.synth.settings import Settings, pipeline_tables
 
     try:
-        data = load_toml(path) if path else {}
+        data = pipeline_tables(load_toml(path)) if path else {}
         Settings.from_dict(data)  # fail fast, before any flow starts, on a bad file
     except (OSError, tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
-        raise UserError(f"config {path}: {exc}") from exc
+        raise UserError(f"config {path}: {one_line(exc)}") from exc
     return data
 
 
@@ -56,12 +57,13 @@ def _with_teacher(config: dict, args: argparse.Namespace) -> dict:
 
 
 def _checked(data: dict, where: str) -> dict:
+    from drsynth.synth.sections import one_line
     from drsynth.synth.settings import Settings
 
     try:
         Settings.from_dict(data)
     except (ValueError, TypeError) as exc:
-        raise UserError(f"{where}: {exc}") from exc
+        raise UserError(f"{where}: {one_line(exc)}") from exc
     return data
 
 

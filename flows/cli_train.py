@@ -12,8 +12,14 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from drsynth.synth.sections import one_line
 from drsynth.training.launch import LAUNCHERS
+
+if TYPE_CHECKING:
+    from drsynth.training.config import TrainConfig
+    from drsynth.training.launch import LaunchSpec
 
 MODES = {
     "cpt": "agentic continual pre-training on the published cpt_samples (short stage, then long)",
@@ -47,18 +53,18 @@ def add_train_parser(subparsers) -> None:
         command.set_defaults(func=run_train)
 
 
-def _train_table(path: str | None) -> dict:
-    """The config file's [train] table, checked, with every default filled in."""
+def _train_config(path: str | None) -> TrainConfig | None:
+    """The config file's [train] table, checked (None: no file, the flow's defaults)."""
     from drsynth.training.config import load_config
 
     if path is None:
-        return {}
+        return None
     if not os.path.isfile(path):
         raise TrainUsageError(f"config {path} does not exist")
     try:
-        return load_config(path).to_dict()
-    except (OSError, ValueError, TypeError) as exc:  # tomllib's and json's decode errors are ValueErrors
-        raise TrainUsageError(f"config {path}: {exc}") from exc
+        return load_config(path)
+    except (OSError, ValueError, TypeError) as exc:  # tomllib's, json's and pydantic's errors are ValueErrors
+        raise TrainUsageError(f"config {path}: {one_line(exc, '[train]')}") from exc
 
 
 def _check_extra() -> None:
@@ -80,7 +86,7 @@ def _check_data(data: str, mode: str, version: str) -> str:
         raise TrainUsageError(f"{exc}: publish it first (drsynth demo / drsynth run)") from exc
 
 
-def _launch(args: argparse.Namespace) -> dict:
+def _launch(args: argparse.Namespace) -> LaunchSpec:
     from drsynth.training.launch import LaunchSpec, read_hostfile
 
     launch = {"num_gpus": args.num_gpus, "num_nodes": args.num_nodes, "launcher": args.launcher}
@@ -93,10 +99,9 @@ def _launch(args: argparse.Namespace) -> dict:
     if args.master_port:
         launch["master_port"] = args.master_port
     try:
-        LaunchSpec.from_dict(launch)
+        return LaunchSpec.from_dict(launch)
     except ValueError as exc:
-        raise TrainUsageError(str(exc)) from exc
-    return launch
+        raise TrainUsageError(one_line(exc, "launch")) from exc
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -108,7 +113,7 @@ def run_train(args: argparse.Namespace) -> int:
         if args.model != "tiny" and not (Path(args.model) / "config.json").exists():
             raise TrainUsageError(f"--model {args.model} is not a Hugging Face model directory (no config.json); "
                                   "give one, or 'tiny'")
-        config = _train_table(args.config)
+        config = _train_config(args.config)
         launch = _launch(args)
     except TrainUsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

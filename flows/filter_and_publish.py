@@ -34,13 +34,9 @@ from drsynth.storage.store import Store
 from drsynth.synth.settings import Settings
 
 
-def _settings(config: dict) -> Settings:
-    return Settings.from_dict(config)
-
-
 @task(name="screen-tasks", retries=1, cache_policy=NO_CACHE)
-def screen_tasks(out: str, run_id: str, config: dict, fingerprint: str) -> dict:
-    counts = screen.screen_tasks(Store(out), run_id, _settings(config).filter, fingerprint)
+def screen_tasks(out: str, run_id: str, config: Settings, fingerprint: str) -> dict:
+    counts = screen.screen_tasks(Store(out), run_id, config.filter, fingerprint)
     get_run_logger().info("screening: %d tasks, %d contaminated, %d duplicates", counts["tasks.screened"],
                           counts["decontaminate.contaminated"],
                           counts["dedup.duplicate"] + counts["dedup.near_duplicate"])
@@ -48,47 +44,45 @@ def screen_tasks(out: str, run_id: str, config: dict, fingerprint: str) -> dict:
 
 
 @task(name="plan-judging", cache_policy=NO_CACHE)
-def plan_judging(out: str, config: dict, fingerprint: str) -> list[RowBatch]:
-    return rejection.judgment_batches(Store(out), _settings(config).filter, fingerprint)
+def plan_judging(out: str, config: Settings, fingerprint: str) -> list[RowBatch]:
+    return rejection.judgment_batches(Store(out), config.filter, fingerprint)
 
 
 @task(name="judge-batch", task_run_name="judge-batch {label}", retries=1, cache_policy=NO_CACHE)
-def judge_batch(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str, label: str = "1/1") -> dict:
-    settings = _settings(config)
+def judge_batch(out: str, run_id: str, batch: RowBatch, config: Settings, fingerprint: str, label: str = "1/1") -> dict:
     with teacher_limits():  # an LLM judge's requests share the endpoint's limit with every other run
-        return dict(rejection.run_judging(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher))
+        return dict(rejection.run_judging(Store(out), run_id, batch, config.filter, fingerprint, config.teacher))
 
 
 @task(name="apply-budget", cache_policy=NO_CACHE)
-def apply_budget(out: str, run_id: str, config: dict, fingerprint: str) -> dict:
-    return dict(rejection.apply_budget(Store(out), run_id, _settings(config).filter, fingerprint))
+def apply_budget(out: str, run_id: str, config: Settings, fingerprint: str) -> dict:
+    return dict(rejection.apply_budget(Store(out), run_id, config.filter, fingerprint))
 
 
 @task(name="pass-rates", retries=1, cache_policy=NO_CACHE)
-def pass_rates(out: str, run_id: str, config: dict, fingerprint: str) -> tuple[dict, list[str]]:
-    counts, ids = rejection.pass_rates(Store(out), run_id, _settings(config).filter, fingerprint)
+def pass_rates(out: str, run_id: str, config: Settings, fingerprint: str) -> tuple[dict, list[str]]:
+    counts, ids = rejection.pass_rates(Store(out), run_id, config.filter, fingerprint)
     return dict(counts), ids
 
 
 @task(name="plan-samples", cache_policy=NO_CACHE)
-def plan_samples(out: str, config: dict, fingerprint: str) -> tuple[list[RowBatch], list[RowBatch]]:
-    store, filter_config = Store(out), _settings(config).filter
+def plan_samples(out: str, config: Settings, fingerprint: str) -> tuple[list[RowBatch], list[RowBatch]]:
+    store, filter_config = Store(out), config.filter
     return publish.sft_batches(store, filter_config, fingerprint), publish.cpt_batches(store, filter_config, fingerprint)
 
 
 @task(name="build-sft", task_run_name="build-sft {label}", retries=1, cache_policy=NO_CACHE)
-def build_sft(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str,
+def build_sft(out: str, run_id: str, batch: RowBatch, config: Settings, fingerprint: str,
               label: str = "1/1") -> tuple[dict, list[str]]:
-    counts, ids = publish.build_sft(Store(out), run_id, batch, _settings(config).filter, fingerprint)
+    counts, ids = publish.build_sft(Store(out), run_id, batch, config.filter, fingerprint)
     return dict(counts), ids
 
 
 @task(name="build-cpt", task_run_name="build-cpt {label}", retries=1, cache_policy=NO_CACHE)
-def build_cpt(out: str, run_id: str, batch: RowBatch, config: dict, fingerprint: str,
+def build_cpt(out: str, run_id: str, batch: RowBatch, config: Settings, fingerprint: str,
               label: str = "1/1") -> tuple[dict, list[str]]:
-    settings = _settings(config)
     with teacher_limits():  # a teacher CPT writer's requests share the endpoint's limit with every other run
-        counts, ids = publish.build_cpt(Store(out), run_id, batch, settings.filter, fingerprint, settings.teacher)
+        counts, ids = publish.build_cpt(Store(out), run_id, batch, config.filter, fingerprint, config.teacher)
     return dict(counts), ids
 
 
@@ -135,20 +129,19 @@ def _gather(futures: list, counts: Counter[str], ids: list[str] | None = None, p
             progress.advance()
 
 
-def judge_pending(out: str, run_id: str, config: dict, fingerprint: str, counts: Counter[str]) -> None:
+def judge_pending(out: str, run_id: str, config: Settings, fingerprint: str, counts: Counter[str]) -> None:
     batches = plan_judging(out, config, fingerprint)
     progress = Progress(out, "filter", len(batches))
     _gather([judge_batch.submit(out, run_id, b, config, fingerprint, label)
              for b, label in zip(batches, _labels(batches), strict=True)], counts, progress=progress)
 
 
-def run_filter_and_publish(out: str, config: dict, log: RunLog, counts: Counter[str]) -> dict[str, str]:
+def run_filter_and_publish(out: str, config: Settings, log: RunLog, counts: Counter[str]) -> dict[str, str]:
     """The filter steps, for `filter_and_publish` and for `pipeline`; returns the published version names."""
-    settings = _settings(config)
-    fingerprint = rejection.filter_fingerprint(settings.filter, settings.teacher)
+    fingerprint = rejection.filter_fingerprint(config.filter, config.teacher)
     counts["filter"] = fingerprint  # type: ignore[assignment]
     counts.update(screen_tasks(out, log.run_id, config, fingerprint))
-    warnings = screening_warnings(settings.filter, counts)
+    warnings = screening_warnings(config.filter, counts)
     judge_pending(out, log.run_id, config, fingerprint, counts)
     counts.update(apply_budget(out, log.run_id, config, fingerprint))
     rates, rl_ids = pass_rates(out, log.run_id, config, fingerprint)
@@ -178,11 +171,12 @@ def report_markdown(store: Store, fingerprint: str, counts: Counter[str], versio
     return filter_report(store, fingerprint, counts, versions, warnings)
 
 
-@flow(name="filter_and_publish", task_runner=ThreadPoolTaskRunner(max_workers=4))
-def filter_and_publish(out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
+# `config` is checked by over_defaults, once the deployment defaults are merged in
+@flow(name="filter_and_publish", task_runner=ThreadPoolTaskRunner(max_workers=4), validate_parameters=False)
+def filter_and_publish(out: str = "data", config: Settings | None = None, run_id: str | None = None) -> dict:
     """Judge, screen and publish the training sets of `out`."""
-    config = over_defaults("config", config)
-    with recorded_run(out, "filter_and_publish", {"config": config}, run_id) as (log, counts):
+    config = over_defaults("config", config, Settings)
+    with recorded_run(out, "filter_and_publish", {"config": config.to_dict()}, run_id) as (log, counts):
         versions = run_filter_and_publish(out, config, log, counts)
     if log.flow == "filter_and_publish":  # (as a stage of `pipeline`, the pipeline links them once it ends)
         publish_links(out, catalog_path(Store(out)), versions)

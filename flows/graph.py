@@ -19,9 +19,9 @@ from drsynth.synth.settings import Settings
 
 
 @task(name="resolve-entities", retries=1, cache_policy=NO_CACHE)
-def resolve_entities(out: str, run_id: str, config: dict) -> tuple[str, dict]:
+def resolve_entities(out: str, run_id: str, config: Settings) -> tuple[str, dict]:
     """Every document into one node per real-world entity; returns the graph version it built."""
-    version, counts = stage.build_entities(Store(out), run_id, Settings.from_dict(config).graph)
+    version, counts = stage.build_entities(Store(out), run_id, config.graph)
     get_run_logger().info("graph %s: %d entities added, %d documents are not entities",
                           version, counts["entities.added"], counts["quarantine.graph.not_an_entity"])
     return version, dict(counts)
@@ -33,8 +33,8 @@ def plan_linking(out: str, docs_per_task: int) -> list[stage.DocBatch]:
 
 
 @task(name="link-batch", task_run_name="link-batch {label}", retries=1, cache_policy=NO_CACHE)
-def link_documents(out: str, run_id: str, version: str, batch: stage.DocBatch, config: dict, label: str) -> dict:
-    counts = stage.link_batch(Store(out), run_id, version, batch, Settings.from_dict(config).graph)
+def link_documents(out: str, run_id: str, version: str, batch: stage.DocBatch, config: Settings, label: str) -> dict:
+    counts = stage.link_batch(Store(out), run_id, version, batch, config.graph)
     get_run_logger().info("link %s: %d documents -> %d edges added", label, len(batch.ids), counts["edges.added"])
     return dict(counts)
 
@@ -49,9 +49,9 @@ def report_graph(out: str, version: str) -> dict:
     return report
 
 
-def run_build_graph(out: str, config: dict, run_id: str, counts: Counter[str]) -> str:
+def run_build_graph(out: str, config: Settings, run_id: str, counts: Counter[str]) -> str:
     """The graph steps, for `build_graph` and for `pipeline`; returns the graph version."""
-    cfg = Settings.from_dict(config).graph
+    cfg = config.graph
     version, resolved = resolve_entities(out, run_id, config)
     counts.update(resolved)
     batches = plan_linking(out, cfg.docs_per_task)
@@ -67,10 +67,11 @@ def run_build_graph(out: str, config: dict, run_id: str, counts: Counter[str]) -
     return version
 
 
-@flow(name="build_graph", task_runner=ThreadPoolTaskRunner(max_workers=4))
-def build_graph(out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
+# `config` is checked by over_defaults, once the deployment defaults are merged in
+@flow(name="build_graph", task_runner=ThreadPoolTaskRunner(max_workers=4), validate_parameters=False)
+def build_graph(out: str = "data", config: Settings | None = None, run_id: str | None = None) -> dict:
     """The knowledge graph over every committed document of `out`: `entities`, `edges`, a report."""
-    config = over_defaults("config", config)
-    with recorded_run(out, "build_graph", {"config": config}, run_id) as (log, counts):
+    config = over_defaults("config", config, Settings)
+    with recorded_run(out, "build_graph", {"config": config.to_dict()}, run_id) as (log, counts):
         version = run_build_graph(out, config, log.run_id, counts)
     return {"run_id": log.run_id, "graph": version, "counts": dict(counts)}

@@ -49,9 +49,9 @@ def close_pools() -> None:
 
 
 @task(name="acquire-source", retries=1, cache_policy=NO_CACHE)
-def acquire_source(out: str, run_id: str, source: str, config: dict) -> dict:
+def acquire_source(out: str, run_id: str, source: str, config: Settings) -> dict:
     """One source (a seed URL, a directory, a WARC, a corpus file) into `pages`; reruns are idempotent."""
-    counts = stage.acquire(Store(out), run_id, source, Settings.from_dict(config).ingest)
+    counts = stage.acquire(Store(out), run_id, source, config.ingest)
     get_run_logger().info(
         "%s: %d pages added (%d already present), %d quarantined",
         source, counts["pages.added"], counts["pages.already_present"], counts["quarantine.seen"],
@@ -65,8 +65,8 @@ def plan_extraction(out: str, pages_per_task: int) -> list[stage.PageBatch]:
 
 
 @task(name="extract-batch", task_run_name="extract-batch {label}", retries=1, cache_policy=NO_CACHE)
-def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: dict, label: str) -> dict:
-    cfg = Settings.from_dict(config).ingest
+def extract_batch(out: str, run_id: str, batch: stage.PageBatch, config: Settings, label: str) -> dict:
+    cfg = config.ingest
     counts = stage.extract(Store(out), run_id, batch, _pool(cfg), cfg)
     get_run_logger().info(
         "extract %s: %d pages -> %d documents, %d quarantined",
@@ -101,12 +101,12 @@ def check_sources(per_source: dict[str, dict], counts: Counter[str]) -> None:
         warn(counts, f"source {source!r} yielded no pages ({fate})")
 
 
-def run_ingest(sources: list[str], out: str, config: dict, run_id: str, counts: Counter[str]) -> None:
+def run_ingest(sources: list[str], out: str, config: Settings, run_id: str, counts: Counter[str]) -> None:
     """The ingest steps, for `ingest` and for `pipeline` to call inside its own flow run.
 
     `counts` is updated as each task finishes, so a failed run still records what it did.
     """
-    cfg = Settings.from_dict(config).ingest
+    cfg = config.ingest
     if not sources:
         raise NoPagesError("no sources given")
     futures = {s: acquire_source.submit(out, run_id, s, config) for s in sources}
@@ -125,10 +125,11 @@ def run_ingest(sources: list[str], out: str, config: dict, run_id: str, counts: 
         close_pools()  # idle workers would hold their memory through the stages that follow
 
 
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
-def ingest(sources: list[str], out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
+# `config` is checked by over_defaults, once the deployment defaults are merged in
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4), validate_parameters=False)
+def ingest(sources: list[str], out: str = "data", config: Settings | None = None, run_id: str | None = None) -> dict:
     """Crawl or read `sources` into `out`, extract documents, refresh the DuckDB catalog."""
-    config = over_defaults("config", config)
-    with recorded_run(out, "ingest", {"sources": sources, "config": config}, run_id) as (log, counts):
+    config = over_defaults("config", config, Settings)
+    with recorded_run(out, "ingest", {"sources": sources, "config": config.to_dict()}, run_id) as (log, counts):
         run_ingest(sources, out, config, log.run_id, counts)
     return {"run_id": log.run_id, "counts": dict(counts), "warnings": run_warnings(counts)}

@@ -16,13 +16,15 @@ from drsynth.flows.synthesize_trajectories import synthesize_trajectories
 from drsynth.flows.ui import publish_links
 from drsynth.storage.catalog import catalog_path
 from drsynth.storage.store import Store
+from drsynth.synth.settings import Settings
 
 
-@flow(name="pipeline")
-def pipeline(sources: list[str], out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
+# `config` is checked by over_defaults, once the deployment defaults are merged in
+@flow(name="pipeline", validate_parameters=False)
+def pipeline(sources: list[str], out: str = "data", config: Settings | None = None, run_id: str | None = None) -> dict:
     """Sources in, training data out. Stages exchange datasets through `out`, never in memory."""
-    config = over_defaults("config", config)
-    with recorded_run(out, "pipeline", {"sources": sources, "config": config}, run_id) as (log, counts):
+    config = over_defaults("config", config, Settings)
+    with recorded_run(out, "pipeline", {"sources": sources, "config": config.to_dict()}, run_id) as (log, counts):
         ingest(sources=sources, out=out, config=config, run_id=log.run_id)
         graph = build_graph(out=out, config=config, run_id=log.run_id)["graph"]
         synthesize_tasks(out=out, graph=graph, config=config, run_id=log.run_id)

@@ -22,8 +22,8 @@ from drsynth.synth.tasks.audit import run_audit
 
 
 @task(name="sample-subgraphs", retries=1, cache_policy=NO_CACHE)
-def sample_subgraphs(out: str, run_id: str, version: str, config: dict) -> dict:
-    counts = stage.sample_subgraphs(Store(out), run_id, version, Settings.from_dict(config).tasks)
+def sample_subgraphs(out: str, run_id: str, version: str, config: Settings) -> dict:
+    counts = stage.sample_subgraphs(Store(out), run_id, version, config.tasks)
     get_run_logger().info("graph %s: %d subgraphs added", version, counts["subgraphs.added"])
     return dict(counts)
 
@@ -34,17 +34,17 @@ def plan_questions(out: str, version: str, per_task: int) -> list[stage.Subgraph
 
 
 @task(name="write-questions", task_run_name="write-questions {label}", retries=1, cache_policy=NO_CACHE)
-def write_questions(out: str, run_id: str, version: str, batch: stage.SubgraphBatch, config: dict, label: str) -> dict:
+def write_questions(out: str, run_id: str, version: str, batch: stage.SubgraphBatch, config: Settings, label: str) -> dict:
     with teacher_limits():  # a teacher writer's requests share the endpoint's limit with every other run
-        counts = stage.write_tasks(Store(out), run_id, version, batch, Settings.from_dict(config).tasks)
+        counts = stage.write_tasks(Store(out), run_id, version, batch, config.tasks)
     get_run_logger().info("questions %s: %d subgraphs -> %d drafts, %d quarantined", label, len(batch.ids),
                           counts["task_drafts.added"], sum(v for k, v in counts.items() if k.startswith("quarantine.")))
     return dict(counts)
 
 
 @task(name="select-tasks", retries=1, cache_policy=NO_CACHE)
-def select_tasks(out: str, run_id: str, version: str, config: dict) -> dict:
-    counts = stage.select_tasks(Store(out), run_id, version, Settings.from_dict(config).tasks)
+def select_tasks(out: str, run_id: str, version: str, config: Settings) -> dict:
+    counts = stage.select_tasks(Store(out), run_id, version, config.tasks)
     refused = {k.rsplit(".", 1)[-1]: v for k, v in counts.items() if k.startswith("quarantine.select.")}
     get_run_logger().info("selection: %d drafts -> %d tasks; refused %s", counts["task_drafts.selected"],
                           counts["tasks.added"], refused or "none")
@@ -63,9 +63,9 @@ def report_tasks(out: str, version: str) -> None:
                              description=f"task pool of graph {version}")
 
 
-def run_synthesize_tasks(out: str, version: str, config: dict, run_id: str, counts: Counter[str]) -> None:
+def run_synthesize_tasks(out: str, version: str, config: Settings, run_id: str, counts: Counter[str]) -> None:
     """The task-synthesis steps, for `synthesize_tasks` and for `pipeline`."""
-    cfg = Settings.from_dict(config).tasks
+    cfg = config.tasks
     counts.update(sample_subgraphs(out, run_id, version, config))
     counts.update(index_corpus(out))  # the level-3 search check queries the index the agents search
     batches = plan_questions(out, version, cfg.subgraphs_per_task)
@@ -89,15 +89,16 @@ def newest_graph(store: Store) -> str | None:
     return max(built)[1] if built else None
 
 
-@flow(name="synthesize_tasks", task_runner=ThreadPoolTaskRunner(max_workers=4))
-def synthesize_tasks(out: str = "data", graph: str | None = None, config: dict | None = None,
+# `config` is checked by over_defaults, once the deployment defaults are merged in
+@flow(name="synthesize_tasks", task_runner=ThreadPoolTaskRunner(max_workers=4), validate_parameters=False)
+def synthesize_tasks(out: str = "data", graph: str | None = None, config: Settings | None = None,
                      run_id: str | None = None) -> dict:
     """QA tasks from graph version `graph` (default: the newest graph built in `out`)."""
-    config = over_defaults("config", config)
+    config = over_defaults("config", config, Settings)
     store = Store(out)
     version = graph or newest_graph(store)
     if version is None:
         raise ValueError(f"{out} has no knowledge graph yet: run build_graph first")
-    with recorded_run(out, "synthesize_tasks", {"graph": version, "config": config or {}}, run_id) as (log, counts):
-        run_synthesize_tasks(out, version, config or {}, log.run_id, counts)
+    with recorded_run(out, "synthesize_tasks", {"graph": version, "config": config.to_dict()}, run_id) as (log, counts):
+        run_synthesize_tasks(out, version, config, log.run_id, counts)
     return {"run_id": log.run_id, "graph": version, "counts": dict(counts)}

@@ -28,19 +28,17 @@ def index_corpus(out: str) -> dict:
 
 
 @task(name="plan-trajectories", cache_policy=NO_CACHE)
-def plan_trajectories(out: str, config: dict) -> list[stage.TaskBatch]:
+def plan_trajectories(out: str, config: Settings) -> list[stage.TaskBatch]:
     """Tasks with any of their k trajectories (for this mode, policy and model) still missing."""
-    settings = Settings.from_dict(config)
-    agent = settings.agent
+    agent = config.agent
     return stage.trajectory_batches(Store(out), agent.tasks_per_batch, agent.tasks_per_level,
-                                    config=agent, teacher_config=settings.teacher)
+                                    config=agent, teacher_config=config.teacher)
 
 
 @task(name="run-agents", task_run_name="run-agents {label}", retries=1, cache_policy=NO_CACHE)
-def run_agents(out: str, run_id: str, batch: stage.TaskBatch, config: dict, label: str) -> dict:
-    settings = Settings.from_dict(config)
+def run_agents(out: str, run_id: str, batch: stage.TaskBatch, config: Settings, label: str) -> dict:
     with teacher_limits():  # a teacher policy's requests share the endpoint's limit with every other run
-        counts = stage.write_trajectories(Store(out), run_id, batch, settings.agent, settings.teacher,
+        counts = stage.write_trajectories(Store(out), run_id, batch, config.agent, config.teacher,
                                           update_index=False)
     get_run_logger().info("agents %s: %d tasks -> %d trajectories, %d requests", label, len(batch.ids),
                           counts["trajectories.added"], counts["requests.added"])
@@ -48,13 +46,12 @@ def run_agents(out: str, run_id: str, batch: stage.TaskBatch, config: dict, labe
 
 
 @task(name="plan-wave", cache_policy=NO_CACHE)
-def plan_wave(out: str, config: dict, fingerprint: str) -> list[stage.TaskBatch]:
+def plan_wave(out: str, config: Settings, fingerprint: str) -> list[stage.TaskBatch]:
     """Budgeted mode: the tasks of the levels still short of accepted trajectories."""
-    settings = Settings.from_dict(config)
-    return budget.next_wave(Store(out), settings.agent, settings.filter, fingerprint, settings.teacher)
+    return budget.next_wave(Store(out), config.agent, config.filter, fingerprint, config.teacher)
 
 
-def run_agent_batches(out: str, run_id: str, batches: list[stage.TaskBatch], config: dict,
+def run_agent_batches(out: str, run_id: str, batches: list[stage.TaskBatch], config: Settings,
                       counts: Counter[str], label: str = "") -> None:
     # batches side by side: a teacher policy waits on the model server, and the client caps requests
     futures = [run_agents.submit(out, run_id, b, config, f"{label}{i + 1}/{len(batches)}")
@@ -65,16 +62,15 @@ def run_agent_batches(out: str, run_id: str, batches: list[stage.TaskBatch], con
         progress.advance()
 
 
-def run_synthesize_trajectories(out: str, config: dict, run_id: str, counts: Counter[str]) -> None:
+def run_synthesize_trajectories(out: str, config: Settings, run_id: str, counts: Counter[str]) -> None:
     """The trajectory steps, for `synthesize_trajectories` and for `pipeline`. With `[filter]
     budget_per_level`, waves of agents each judged before the next is planned, until every level has its
     accepted trajectories or runs out of tasks."""
     counts.update(index_corpus(out))
-    settings = Settings.from_dict(config)
-    if settings.filter.budget_per_level <= 0:
+    if config.filter.budget_per_level <= 0:
         run_agent_batches(out, run_id, plan_trajectories(out, config), config, counts)
         return
-    fingerprint = rejection.filter_fingerprint(settings.filter, settings.teacher)
+    fingerprint = rejection.filter_fingerprint(config.filter, config.teacher)
     counts["filter"] = fingerprint  # type: ignore[assignment]
     counts.update(screen_tasks(out, run_id, config, fingerprint))
     wave = 0
@@ -89,10 +85,11 @@ def run_synthesize_trajectories(out: str, config: dict, run_id: str, counts: Cou
         run_agent_batches(out, run_id, batches, config, counts, label=f"wave {wave} ")
 
 
-@flow(name="synthesize_trajectories", task_runner=ThreadPoolTaskRunner(max_workers=4))
-def synthesize_trajectories(out: str = "data", config: dict | None = None, run_id: str | None = None) -> dict:
+# `config` is checked by over_defaults, once the deployment defaults are merged in
+@flow(name="synthesize_trajectories", task_runner=ThreadPoolTaskRunner(max_workers=4), validate_parameters=False)
+def synthesize_trajectories(out: str = "data", config: Settings | None = None, run_id: str | None = None) -> dict:
     """Agent trajectories for every task of `out` that has none yet."""
-    config = over_defaults("config", config)
-    with recorded_run(out, "synthesize_trajectories", {"config": config}, run_id) as (log, counts):
+    config = over_defaults("config", config, Settings)
+    with recorded_run(out, "synthesize_trajectories", {"config": config.to_dict()}, run_id) as (log, counts):
         run_synthesize_trajectories(out, config, log.run_id, counts)
     return {"run_id": log.run_id, "counts": dict(counts)}

@@ -8,15 +8,23 @@ trigger passes the event's `root` as `data` and its `version`, so the run reads 
 announced, from the root it was published in. Each deployment trains a version once: a run whose
 deployment already trained that version (a completed run of it in `runs` of the root that wrote a model)
 records itself as skipped and launches nothing, unless `retrain` is set. `dry_run` stops after pinning the
-version (a smoke test of the wiring on a machine without GPUs). Table parameters (`config`, `launch`)
-given at run time are deep-merged over the deployment's defaults.
+version (a smoke test of the wiring on a machine without GPUs).
+
+The settings parameters are typed: `config` is the [train] table (`TrainConfig`, `[train.rl]` nested) and
+`launch` the launcher's (`LaunchSpec`), so the Prefect UI renders their forms. The keys a run names are
+deep-merged over the deployment's defaults and the result validated once, by `over_defaults`: Prefect's own
+validation of the parameters is off for these flows, since it would check a run's partial table alone,
+before the merge (`-p config='{"min_lr": 2e-5}'` against the default lr, `-p launch='{"num_nodes": 2}'`
+without the deployment's hostfile) and refuse what the merged settings allow.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -78,11 +86,11 @@ def prepare_model(model: str, out: str) -> str:
 
 @task(name="launch-training", cache_policy=NO_CACHE)
 def launch_training(mode: str, data: str, version: str, model: str, out: str, config_path: str,
-                    launch: dict | None) -> dict:
+                    launch: LaunchSpec) -> dict:
     """The launcher and its ranks, to the end; their output is this task's log. Returns OUT/summary.json."""
     logger = get_run_logger()
     args = train_args(mode, data=data, version=version, model=model, out=out, config=config_path)
-    cmd = launch_command(LaunchSpec.from_dict(launch), args)
+    cmd = launch_command(launch, args)
     logger.info("launching: %s", " ".join(cmd))
     (Path(out) / SUMMARY).unlink(missing_ok=True)
     run_launcher(cmd, out, on_line=logger.info)
@@ -102,19 +110,21 @@ def _report(mode: str, pinned: str, summary: dict) -> str:
 
 
 def run_training(mode: str, data: str, model: str, out: str | None = None, version: str = "latest",
-                 config: dict | None = None, launch: dict | None = None, run_id: str | None = None,
+                 config: TrainConfig | Mapping[str, Any] | None = None,
+                 launch: LaunchSpec | Mapping[str, Any] | None = None, run_id: str | None = None,
                  retrain: bool = False, dry_run: bool = False) -> dict:
-    """One training job of `mode` over the data root `data`, recorded in its `runs`."""
+    """One training job of `mode` over the data root `data`, recorded in its `runs`. `config` and `launch`
+    come as the flow got them (a model, or a run's table from the API) and are validated here, once, over
+    the deployment's defaults: a bad setting fails before anything runs."""
     defaults = deployment_defaults()
-    config, launch = over_defaults("config", config, defaults), over_defaults("launch", launch, defaults)
-    cfg = TrainConfig.from_dict(config)
-    LaunchSpec.from_dict(launch)  # a bad launch setting fails before anything runs
+    cfg = over_defaults("config", config, TrainConfig, defaults)
+    spec = over_defaults("launch", launch, LaunchSpec, defaults)
     run_id = run_id or new_run_id()
     out = os.path.abspath(out or default_out(data, mode, run_id))
     dataset, flow = DATASETS[mode], f"train_{mode}"
     deployment = current_deployment.name
     parameters = {"mode": mode, "data": data, "model": model, "out": out, "version": version,
-                  "config": cfg.to_dict(), "launch": launch, "deployment": deployment, "retrain": retrain,
+                  "config": cfg.to_dict(), "launch": spec.to_dict(), "deployment": deployment, "retrain": retrain,
                   "dry_run": dry_run}
     result: dict = {"model": None, "summary": {}}
     with recorded_run(data, flow, parameters, run_id) as (log, counts):
@@ -133,7 +143,7 @@ def run_training(mode: str, data: str, model: str, out: str | None = None, versi
         Path(out).mkdir(parents=True, exist_ok=True)
         base = prepare_model(model, out)
         config_path = write_config(cfg, Path(out) / "train_config.json")
-        summary = launch_training(mode, data, pinned, base, out, config_path, launch)
+        summary = launch_training(mode, data, pinned, base, out, config_path, spec)
         read = (summary.get("datasets") or {}).get(dataset)
         if read != pinned:
             raise RuntimeError(f"the job read {read!r}, not the pinned {pinned!r}")
@@ -145,28 +155,28 @@ def run_training(mode: str, data: str, model: str, out: str | None = None, versi
     return {**result, "model": summary.get("output"), "summary": summary}
 
 
-@flow(name="train_cpt")
-def train_cpt(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
-              launch: dict | None = None, run_id: str | None = None, retrain: bool = False,
-              dry_run: bool = False) -> dict:
+@flow(name="train_cpt", validate_parameters=False)  # validated in run_training, after the merge
+def train_cpt(data: str, model: str, out: str | None = None, version: str = "latest",
+              config: TrainConfig | None = None, launch: LaunchSpec | None = None, run_id: str | None = None,
+              retrain: bool = False, dry_run: bool = False) -> dict:
     """Agentic continual pre-training on a published `cpt_samples` version (config: the [train] table;
     launch: num_gpus, num_nodes, hostfile, master_addr, master_port, launcher, bind_cores; retrain: train a
     version this deployment trained already; dry_run: stop after pinning the version)."""
     return run_training("cpt", data, model, out, version, config, launch, run_id, retrain, dry_run)
 
 
-@flow(name="train_sft")
-def train_sft(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
-              launch: dict | None = None, run_id: str | None = None, retrain: bool = False,
-              dry_run: bool = False) -> dict:
+@flow(name="train_sft", validate_parameters=False)  # validated in run_training, after the merge
+def train_sft(data: str, model: str, out: str | None = None, version: str = "latest",
+              config: TrainConfig | None = None, launch: LaunchSpec | None = None, run_id: str | None = None,
+              retrain: bool = False, dry_run: bool = False) -> dict:
     """SFT on a published `sft_samples` version (ReAct and context-management samples)."""
     return run_training("sft", data, model, out, version, config, launch, run_id, retrain, dry_run)
 
 
-@flow(name="train_rl")
-def train_rl(data: str, model: str, out: str | None = None, version: str = "latest", config: dict | None = None,
-             launch: dict | None = None, run_id: str | None = None, retrain: bool = False,
-             dry_run: bool = False) -> dict:
+@flow(name="train_rl", validate_parameters=False)  # validated in run_training, after the merge
+def train_rl(data: str, model: str, out: str | None = None, version: str = "latest",
+             config: TrainConfig | None = None, launch: LaunchSpec | None = None, run_id: str | None = None,
+             retrain: bool = False, dry_run: bool = False) -> dict:
     """RL (group rollouts, leave-one-out advantage, clipped token-level loss) on a published `rl_tasks`
     version; rollouts search the corpus of the same data root."""
     return run_training("rl", data, model, out, version, config, launch, run_id, retrain, dry_run)

@@ -374,14 +374,21 @@ def test_config_from_dict() -> None:
                                     "resolve": {"a.drsynth.test": "127.0.0.1:8000"}, "rate_per_host": 2})
     assert config.allowed_content_types == ("text/html",)
     assert config.rate_per_host == 2.0
-    with pytest.raises(ValueError, match=r"unknown crawl config key\(s\) \['max_deth'\]"):
+    with pytest.raises(ValueError, match=r"max_deth\n  Extra inputs are not permitted"):
         CrawlConfig.from_dict({"max_deth": 2})
-    with pytest.raises(TypeError, match="max_pages must be int"):
+    with pytest.raises(ValueError, match=r"max_pages\n  Input should be a valid integer"):
         CrawlConfig.from_dict({"max_pages": "10"})
-    with pytest.raises(ValueError, match="rate_per_host must be > 0"):
+    with pytest.raises(ValueError, match=r"rate_per_host\n  Input should be greater than 0"):
         CrawlConfig(rate_per_host=0)
-    with pytest.raises(ValueError, match="bad resolve target"):
+    with pytest.raises(ValueError, match=r"\[crawl\] resolve: bad resolve target"):
         CrawlConfig(resolve={"a.test": "127.0.0.1:http"})
+    with pytest.raises(ValueError, match=r"\[crawl\] private_hosts: .*the port must be a number"):
+        CrawlConfig(private_hosts=["wiki.intranet:http"])
+    with pytest.raises(ValueError, match="allowed_content_types"):
+        CrawlConfig(allowed_content_types=[])
+    with pytest.raises(ValueError, match="max_depth"):
+        CrawlConfig(max_depth=-1)
+    assert CrawlConfig(allowed_hosts=["Wiki.Test"]).allowed_hosts == ("wiki.test",)
 
 
 # --- crawling -------------------------------------------------------------------------------------

@@ -299,3 +299,72 @@ def test_the_ui_lists_every_deployment_with_the_nightly_schedule(worker: tuple[d
     rows = {lines[a]: lines[a:b] for a, b in zip(starts, [*starts[1:], len(lines)], strict=True)}
     assert shown in rows["nightly"], (shown, rows["nightly"])
     assert not [n for n, row in rows.items() if n != "nightly" and any(r.startswith("At ") for r in row)], rows
+
+
+def _flow_runs(env: dict[str, str], deployment: str) -> list[dict]:
+    """The flow runs of `deployment` ('flow/name') on the server, read from its API."""
+    import json
+
+    url = env["PREFECT_API_URL"]
+    with urllib.request.urlopen(f"{url}/deployments/name/{deployment}", timeout=30) as answer:
+        deployment_id = json.load(answer)["id"]
+    query = json.dumps({"flow_runs": {"deployment_id": {"any_": [deployment_id]}}}).encode()
+    request = urllib.request.Request(f"{url}/flow_runs/filter", data=query, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+@pytest.mark.slow
+def test_a_bad_setting_is_refused_before_a_run_starts(worker: tuple[dict[str, str], Path]) -> None:
+    """The deployment's parameter schema is the settings model's: a value of the wrong type or out of its
+    range is refused when the run is asked for (no run is created); a rule across keys, which a JSON schema
+    cannot state, fails the run as its parameters are validated, before any stage, naming the keys."""
+    env, out = worker
+    before = len(_flow_runs(env, "build_graph/graph-on-demand"))
+    for bad in ('{"graph": {"min_alias_chars": "four"}}', '{"graph": {"docs_per_task": 0}}'):
+        result = _cli(env, PREFECT, "deployment", "run", "build_graph/graph-on-demand", "-p", f"config={bad}")
+        assert result.returncode != 0, _output(result)
+        assert re.search(r"min_alias_chars|docs_per_task", _output(result)), _output(result)
+    assert len(_flow_runs(env, "build_graph/graph-on-demand")) == before
+
+    result = _cli(env, PREFECT, "deployment", "run", "synthesize_tasks/tasks-on-demand", "-p",
+                  'config={"tasks": {"min_edges": 5, "max_edges": 2}}', "--watch", timeout=300)
+    assert result.returncode != 0, _output(result)
+    [run] = _flow_runs(env, "synthesize_tasks/tasks-on-demand")
+    assert run["state"]["type"] == "FAILED" and "max_edges" in run["state"]["message"], run["state"]
+    assert not (out / "tasks").exists()
+
+
+@pytest.mark.slow
+def test_the_ui_renders_the_settings_form_with_defaults_and_descriptions(worker: tuple[dict[str, str], Path],
+                                                                         tmp_path: Path) -> None:
+    """The demo deployment's custom-run page, rendered in headless Chromium: its `config` parameter is a form
+    of the settings model, each section with its description and each key with its own."""
+    import json
+
+    from drsynth.synth.corpus.crawler import CrawlConfig
+    from drsynth.synth.settings import Settings
+    from tests.browser import Chromium, chromium_binary
+
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium binary found (Debian: apt-get install -y chromium)")
+    env, _ = worker
+    url = env["PREFECT_API_URL"]
+    with urllib.request.urlopen(f"{url}/deployments/name/pipeline/demo", timeout=30) as answer:
+        deployment = json.load(answer)
+    # the schema the server checks runs against holds every default: what the form is filled with
+    definitions = deployment["parameter_openapi_schema"]["definitions"]
+    assert definitions["CrawlConfig"]["properties"]["max_pages"]["default"] == CrawlConfig().max_pages
+    sections = [field.description.splitlines()[0] for field in Settings.model_fields.values()]
+    keys = [CrawlConfig.model_fields[name].description.splitlines()[0] for name in ("max_depth", "max_pages")]
+    chromium = Chromium(binary, tmp_path / "chromium-profile")
+    try:
+        chromium.goto(f"{url.removesuffix('/api')}/deployments/deployment/{deployment['id']}/run")
+        text = chromium.wait_for("config (Optional)", *sections, *keys)
+        chromium.screenshot(tmp_path / "custom-run.png")
+    finally:
+        chromium.close()
+    assert Settings.__doc__.split()[0] in text
+    assert not [s for s in sections + keys if s not in text], text[-3000:]

@@ -138,12 +138,12 @@ def test_cli_reports_user_mistakes_in_one_line(tmp_path: Path) -> None:
     typo.write_text("[graph]\nmention_linkin = 'never'\n[tasks]\nsubgraphs = 10\n")
     cases = [
         (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(typo)],
-         "unknown [graph] key(s) ['mention_linkin']"),
+         "graph.mention_linkin: Extra inputs are not permitted"),
         (["demo", "--out", str(tmp_path / "o"), "--teacher-url", "http://127.0.0.1:9/v1"],
          "--teacher-url and --teacher-model go together"),
         (["graph", "--out", str(tmp_path)], "has no knowledge graph yet"),
         (["sql", "--out", str(tmp_path / "never-written"), "SELECT 1"], "does not exist"),
-        (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(bad)], "[crawl] must be a table"),
+        (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(bad)], "crawl: Input should be a valid dictionary"),
         (["run", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(tmp_path / "none.toml")],
          "No such file"),
     ]

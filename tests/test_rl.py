@@ -49,10 +49,14 @@ def test_rl_config_reads_its_table_and_rejects_mistakes() -> None:
     assert limits.max_context_tokens == 2048 - 100 - 8 * 12 and limits.max_turns == 4
     bad = [{"group_sise": 4}, {"group_size": 1}, {"eps_low": 1.0}, {"rollout": "vllm"}, {"rollout": "openai"},
            {"old_logprobs": "rollout", "rollout": "openai", "base_url": "http://x/v1", "model": "m"},
-           {"on_policy": 1}, {"group_size": 2.5}, {"temperature": "hot"}, {"judge": "llm"}, {"today": "soon"}]
+           {"on_policy": 1}, {"group_size": 2.5}, {"temperature": "hot"}, {"judge": "llm"}, {"today": "soon"},
+           {"top_p": 0.0}, {"max_context_tokens": -1}, {"max_wall_s": float("inf")}, {"max_format_errors": -1},
+           {"group_size": True}]
     for table in bad:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="|".join(table)):  # the message names the key
             RLConfig.from_dict(table)
+    with pytest.raises(ValueError, match=r"group_size\n.*greater than or equal to 2"):  # leave-one-out needs 2
+        RLConfig.from_dict({"group_size": 1})
 
 
 # --- advantages ------------------------------------------------------------------------------------------------

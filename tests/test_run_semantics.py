@@ -227,6 +227,7 @@ def test_a_deployment_runs_parameters_deep_merge_over_its_defaults(prefect_api, 
     from prefect.flow_engine import run_flow
 
     from drsynth.flows.train import train_sft
+    from drsynth.training.launch import LaunchSpec
 
     root = str(tmp_path / "data")
     version = publish(Store(root), "sft_samples", _sft_rows(Store(root), 2), "filter-run").name
@@ -237,7 +238,7 @@ def test_a_deployment_runs_parameters_deep_merge_over_its_defaults(prefect_api, 
         async with get_client() as client:
             flow_id = await client.create_flow_from_name("train_sft")
             deployment_id = await client.create_deployment(flow_id, "train-sft", parameters=defaults,
-                                                           entrypoint="flows/train.py:train_sft")
+                                                           entrypoint="drsynth.flows.train:train_sft")
             return await client.create_flow_run_from_deployment(
                 deployment_id, parameters={"version": version, "config": {"lr": 2e-5}, "launch": {"num_gpus": 1}})
 
@@ -248,7 +249,8 @@ def test_a_deployment_runs_parameters_deep_merge_over_its_defaults(prefect_api, 
     parameters = json.loads(run["parameters"])
     assert (parameters["config"]["lr"], parameters["config"]["epochs"], parameters["config"]["seq_len"]) == \
         (2e-5, 3, 1024)
-    assert parameters["launch"] == {"num_gpus": 1, "num_nodes": 1}
+    # the run's num_gpus over the deployment's num_nodes, recorded whole (every launch setting, as validated)
+    assert parameters["launch"] == {**LaunchSpec().to_dict(), "num_gpus": 1, "num_nodes": 1}
     assert parameters["deployment"] == "train-sft"
 
 
@@ -275,7 +277,7 @@ def test_a_published_version_triggers_one_training_run_on_its_root(prefect_api, 
             flow_id = await client.create_flow_from_name("train_sft")
             deployment_id = await client.create_deployment(
                 flow_id, "train-sft-trigger", parameters={"data": "/not/the/root", "model": "tiny"},
-                entrypoint="flows/train.py:train_sft")
+                entrypoint="drsynth.flows.train:train_sft")
             trigger = DeploymentEventTrigger.model_validate(TRAIN_SFT_TRIGGER)
             trigger.set_deployment_id(deployment_id)
             await client.create_automation(trigger.as_automation())
@@ -325,12 +327,16 @@ def test_a_pipeline_config_given_at_run_time_overrides_only_the_keys_it_names(pr
         async with get_client() as client:
             flow_id = await client.create_flow_from_name("filter_and_publish")
             deployment_id = await client.create_deployment(flow_id, "filter-on-demand", parameters=defaults,
-                                                           entrypoint="flows/filter_and_publish.py:filter_and_publish")
+                                                           entrypoint="drsynth.flows.filter_and_publish:filter_and_publish")
             return await client.create_flow_run_from_deployment(
                 deployment_id, parameters={"config": {"filter": {"dedup": False}}})
 
     flow_run = asyncio.run(create())
     run_flow(filter_and_publish, flow_run=flow_run, parameters=flow_run.parameters)
     [run] = _runs(str(out), "filter_and_publish")
-    assert json.loads(run["parameters"])["config"] == {"filter": {"decontaminate": False, "ngram": 9, "dedup": False},
-                                                       "agent": {"samples": 3}}
+    # the run records every setting it ran with: the run's key, the deployment's, and the defaults
+    config = json.loads(run["parameters"])["config"]
+    assert {k: config["filter"][k] for k in ("decontaminate", "ngram", "dedup")} == \
+        {"decontaminate": False, "ngram": 9, "dedup": False}
+    assert config["agent"]["samples"] == 3
+    assert config["filter"]["num_perm"] == 128 and config["tasks"]["subgraphs"] == 150

@@ -2,115 +2,120 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal, Self, get_args
 
-from drsynth.synth.sections import section_items
+from pydantic import ConfigDict, Field, model_validator
+
+from drsynth.synth.sections import Section
 from drsynth.training.rl.config import RLConfig
 
-CPT_STAGES = ("short", "long")  # the `stage` values of cpt_samples, in training order
-PACKED_MASKS = ("position_ids", "4d")
+CptStage = Literal["short", "long"]
+PackedMask = Literal["position_ids", "4d"]
+SftMode = Literal["react", "context"]
+CPT_STAGES: tuple[str, ...] = get_args(CptStage)  # the `stage` values of cpt_samples, in training order
+PACKED_MASKS: tuple[str, ...] = get_args(PackedMask)
+SFT_MODES: tuple[str, ...] = get_args(SftMode)
+
+# Adam's beta1 and beta2, each in [0, 1); a list in TOML and JSON (strict=False: a list stands for the tuple)
+Beta = Annotated[float, Field(ge=0, lt=1)]
+Betas = Annotated[tuple[Beta, Beta], Field(strict=False)]
+CptStages = Annotated[tuple[CptStage, ...], Field(strict=False, min_length=1)]
+SftModes = Annotated[tuple[SftMode, ...], Field(strict=False, min_length=1)]
+Share = Annotated[float, Field(ge=0)]
 
 
-def _default_cpt_mix() -> dict[str, dict[str, float]]:
-    return {"short": {"short": 1.0}, "long": {"long": 1.0}}
+class TrainConfig(Section):
+    """`[train]`: one training job (CPT, SFT or RL) under DeepSpeed. Steps are optimizer steps (one step =
+    grad_accum micro batches on every rank)."""
 
+    # an infinite or NaN learning rate, clip or decay is always a mistake
+    model_config = ConfigDict(allow_inf_nan=False)
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training job. Steps are optimizer steps (one step = grad_accum micro batches on every rank)."""
-
-    zero_stage: int = 2
-    offload: bool = False  # ZeRO offload of the optimizer state (and, at stage 3, the parameters) to CPU
-    bf16: bool = True  # falls back to fp32, with the reason logged, where the accelerator lacks bf16
-    micro_batch_size: int = 1  # rows of seq_len tokens per rank per forward pass
-    grad_accum: int = 1
-    lr: float = 1e-5
-    min_lr: float = 1e-6  # the cosine decays to this
-    warmup_steps: int = 10
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    max_steps: int = 0  # 0: `epochs` passes over the data; else exactly this many steps, cycling the data
-    epochs: int = 1
-    seq_len: int = 4096
-    pack: bool = True  # several samples per row, never attending across their boundaries
-    # how packed rows keep samples apart: restarting position_ids (what flash-attention, sdpa and eager
-    # all read in transformers 5, no O(n^2) mask) or an explicit block-diagonal 4D additive mask
-    packed_mask: str = "position_ids"
-    save_every: int = 0  # checkpoint every N steps (0: only at the end)
-    keep_checkpoints: int = 2
-    seed: int = 0
-    log_every: int = 1
+    zero_stage: int = Field(2, ge=0, le=3)
+    """DeepSpeed ZeRO stage: 0 (plain data parallel), 1 (optimizer state partitioned), 2 (and gradients)
+    or 3 (and parameters)."""
+    offload: bool = False
+    """ZeRO offload of the optimizer state (and, at stage 3, the parameters) to CPU memory; needs
+    zero_stage >= 1."""
+    bf16: bool = True
+    """Train in bf16; falls back to fp32, with the reason logged, where the accelerator lacks bf16."""
+    micro_batch_size: int = Field(1, ge=1)
+    """Rows of seq_len tokens per rank per forward pass."""
+    grad_accum: int = Field(1, ge=1)
+    """Micro batches accumulated into one optimizer step."""
+    lr: float = Field(1e-5, gt=0)
+    """Peak learning rate, reached after the warmup."""
+    min_lr: float = Field(1e-6, ge=0)
+    """The cosine schedule decays to this learning rate (at most lr)."""
+    warmup_steps: int = Field(10, ge=0)
+    """Optimizer steps of linear warmup to lr; 0: none."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW weight decay; 0: none."""
+    betas: Betas = (0.9, 0.95)
+    """AdamW's (beta1, beta2), each in [0, 1)."""
+    grad_clip: float = Field(1.0, ge=0)
+    """Clip the global gradient norm to this; 0: no clipping."""
+    max_steps: int = Field(0, ge=0)
+    """0: `epochs` passes over the data; else exactly this many optimizer steps, cycling the data."""
+    epochs: int = Field(1, ge=1)
+    """Passes over the data when max_steps is 0 (RL: over the tasks)."""
+    seq_len: int = Field(4096, ge=1)
+    """Tokens per row (a longer SFT sample is truncated, a CPT document cut into pieces); CPT stages may set
+    their own in cpt_seq_len."""
+    pack: bool = True
+    """Pack several samples per row, never attending across their boundaries; false: one sample per row,
+    padded."""
+    packed_mask: PackedMask = "position_ids"
+    """How packed rows keep samples apart: position_ids (restart at each sample; what flash-attention, sdpa
+    and eager all read in transformers 5, no O(n^2) mask) or 4d (an explicit block-diagonal additive
+    mask). A model whose attention ignores position_ids gets 4d anyway, with a warning."""
+    save_every: int = Field(0, ge=0)
+    """Save a DeepSpeed checkpoint every N optimizer steps (a rerun resumes from the last); 0: only at the
+    end."""
+    keep_checkpoints: int = Field(2, ge=1)
+    """Most recent checkpoints kept; older ones are deleted."""
+    seed: int = Field(0, ge=0)
+    """Seed of the data order and the model's randomness."""
+    log_every: int = Field(1, ge=1)
+    """Log (and write to train_log.jsonl) every N optimizer steps."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory for longer rows, about a third more compute."""
     attn_implementation: str = "sdpa"
-    sft_modes: tuple[str, ...] = ("react", "context")  # which sft_samples modes to train on
-    # CPT: stages in order, and per stage the share of its samples drawn from each `stage` pool,
-    # e.g. {"short": {"short": 0.9, "long": 0.1}, "long": {"long": 1.0}}
-    cpt_stages: tuple[str, ...] = CPT_STAGES
-    cpt_mix: dict[str, dict[str, float]] = field(default_factory=_default_cpt_mix)
-    cpt_seq_len: dict[str, int] = field(default_factory=dict)  # per-stage seq_len (default: seq_len)
-    rl: RLConfig = field(default_factory=RLConfig)
+    """The transformers attention kernel: sdpa, flash_attention_2, eager, ..."""
+    sft_modes: SftModes = ("react", "context")
+    """SFT: which sft_samples modes to train on (react and/or context)."""
+    cpt_stages: CptStages = CPT_STAGES
+    """CPT: the stages to train, in order (short, then long)."""
+    # a default value, not a factory, so that the form shows it (pydantic copies it for each instance)
+    cpt_mix: dict[CptStage, dict[CptStage, Share]] = Field({"short": {"short": 1.0}, "long": {"long": 1.0}})
+    """CPT: per stage, the share of its samples drawn from each `stage` pool of cpt_samples, summing to 1,
+    e.g. {"short": {"short": 0.9, "long": 0.1}, "long": {"long": 1.0}}; every stage in cpt_stages needs an
+    entry."""
+    cpt_seq_len: dict[CptStage, Annotated[int, Field(ge=1)]] = Field({})
+    """CPT: per-stage seq_len, e.g. {"long": 32768}; a stage not named uses seq_len."""
+    rl: RLConfig = Field(default_factory=RLConfig)
+    """RL: group sampling, clipping, rollouts and the agent's limits ([train.rl])."""
 
-    def __post_init__(self) -> None:
-        for name in ("micro_batch_size", "grad_accum", "epochs", "seq_len", "log_every", "keep_checkpoints"):
-            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, f"{name} must be an integer >= 1")
-        for name in ("max_steps", "warmup_steps", "save_every", "seed"):
-            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, f"{name} must be an integer >= 0")
-        _check(self.zero_stage in (0, 1, 2, 3), f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage!r}")
-        _check(self.lr > 0 and 0 <= self.min_lr <= self.lr, "need lr > 0 and 0 <= min_lr <= lr")
-        _check(self.grad_clip >= 0 and self.weight_decay >= 0, "grad_clip and weight_decay must be >= 0")
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas must be two numbers in [0, 1)")
-        _check(self.packed_mask in PACKED_MASKS, f"packed_mask must be one of {PACKED_MASKS}")
-        object.__setattr__(self, "sft_modes", tuple(self.sft_modes))
-        _check(bool(self.sft_modes) and set(self.sft_modes) <= {"react", "context"},
-               "sft_modes must name react and/or context")
-        object.__setattr__(self, "cpt_stages", tuple(self.cpt_stages))
-        _check(bool(self.cpt_stages) and set(self.cpt_stages) <= set(CPT_STAGES),
-               f"cpt_stages must name stages among {CPT_STAGES}")
-        self._check_cpt_mix()
-        if isinstance(self.rl, dict):
-            object.__setattr__(self, "rl", RLConfig.from_dict(self.rl))
-
-    def _check_cpt_mix(self) -> None:
-        mix = {stage: {str(k): float(v) for k, v in dict(ratios).items()} for stage, ratios in self.cpt_mix.items()}
-        object.__setattr__(self, "cpt_mix", mix)
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.min_lr > self.lr:
+            raise ValueError(f"[train] need min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
         for stage in self.cpt_stages:
-            ratios = mix.get(stage)
-            _check(ratios is not None, f"cpt_mix has no ratios for stage {stage!r}")
-            _check(set(ratios) <= set(CPT_STAGES) and all(v >= 0 for v in ratios.values()),
-                   f"cpt_mix[{stage!r}] must map stages among {CPT_STAGES} to shares >= 0")
-            _check(math.isclose(sum(ratios.values()), 1.0, abs_tol=1e-6),
-                   f"cpt_mix[{stage!r}] shares must sum to 1, got {sum(ratios.values())}")
-        for stage, length in self.cpt_seq_len.items():
-            _check(stage in CPT_STAGES and isinstance(length, int) and length >= 1,
-                   f"cpt_seq_len must map stages among {CPT_STAGES} to integers >= 1")
+            ratios = self.cpt_mix.get(stage)
+            if ratios is None:
+                raise ValueError(f"[train] cpt_mix has no ratios for stage {stage!r}")
+            if not math.isclose(sum(ratios.values()), 1.0, abs_tol=1e-6):
+                raise ValueError(f"[train] cpt_mix[{stage!r}] shares must sum to 1, got {sum(ratios.values())}")
+        return self
 
     def stage_seq_len(self, stage: str) -> int:
+        """The row length of a CPT stage: its cpt_seq_len, else seq_len."""
         return self.cpt_seq_len.get(stage, self.seq_len)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> TrainConfig:
-        items = section_items(cls, data, "train")
-        if "rl" in items and not isinstance(items["rl"], dict | RLConfig):
-            raise ValueError("[train.rl] must be a table of settings")
-        return cls(**items)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able values (tuples as lists), what `from_dict` reads back."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(f"[train] {message}")
 
 
 def load_config(path: str | os.PathLike[str] | None) -> TrainConfig:

@@ -21,12 +21,17 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Self, get_args
+
+from pydantic import Field, model_validator
+
+from drsynth.synth.sections import Section
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER_LOG = "launcher.log"
-LAUNCHERS = ("pdsh", "openmpi", "mvapich", "slurm", "mpich", "impi")
+Launcher = Literal["pdsh", "openmpi", "mvapich", "slurm", "mpich", "impi"]
+LAUNCHERS: tuple[str, ...] = get_args(Launcher)
 # backends that start a rank on every slot of the hostfile and refuse --num_nodes / --num_gpus
 WHOLE_HOSTFILE = ("openmpi", "mvapich", "mpich", "impi")
 HOSTFILE_LINE = re.compile(r"^(?P<host>[A-Za-z0-9_.:\-\[\]]+)\s+slots=(?P<slots>\d+)\s*$")
@@ -36,25 +41,34 @@ class LaunchError(RuntimeError):
     """The launcher could not start, or a rank failed."""
 
 
-@dataclass(frozen=True)
-class LaunchSpec:
-    num_gpus: int = 1  # ranks per node (processes per node on CPU)
-    num_nodes: int = 1
-    hostfile: str | None = None  # multi-node: "host slots=N" per line
-    master_addr: str | None = None  # multi-node: default the hostfile's first host
-    master_port: int | None = None  # default: a free local port
-    launcher: str = "pdsh"  # DeepSpeed's multi-node backend: one of LAUNCHERS
-    bind_cores: bool = False
+class LaunchSpec(Section):
+    """`launch`: how many ranks the `deepspeed` launcher starts, on which nodes, and how they meet."""
 
-    def __post_init__(self) -> None:
-        if self.num_gpus < 1 or self.num_nodes < 1:
-            raise ValueError("num_gpus and num_nodes must be >= 1")
-        if self.launcher not in LAUNCHERS:
-            raise ValueError(f"launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
+    num_gpus: int = Field(1, ge=1)
+    """Ranks per node: one per GPU (on CPU, processes per node)."""
+    num_nodes: int = Field(1, ge=1)
+    """Nodes to train on; more than 1 needs a hostfile naming them."""
+    hostfile: str | None = None
+    """Multi-node: a DeepSpeed hostfile on the launching machine, one 'HOST slots=N' line per node (N >=
+    num_gpus); None: this machine only."""
+    master_addr: str | None = None
+    """Multi-node: the address the ranks meet at; None: the hostfile's first host."""
+    master_port: int | None = Field(None, ge=0, le=65535)
+    """The rendezvous port; None or 0: a free local port."""
+    launcher: Launcher = "pdsh"
+    """DeepSpeed's multi-node backend: pdsh (ssh to each host), slurm (srun), or openmpi, mvapich, mpich,
+    impi (these start a rank on every slot of the hostfile, which must name exactly the nodes and slots
+    wanted)."""
+    bind_cores: bool = False
+    """Bind each rank to its share of the CPU cores with numactl (multi-rank CPU runs)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if self.num_nodes > 1 and not self.hostfile:
-            raise ValueError(f"{self.num_nodes} nodes need a hostfile naming them")
+            raise ValueError(f"launch: {self.num_nodes} nodes need a hostfile naming them")
         if self.hostfile:
             self.hosts()  # a hostfile that cannot hold the nodes and ranks asked for fails before anything runs
+        return self
 
     def hosts(self) -> dict[str, int]:
         """The hostfile's {host: slots}, checked against num_nodes and num_gpus."""
@@ -69,14 +83,6 @@ class LaunchSpec:
             raise ValueError(f"the {self.launcher} backend starts a rank on every slot of {self.hostfile}: it must "
                              f"name exactly {self.num_nodes} host(s) of {self.num_gpus} slots each")
         return hosts
-
-    @classmethod
-    def from_dict(cls, data: Mapping | None) -> LaunchSpec:
-        data = dict(data or {})
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown launch setting(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**data)
 
 
 def read_hostfile(path: str | os.PathLike[str]) -> dict[str, int]:

@@ -9,7 +9,6 @@ their total count, so accumulating micro batches, or spreading them over ranks, 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -220,7 +219,7 @@ def fit(cfg: TrainConfig, phases: Sequence[Phase], model_path: str, tokenizer, o
     if cfg.pack and cfg.packed_mask == "position_ids" and not packing_isolated(engine, model.config.vocab_size):
         log.warning("this model's attention does not separate packed samples by position_ids alone: "
                     "using explicit 4D block-diagonal masks instead")
-        cfg = dataclasses.replace(cfg, packed_mask="4d")
+        cfg = cfg.model_copy(update={"packed_mask": "4d"})
     Path(out).mkdir(parents=True, exist_ok=True)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     totals = run_steps(engine, steps, cfg, out, pad_id,

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Self, get_args
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field, field_validator, model_validator
 
 from drsynth.storage.batches import RowBatch, plan_batches
 from drsynth.storage.store import Store
@@ -45,55 +44,84 @@ from drsynth.synth.agent.runner import (
 from drsynth.synth.agent.scripted import ScriptedSearchPolicy
 from drsynth.synth.corpus.records import quarantine_record
 from drsynth.synth.corpus.stage_output import StageOutput
-from drsynth.synth.sections import section_items
+from drsynth.synth.sections import Section
 from drsynth.synth.teacher.open import open_client, required
 from drsynth.synth.teacher.requests_log import RequestLog
 from drsynth.synth.tools.base import Toolbox
 
+Mode = Literal["react", "context", "heavy"]
+PolicyName = Literal["scripted", "teacher"]
+HeavyInner = Literal["context", "react"]
+
 STAGE = "agent"
-MODES = ("react", "context", "heavy")
-POLICIES = ("scripted", "teacher")
+MODES: tuple[str, ...] = get_args(Mode)
+POLICIES: tuple[str, ...] = get_args(PolicyName)
 NEEDS_TEACHER = "[agent] policy = 'teacher'"  # the setting that asks for [teacher] settings
 TASK_COLUMNS = ["id", "question", "level"]  # never the answer or evidence: the agent must not see them
 CLOSING_REASONS = frozenset({"empty_question"})  # agent quarantine reasons that close a task for good
 
 
-@dataclass(frozen=True)
-class AgentConfig:
-    """The `[agent]` TOML section."""
-    mode: str = "react"  # react | context | heavy
-    policy: str = "scripted"  # scripted | teacher
-    samples: int = 2  # trajectories per task (k)
-    heavy_n: int = 3  # agents per heavy trajectory
-    heavy_inner: str = "context"  # what each heavy agent runs: context | react
-    max_tool_calls: int = 30
-    max_context_tokens: int = 32768
-    max_wall_s: float = 600.0
-    max_turns: int = 60
-    max_format_errors: int = 2
-    max_observation_chars: int = 20_000  # each tool observation is cut to this many characters
-    concurrency: int = 16  # trajectories in flight at once in one batch (the teacher client caps requests)
-    tasks_per_batch: int = 16
-    tasks_per_level: int = 0  # > 0: trajectories only for a fixed sample of this many tasks per level
-    temperature: float = 0.7
-    max_tokens: int = 4096
-    today: str = ""  # "Current date" of the system prompt, YYYY-MM-DD; empty: the day the run starts
+class AgentConfig(Section):
+    """The `[agent]` section: how the agent runs the tasks into trajectories (mode, policy, samples per
+    task, per-trajectory limits). Mode, policy, model, limits and heavy settings are part of every
+    trajectory's id: changing them adds new trajectories beside the old ones."""
 
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"[agent] mode must be one of {MODES}, got {self.mode!r}")
-        if self.policy not in POLICIES:
-            raise ValueError(f"[agent] policy must be one of {POLICIES}, got {self.policy!r}")
-        if self.heavy_inner not in ("context", "react"):
-            raise ValueError(f"[agent] heavy_inner must be context or react, got {self.heavy_inner!r}")
-        for name in ("samples", "heavy_n", "concurrency", "tasks_per_batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"[agent] {name} must be >= 1, got {getattr(self, name)!r}")
-        if self.tasks_per_level < 0:
-            raise ValueError(f"[agent] tasks_per_level must be >= 0, got {self.tasks_per_level!r}")
-        if self.today:
-            datetime.date.fromisoformat(self.today)  # raises on a malformed date
-        self.limits  # noqa: B018 - validates the limits
+    mode: Mode = "react"
+    """How one trajectory runs: react (the policy sees the whole conversation every turn), context (it sees
+    the question, its own running report and its last action with that observation) or heavy (heavy_n
+    agents run the task in parallel, then one synthesis turn over their reports gives the answer)."""
+    policy: PolicyName = "scripted"
+    """Who writes each turn: scripted (the offline search agent, no model needed) or teacher (the model of
+    the [teacher] section)."""
+    samples: int = Field(2, ge=1)
+    """Trajectories per task (k), sample indexes 0..k-1; raising it adds only the new samples."""
+    heavy_n: int = Field(3, ge=1)
+    """Heavy mode: agents per heavy trajectory (their rows are written too, as its members)."""
+    heavy_inner: HeavyInner = "context"
+    """Heavy mode: what each of its agents runs, context or react."""
+    max_tool_calls: int = Field(30, ge=1)
+    """Tool calls one agent may make; then it is asked for its answer (also the scripted agent's budget)."""
+    max_context_tokens: int = Field(32768, ge=1)
+    """Tokens one request of one agent may hold (counted with chars/4); no request is sent over it: older
+    observations are dropped or the answer is forced."""
+    max_wall_s: float = Field(600.0, gt=0)
+    """Wall-clock limit of one trajectory, in seconds; it ends where it stands (in heavy mode: the whole
+    trajectory, agents and synthesis)."""
+    max_turns: int = Field(60, ge=1)
+    """Turns one agent may take; then it is asked for its answer (none: it ends `call_limit`)."""
+    max_format_errors: int = Field(2, ge=0)
+    """Malformed replies fed back to the model for a retry; one more ends the trajectory (0: the first
+    ends it)."""
+    max_observation_chars: int = Field(20_000, ge=1)
+    """Each tool observation is cut to this many characters."""
+    concurrency: int = Field(16, ge=1)
+    """Trajectories in flight at once in one batch (the teacher client caps its requests on its own)."""
+    tasks_per_batch: int = Field(16, ge=1)
+    """Tasks per batch, the unit of work one Prefect task commits."""
+    tasks_per_level: int = Field(0, ge=0)
+    """Trajectories only for a fixed sample of this many tasks per level (the smallest task ids, so a
+    rerun picks the same ones); 0: for every task."""
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    """Teacher policy: sampling temperature of the model (0: greedy)."""
+    max_tokens: int = Field(4096, ge=1)
+    """Teacher policy: the most tokens one model reply may have."""
+    today: str = ""
+    """The "Current date" of the system prompt, YYYY-MM-DD; empty: the day the run starts."""
+
+    @field_validator("today")
+    @classmethod
+    def _iso_date(cls, today: str) -> str:
+        if today:
+            try:
+                datetime.date.fromisoformat(today)
+            except ValueError:
+                raise ValueError(f"[agent] today must be empty or a date YYYY-MM-DD, got {today!r}") from None
+        return today
+
+    @model_validator(mode="after")
+    def _limits_hold(self) -> Self:
+        self.limits  # noqa: B018 - AgentLimits checks its own values: the one place their rules live
+        return self
 
     @property
     def limits(self) -> AgentLimits:
@@ -104,20 +132,6 @@ class AgentConfig:
 
     def day(self) -> str:
         return self.today or datetime.date.today().isoformat()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> AgentConfig:
-        data = section_items(cls, data, "agent")
-        types = {f.name: f.type for f in dataclasses.fields(cls)}
-        typed = {}
-        for key, value in data.items():
-            kind = {"int": int, "float": float}.get(str(types[key]), str)
-            if kind is not str and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise ValueError(f"[agent] {key} must be a number, got {value!r}")
-            if kind is str and not isinstance(value, str):
-                raise ValueError(f"[agent] {key} must be a string, got {value!r}")
-            typed[key] = kind(value)
-        return cls(**typed)
 
 
 TaskBatch = RowBatch

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import dataclasses
 import heapq
 import http.cookiejar
 import ipaddress
@@ -30,7 +29,7 @@ import string
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -39,9 +38,11 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 import httpx
 import lxml.etree
 import lxml.html
+from pydantic import Field, field_validator
 
 from drsynth.synth.corpus import netguard
 from drsynth.synth.corpus.records import now_utc, page_record, quarantine_record, redirect_record
+from drsynth.synth.sections import Section, Strings
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,8 @@ ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 # --- configuration ---------------------------------------------------------------------------
 
 
-@dataclass
-class CrawlConfig:
-    """The `[crawl]` settings.
+class CrawlConfig(Section):
+    """The `[crawl]` section: how the web crawler fetches pages (scope, politeness, limits, address policy).
 
     Address policy (synth.corpus.netguard): every connection, redirect hops and robots.txt included,
     goes only to public unicast addresses; a name that resolves to any loopback, private, link-local,
@@ -74,86 +74,78 @@ class CrawlConfig:
       host is matched as the URL writes it, before `resolve` maps it elsewhere.
     """
 
-    max_depth: int = 3
-    max_pages: int = 1000  # URLs fetched (whatever the outcome); robots-refused ones do not count
-    same_site: bool = True  # follow links only to the seeds' hosts (and allowed_hosts)
-    allowed_hosts: tuple[str, ...] = ()
+    max_depth: int = Field(3, ge=0)
+    """Links followed from a seed: 0 fetches the seeds only, 1 also the pages they link to, and so on."""
+    max_pages: int = Field(1000, ge=1)
+    """URLs fetched per crawl, whatever the outcome (pages, errors, redirects); URLs that robots.txt
+    refuses do not count."""
+    same_site: bool = True
+    """Follow links only to the seeds' hosts (and `allowed_hosts`); off: follow links to any host."""
+    allowed_hosts: Strings = ()
+    """Hosts besides the seeds' whose links are followed when `same_site` is on (case-insensitive).
+    Empty: the seeds' hosts only."""
     user_agent: str = DEFAULT_USER_AGENT
+    """The User-Agent header sent with every request, and the name robots.txt rules are matched against."""
     obey_robots: bool = True
-    rate_per_host: float = 1.0  # requests per second; a slower robots.txt Crawl-delay wins
-    per_host_concurrency: int = 2
-    concurrency: int = 16
-    max_bytes: int = 5 * 1024 * 1024
-    timeout_s: float = 20.0  # whole request, body included
-    retries: int = 3
-    backoff_base_s: float = 0.5
-    max_retry_after_s: float = 60.0  # a longer Retry-After gives up instead of parking a worker
-    max_redirects: int = 5
-    allowed_content_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
+    """Fetch each origin's robots.txt once and obey it, Crawl-delay included; off: ignore robots.txt."""
+    rate_per_host: float = Field(1.0, gt=0)
+    """Requests per second to one host, however many tasks run; a slower robots.txt Crawl-delay wins."""
+    per_host_concurrency: int = Field(2, ge=1)
+    """Requests in flight to one host at a time."""
+    concurrency: int = Field(16, ge=1)
+    """Requests in flight over all hosts at a time."""
+    max_bytes: int = Field(5 * 1024 * 1024, ge=1)
+    """Largest page body in bytes; a longer page is not kept but becomes an `oversize` quarantine row."""
+    timeout_s: float = Field(20.0, gt=0)
+    """Seconds one request may take, body included."""
+    retries: int = Field(3, ge=0)
+    """Further tries of a request that timed out, failed to connect or was answered 429 or 5xx;
+    0: never retry."""
+    backoff_base_s: float = Field(0.5, ge=0)
+    """Backoff before the first retry, in seconds (a random wait between half of it and it), doubled on
+    each further try; a longer Retry-After wins. 0: retry at once."""
+    max_retry_after_s: float = Field(60.0, ge=0)
+    """Longest Retry-After, in seconds, the crawler waits out; a longer one ends the retries (the error
+    response is kept) instead of parking a worker. 0: give up on any Retry-After."""
+    max_redirects: int = Field(5, ge=0)
+    """Redirect hops followed from one URL (each checked against the address policy); 0: follow none."""
+    allowed_content_types: Strings = Field(("text/html", "application/xhtml+xml"), min_length=1)
+    """Media types (the Content-Type without its parameters, case-insensitive) kept as pages; a page of
+    any other becomes a `content_type` quarantine row. Must not be empty."""
     allow_private: bool = False
-    private_hosts: tuple[str, ...] = ()  # "host:port" (or "host": ports 80, 443) exempt from the address policy
-    resolve: dict[str, str] = field(default_factory=dict)  # host -> "ip:port", like curl --resolve
+    """Turn the address policy off for every host and port: allows localhost, private and link-local
+    addresses (a crawl of a local site or a lab network)."""
+    private_hosts: Strings = ()
+    """Single services exempt from the address policy: "host:port" is that port of that host only, a bare
+    "host" its ports 80 and 443 only. Empty: none."""
+    resolve: dict[str, str] = Field({})
+    """Host (or "host:port") -> "ip:port" to connect to instead of what DNS says, like curl --resolve.
+    Empty: resolve every name through DNS."""
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _default(f)))
-        self.allowed_hosts = tuple(h.lower() for h in self.allowed_hosts)
-        self.allowed_content_types = tuple(t.lower() for t in self.allowed_content_types)
-        self._check_ranges()
-        netguard.parse_resolve_map(self.resolve)  # raises ValueError on a malformed target
-        for entry in self.private_hosts:
-            netguard.parse_exempt_host(entry)  # raises ValueError on a malformed port
-
-    def _check_ranges(self) -> None:
-        positive = ("max_pages", "rate_per_host", "per_host_concurrency", "concurrency", "max_bytes",
-                    "timeout_s")
-        non_negative = ("max_depth", "retries", "backoff_base_s", "max_retry_after_s", "max_redirects")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"crawl config: {name} must be > 0, got {getattr(self, name)!r}")
-        for name in non_negative:
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"crawl config: {name} must be >= 0, got {getattr(self, name)!r}")
-        if not self.allowed_content_types:
-            raise ValueError("crawl config: allowed_content_types must not be empty")
-
+    @field_validator("allowed_hosts", "allowed_content_types")
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CrawlConfig:
-        """Build from a TOML table; unknown keys are an error, not silently ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown crawl config key(s) {unknown}; valid keys: {sorted(known)}")
-        return cls(**dict(data))
+    def _lower_case(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        # host names and media types compare case-insensitively: kept lower-cased, compared as such
+        return tuple(value.lower() for value in values)
 
+    @field_validator("private_hosts")
+    @classmethod
+    def _check_private_hosts(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            try:
+                netguard.parse_exempt_host(entry)
+            except ValueError as error:
+                raise ValueError(f"[crawl] private_hosts: {error}") from None
+        return entries
 
-def _default(f: dataclasses.Field[Any]) -> Any:
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """Check `value` against the type of the field's default; TOML gives lists, we keep tuples."""
-    kind = type(default)
-    ok: bool
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif kind is str:
-        ok = isinstance(value, str)
-    elif kind is tuple:
-        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-        value = tuple(value) if ok else value
-    else:  # dict[str, str]
-        ok = isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str)
-                                                 for k, v in value.items())
-        value = dict(value) if ok else value
-    if not ok:
-        raise TypeError(f"crawl config: {name} must be {kind.__name__}, got {value!r}")
-    return value
+    @field_validator("resolve")
+    @classmethod
+    def _check_resolve(cls, resolve: dict[str, str]) -> dict[str, str]:
+        try:
+            netguard.parse_resolve_map(resolve)
+        except ValueError as error:
+            raise ValueError(f"[crawl] resolve: {error}") from None
+        return resolve
 
 
 # --- URLs --------------------------------------------------------------------------------------

@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
-from drsynth.synth.sections import section_items
+from pydantic import Field
 
-MENTION_LINKING = ("auto", "always", "never")
+from drsynth.synth.sections import Section
+
+MentionLinking = Literal["auto", "always", "never"]
+MENTION_LINKING: tuple[str, ...] = get_args(MentionLinking)
 
 
-@dataclass(frozen=True)
-class GraphConfig:
-    # mention edges: "auto" only for documents without a resolvable hyperlink (text corpora),
-    # "always" for every document (besides its links), "never"
-    mention_linking: str = "auto"
-    min_alias_chars: int = 4  # shorter surface forms are neither aliases to match nor anchors to keep
-    max_alias_words: int = 8  # longer anchors are sentences, not names
-    docs_per_task: int = 1024  # one Prefect task links this many documents
+class GraphConfig(Section):
+    """The `[graph]` section: how the knowledge graph links documents to entities."""
 
-    def __post_init__(self) -> None:
-        if self.mention_linking not in MENTION_LINKING:
-            raise ValueError(f"[graph] mention_linking must be one of {MENTION_LINKING}, got {self.mention_linking!r}")
-        for name, low, high in (("min_alias_chars", 1, 100), ("max_alias_words", 1, 50),
-                                ("docs_per_task", 1, 10_000_000)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"[graph] {name} must be an integer in [{low}, {high}], got {value!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> GraphConfig:
-        return cls(**section_items(cls, data, "graph"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    mention_linking: MentionLinking = "auto"
+    """Edges from entity names found in a document's text: "auto" only for documents without a
+    resolvable hyperlink (text corpora), "always" for every document (besides its links), "never" none."""
+    min_alias_chars: int = Field(4, ge=1, le=100)
+    """Shortest surface form, in characters, kept as an alias to match or an anchor to keep; shorter ones
+    are ignored."""
+    max_alias_words: int = Field(8, ge=1, le=50)
+    """Longest anchor or alias, in words, kept as a name; longer ones are sentences, not names."""
+    docs_per_task: int = Field(1024, ge=1, le=10_000_000)
+    """Documents one Prefect linking task handles (does not change the graph)."""
 
     def version_settings(self) -> dict[str, Any]:
         """The settings that change what a graph holds (batch sizes do not): part of its version."""

@@ -5,19 +5,21 @@ The API key never lives here, only the name of the environment variable that hol
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Self, get_args
 
-from drsynth.synth.sections import section_items
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-BACKENDS = ("openai", "vllm")
-STRUCTURED_OUTPUT = ("auto", "json_schema", "json_object", "off")
+from drsynth.synth.sections import Section, Strings
+
+Backend = Literal["openai", "vllm"]
+StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
+
+BACKENDS: tuple[str, ...] = get_args(Backend)
+STRUCTURED_OUTPUT: tuple[str, ...] = get_args(StructuredOutput)
 
 
-@dataclass(frozen=True)
-class TeacherConfig:
-    """How one `TeacherClient` reaches its endpoints.
+class TeacherConfig(Section):
+    """The `[teacher]` section: how one `TeacherClient` reaches its endpoints.
 
     `max_concurrency` caps one client, that is one batch task (every batch task builds its own client). In
     the flows it also sizes each endpoint's shared limit (flows/limits.py: a Prefect global concurrency limit
@@ -25,34 +27,62 @@ class TeacherConfig:
     takes a slot of per request: the endpoint never has more in flight. Set it to vLLM's --max-num-seqs.
     """
 
-    base_urls: tuple[str, ...] = ("http://127.0.0.1:8000/v1",)  # one or more replicas of one model
-    model: str = "teacher"
-    api_key_env: str = "DRSYNTH_TEACHER_API_KEY"
-    backend: str = "openai"  # openai: any OpenAI-compatible HTTP server; vllm: in-process vllm.LLM
-    max_concurrency: int = 64  # requests in flight per client; in the flows, per endpoint over all runs too
-    timeout_s: float = 120.0  # one attempt
-    max_retries: int = 4
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
-    retry_budget_s: float = 600.0  # one call, all attempts and waits included
-    cooldown_s: float = 30.0  # how long a failing endpoint is passed over while others are healthy
-    cache: bool = True
-    structured_output: str = "auto"  # auto: json_schema, falling back when an endpoint rejects it
-    extra_body: dict[str, Any] = field(default_factory=dict)  # vLLM extras (top_k, guided_*, ...)
-    temperature: float = 0.7
-    max_tokens: int = 4096
+    # a refused value is never repeated in the error: a base_url may carry a key (the checks below name
+    # what is wrong with it through `_shown`, which drops the query, fragment and user:password@)
+    model_config = ConfigDict(hide_input_in_errors=True)
 
-    def __post_init__(self) -> None:
-        urls = (self.base_urls,) if isinstance(self.base_urls, str) else tuple(self.base_urls)
-        object.__setattr__(self, "base_urls", urls)
-        object.__setattr__(self, "extra_body", dict(self.extra_body or {}))
-        if self.backend not in BACKENDS:
-            raise ValueError(f"[teacher] backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.backend == "openai" and not urls:
-            raise ValueError("[teacher] base_urls must name at least one endpoint")
+    base_urls: Strings = ("http://127.0.0.1:8000/v1",)
+    """The OpenAI-compatible endpoints (http(s) URLs such as http://host:8000/v1), one or more replicas of
+    one model; requests spread over the healthy ones. No key, query string or user:password@ in them: the key is read
+    from the variable api_key_env names. Unused by backend vllm."""
+    model: str = Field("teacher", min_length=1)
+    """The model name the endpoints serve (vLLM's --served-model-name); with backend vllm, the model to
+    load (a Hugging Face id or a local directory)."""
+    api_key_env: str = Field("DRSYNTH_TEACHER_API_KEY", min_length=1)
+    """The name of the environment variable that holds the API key (letters, digits and _); the key itself
+    never goes into settings. An unset or empty variable sends the placeholder key "EMPTY"."""
+    backend: Backend = "openai"
+    """openai: any OpenAI-compatible HTTP server (vLLM, SGLang, a hosted API); vllm: an in-process vllm.LLM
+    on this machine's GPU (needs drsynth[vllm])."""
+    max_concurrency: int = Field(64, ge=1, le=65536)
+    """Requests in flight at once per client; in the flows, per endpoint over all runs too (see above)."""
+    timeout_s: float = Field(120.0, gt=0)
+    """Seconds one attempt of one request may take."""
+    max_retries: int = Field(4, ge=0)
+    """Retries of a failed request after the first attempt (0: one attempt only)."""
+    backoff_base_s: float = Field(0.5, gt=0)
+    """Backoff scale in seconds: the wait before retry r is random in 0..backoff_base_s * 2^r (full jitter),
+    at most backoff_max_s; a server's Retry-After is honoured."""
+    backoff_max_s: float = Field(30.0, gt=0)
+    """The cap of one backoff wait, in seconds (at least backoff_base_s)."""
+    retry_budget_s: float = Field(600.0, gt=0)
+    """Seconds one call may take in all, every attempt and wait included."""
+    cooldown_s: float = Field(30.0, ge=0)
+    """Seconds an endpoint that timed out, failed to connect or answered 5xx is passed over while others are
+    healthy (0: never passed over)."""
+    cache: bool = True
+    """Keep replies in the store's response cache, so a rerun asks the model nothing it has answered
+    before."""
+    structured_output: StructuredOutput = "auto"
+    """How a JSON reply is asked for: json_schema, json_object or off (the prompt only); auto: json_schema,
+    falling back when an endpoint rejects it."""
+    extra_body: dict[str, Any] = Field({})
+    """Extra request fields for the server, sent with every request (vLLM's top_k, guided_*, ...)."""
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    """Sampling temperature where the caller sets none (0: greedy)."""
+    max_tokens: int = Field(4096, ge=1)
+    """The most tokens one reply may have where the caller sets none."""
+
+    @field_validator("base_urls", mode="before")
+    @classmethod
+    def _one_url(cls, value: Any) -> Any:
+        """A single URL stands for a list of one (`base_urls = "http://..."`)."""
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("base_urls")
+    @classmethod
+    def _safe_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
         for url in urls:
-            if not isinstance(url, str):
-                raise ValueError(f"[teacher] base_urls must be strings, got {type(url).__name__}")
             if "?" in url or "#" in url:  # where API keys like to hide: never echoed, never sent
                 raise ValueError(f"[teacher] base_urls must not carry a query string or fragment (got "
                                  f"{_shown(url)!r} with one); put the key in the variable api_key_env names")
@@ -60,42 +90,22 @@ class TeacherConfig:
                 raise ValueError(f"[teacher] base_urls must be http(s) URLs, got {_shown(url)!r}")
             if "@" in url.split("://", 1)[1].split("/", 1)[0]:
                 raise ValueError("[teacher] base_urls must not carry credentials; use api_key_env")
-        if not self.model:
-            raise ValueError("[teacher] model must not be empty")
-        if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
-            raise ValueError(f"[teacher] api_key_env must name an environment variable, got {self.api_key_env!r}")
-        if not 1 <= self.max_concurrency <= 65536:
-            raise ValueError(f"[teacher] max_concurrency must be within 1..65536, got {self.max_concurrency!r}")
-        if self.max_retries < 0:
-            raise ValueError(f"[teacher] max_retries must be >= 0, got {self.max_retries!r}")
-        for name in ("timeout_s", "backoff_base_s", "backoff_max_s", "retry_budget_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"[teacher] {name} must be > 0, got {getattr(self, name)!r}")
+        return urls
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, name: str) -> str:
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"[teacher] api_key_env must name an environment variable, got {name!r}")
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.backend == "openai" and not self.base_urls:
+            raise ValueError("[teacher] base_urls must name at least one endpoint")
         if self.backoff_max_s < self.backoff_base_s:
             raise ValueError("[teacher] backoff_max_s must be >= backoff_base_s")
-        if self.cooldown_s < 0:
-            raise ValueError(f"[teacher] cooldown_s must be >= 0, got {self.cooldown_s!r}")
-        if self.structured_output not in STRUCTURED_OUTPUT:
-            raise ValueError(f"[teacher] structured_output must be one of {STRUCTURED_OUTPUT}, "
-                             f"got {self.structured_output!r}")
-        if not 0.0 <= self.temperature <= 2.0:
-            raise ValueError(f"[teacher] temperature must be within 0..2, got {self.temperature!r}")
-        if self.max_tokens < 1:
-            raise ValueError(f"[teacher] max_tokens must be >= 1, got {self.max_tokens!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> TeacherConfig:
-        data = section_items(cls, data, "teacher")
-        if isinstance(data.get("base_urls"), list):
-            data["base_urls"] = tuple(data["base_urls"])
-        if "extra_body" in data and not isinstance(data["extra_body"], dict):
-            raise ValueError(f"[teacher] extra_body must be a table, got {data['extra_body']!r}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["base_urls"] = list(self.base_urls)
-        return data
+        return self
 
 
 def _shown(url: str) -> str:

@@ -397,8 +397,7 @@ class Visit(Tool):
 
     async def _fetch(self, url: str) -> dict | None:
         base = self.crawl_config or CrawlConfig()
-        config = CrawlConfig(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
-                                "max_depth": 0, "max_pages": 1})
+        config = base.model_copy(update={"max_depth": 0, "max_pages": 1})  # this one page, no links
         page = None
         async for dataset, row in Crawler(config).crawl([url]):
             if dataset == "pages":
