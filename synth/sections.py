@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # a list of strings in TOML and JSON, kept as a tuple
 Strings = Annotated[tuple[str, ...], Field(strict=False)]
+# the name of the environment variable that holds a secret, never the secret itself: a value with other
+# characters is likely a pasted key (the pattern is in the schema, so the UI's form refuses it too)
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class Section(BaseModel):

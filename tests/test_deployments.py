@@ -322,10 +322,13 @@ def test_a_bad_setting_is_refused_before_a_run_starts(worker: tuple[dict[str, st
     cannot state, fails the run as its parameters are validated, before any stage, naming the keys."""
     env, out = worker
     before = len(_flow_runs(env, "build_graph/graph-on-demand"))
-    for bad in ('{"graph": {"min_alias_chars": "four"}}', '{"graph": {"docs_per_task": 0}}'):
-        result = _cli(env, PREFECT, "deployment", "run", "build_graph/graph-on-demand", "-p", f"config={bad}")
+    # a wrong type, a value out of range, a value not among the choices, an unknown key (a typo)
+    for key, bad in (("min_alias_chars", '"four"'), ("docs_per_task", "0"), ("mention_linking", '"sometimes"'),
+                     ("mention_linkin", '"never"')):
+        result = _cli(env, PREFECT, "deployment", "run", "build_graph/graph-on-demand", "-p",
+                      f'config={{"graph": {{"{key}": {bad}}}}}')
         assert result.returncode != 0, _output(result)
-        assert re.search(r"min_alias_chars|docs_per_task", _output(result)), _output(result)
+        assert key in _output(result), _output(result)
     assert len(_flow_runs(env, "build_graph/graph-on-demand")) == before
 
     result = _cli(env, PREFECT, "deployment", "run", "synthesize_tasks/tasks-on-demand", "-p",

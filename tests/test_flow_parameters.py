@@ -22,10 +22,51 @@ from drsynth.flows.parameters import named_keys, over_defaults
 from drsynth.flows.pipeline import pipeline
 from drsynth.flows.synthesize_tasks import synthesize_tasks
 from drsynth.flows.synthesize_trajectories import synthesize_trajectories
+from drsynth.synth.sections import Section
 from drsynth.synth.settings import Settings, pipeline_tables
+from drsynth.training.config import TrainConfig
+from drsynth.training.launch import LaunchSpec
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE_FLOWS = (pipeline, ingest, build_graph, synthesize_tasks, synthesize_trajectories, filter_and_publish)
+
+
+def _sections(root: type[Section] = Section) -> list[type[Section]]:
+    return [model for sub in root.__subclasses__() for model in (sub, *_sections(sub))]
+
+
+SECTIONS = sorted(set(_sections()), key=lambda m: m.__name__)
+
+
+def test_every_settings_model_is_a_section_of_some_flow() -> None:
+    reachable: set[type] = set()
+
+    def visit(model: type[Section]) -> None:
+        reachable.add(model)
+        for field in model.model_fields.values():
+            if isinstance(field.annotation, type) and issubclass(field.annotation, Section):
+                visit(field.annotation)
+
+    for root in (Settings, TrainConfig, LaunchSpec):
+        visit(root)
+    # IngestConfig groups three of Settings' keys for the ingest stage
+    assert {m.__name__ for m in SECTIONS} - {m.__name__ for m in reachable} == {"IngestConfig"}
+
+
+@pytest.mark.parametrize("model", SECTIONS, ids=lambda m: m.__name__)
+def test_every_section_describes_each_key_with_its_default(model: type[Section]) -> None:
+    """What the UI's form shows: the section's and each key's description, each key's default (that of
+    the model), and no room for an unknown key."""
+    schema = model.model_json_schema()
+    assert len(schema.get("description", "")) > 10
+    assert schema.get("additionalProperties") is False
+    defaults = model().to_dict()
+    for name, prop in schema["properties"].items():
+        assert len(prop.get("description", "")) > 10, name
+        nested = "$ref" in prop or "allOf" in prop  # a nested section: its own keys carry the defaults
+        # the extraction workers default to the cores of the machine where the run starts
+        if not nested and (model.__name__, name) != ("ExtractConfig", "workers"):
+            assert prop["default"] == defaults[name], name
 
 
 def _leaves(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -6,7 +6,7 @@ from typing import Literal, Self, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from drsynth.synth.sections import Section
+from drsynth.synth.sections import EnvName, Section
 
 Writer = Literal["template", "teacher"]
 WRITERS: tuple[str, ...] = get_args(Writer)
@@ -21,7 +21,7 @@ class TeacherSettings(Section):
     """The endpoint's OpenAI-compatible base URL (http or https), e.g. a vLLM server's ".../v1"."""
     model: str = Field("teacher", min_length=1)
     """The model name the endpoint serves."""
-    api_key_env: str = Field("DRSYNTH_TEACHER_API_KEY", min_length=1)
+    api_key_env: EnvName = "DRSYNTH_TEACHER_API_KEY"
     """Name of the environment variable that holds the endpoint's API key (letters, digits, underscores);
     the key itself never goes into the settings."""
     timeout_s: float = Field(60.0, gt=0)
@@ -39,14 +39,6 @@ class TeacherSettings(Section):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"[tasks.teacher] base_url must be an http(s) URL, got {base_url!r}")
         return base_url
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _check_api_key_env(cls, name: str) -> str:
-        # a name, never the key: a value with other characters is likely a pasted secret
-        if not name.replace("_", "").isalnum():
-            raise ValueError(f"[tasks.teacher] api_key_env must name an environment variable, got {name!r}")
-        return name
 
 
 class TaskConfig(Section):

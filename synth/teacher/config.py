@@ -9,7 +9,7 @@ from typing import Any, Literal, Self, get_args
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from drsynth.synth.sections import Section, Strings
+from drsynth.synth.sections import EnvName, Section, Strings
 
 Backend = Literal["openai", "vllm"]
 StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
@@ -38,7 +38,7 @@ class TeacherConfig(Section):
     model: str = Field("teacher", min_length=1)
     """The model name the endpoints serve (vLLM's --served-model-name); with backend vllm, the model to
     load (a Hugging Face id or a local directory)."""
-    api_key_env: str = Field("DRSYNTH_TEACHER_API_KEY", min_length=1)
+    api_key_env: EnvName = "DRSYNTH_TEACHER_API_KEY"
     """The name of the environment variable that holds the API key (letters, digits and _); the key itself
     never goes into settings. An unset or empty variable sends the placeholder key "EMPTY"."""
     backend: Backend = "openai"
@@ -91,13 +91,6 @@ class TeacherConfig(Section):
             if "@" in url.split("://", 1)[1].split("/", 1)[0]:
                 raise ValueError("[teacher] base_urls must not carry credentials; use api_key_env")
         return urls
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _variable_name(cls, name: str) -> str:
-        if not name.replace("_", "").isalnum():
-            raise ValueError(f"[teacher] api_key_env must name an environment variable, got {name!r}")
-        return name
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

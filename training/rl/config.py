@@ -8,7 +8,7 @@ from typing import Literal, Self, get_args
 from pydantic import ConfigDict, Field, model_validator
 
 from drsynth.synth.agent.runner import AgentLimits
-from drsynth.synth.sections import Section
+from drsynth.synth.sections import EnvName, Section
 
 SECTION = "train.rl"
 Rollout = Literal["hf", "openai"]
@@ -70,7 +70,7 @@ class RLConfig(Section):
     """openai rollouts: the endpoint's base URL (e.g. http://host:8000/v1)."""
     model: str = ""
     """openai rollouts: the model name the endpoint serves."""
-    api_key_env: str = "DRSYNTH_POLICY_API_KEY"
+    api_key_env: EnvName = "DRSYNTH_POLICY_API_KEY"
     """openai rollouts: the environment variable that holds the endpoint's API key."""
     generation_batch: int = Field(64, ge=1)
     """hf rollouts: most sequences in one `generate` call."""
