@@ -10,6 +10,7 @@ dependencies through a path file (the wheel alone is what is new), so nothing is
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -88,3 +89,13 @@ def test_installs_beside_a_project_owning_top_level_storage(wheel: Path, tmp_pat
     cli = subprocess.run([venv / "bin" / "drsynth", "--help"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=300, check=False)
     assert cli.returncode == 0 and "demo" in cli.stdout, cli.stderr[-3000:]
+
+
+def test_no_code_imports_a_folder_by_its_top_level_name() -> None:
+    """ruff (TID251) refuses `import storage` in code; this also reads the scripts that tests and modules
+    hand to a subprocess as strings: such a script would import a second copy of the module."""
+    pattern = re.compile(rf"(^|\\n|;)\s*(from|import)\s+({'|'.join(FOLDERS)})\b", re.M)
+    files = subprocess.run(["git", "ls-files", "*.py"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    offenders = [name for name in files if pattern.search((REPO / name).read_text(encoding="utf-8"))]
+    assert offenders == []

@@ -169,7 +169,7 @@ def test_concurrent_writers_in_threads_never_duplicate_ids(store_root: str) -> N
 
 def test_concurrent_writer_processes_never_duplicate_ids(store_root: str) -> None:
     script = (
-        "import sys\nfrom storage.store import Store\nfrom tests.test_storage import pages\n"
+        "import sys\nfrom drsynth.storage.store import Store\nfrom tests.test_storage import pages\n"
         "s = Store(sys.argv[1])\n"
         "with s.writer('pages', 'run-p' + sys.argv[2], buffer_rows=20) as w:\n"
         "    w.write_many(pages(400))\n"
@@ -238,7 +238,7 @@ def test_interrupted_publish_never_loses_the_shards_of_a_visible_commit(store_ro
     writer.abort()  # what a stage does on the way out
     monkeypatch.undo()
     assert Store(store_root).count("pages") == 10
-    script = "import sys\nfrom storage.store import Store\nprint(len(list(Store(sys.argv[1]).rows('pages', ['id']))))"
+    script = "import sys\nfrom drsynth.storage.store import Store\nprint(len(list(Store(sys.argv[1]).rows('pages', ['id']))))"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", script, store_root], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "10", out.stderr
