@@ -1,4 +1,4 @@
-"""The `drsynth` command: demo, run, filter, published, train, sql, trace, graph, audit, catalog."""
+"""The `drsynth` command: demo, run, filter, published, train, sql, trace, graph, audit, catalog, worker."""
 
 from __future__ import annotations
 
@@ -135,6 +135,13 @@ def cmd_filter(args: argparse.Namespace) -> int:
         print(f"published {version}")
     _warnings(result)
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from drsynth.flows.worker import serve
+
+    extra = args.prefect_args[1:] if args.prefect_args[:1] == ["--"] else args.prefect_args
+    return serve(args.pool, extra, args.grace_period)
 
 
 def _warnings(result: dict) -> None:
@@ -369,6 +376,15 @@ def parser() -> argparse.ArgumentParser:
     cat.add_argument("--grace", type=float, default=3600.0,
                      help="with --vacuum: keep unnamed files younger than this many seconds (default 3600)")
     cat.set_defaults(func=cmd_catalog)
+
+    worker = sub.add_parser("worker", help="a Prefect process worker on a pool that stops on SIGTERM: no new runs, "
+                                           "the runs in flight get --grace-period seconds (infra/README.md)")
+    worker.add_argument("--pool", required=True, help="the work pool (e.g. drsynth-cpu)")
+    worker.add_argument("--grace-period", type=float, default=60.0,
+                        help="seconds the runs in flight get to finish once asked to stop (default 60)")
+    worker.add_argument("prefect_args", nargs=argparse.REMAINDER,
+                        help="after --: more `prefect worker start` options (--limit N, --name NAME, ...)")
+    worker.set_defaults(func=cmd_worker)
     return top
 
 

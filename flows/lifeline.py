@@ -94,7 +94,7 @@ def tagged(tag: str) -> set[int]:
     return {pid for pid in pids() if _environ_has(pid, entry)}
 
 
-def _end(targets: Iterable[tuple[int, str]], grace_s: float) -> None:
+def end(targets: Iterable[tuple[int, str]], grace_s: float) -> None:
     """SIGTERM each (pid, start) still alive, then SIGKILL those that outlive `grace_s`."""
     targets = [(pid, start) for pid, start in targets if pid != os.getpid() and alive(pid, start)]
     for pid, _ in targets:
@@ -132,7 +132,7 @@ def guard(cli: int, tag: str, grace_s: float = GRACE_S) -> None:
         for child in descendants(pid, parents):
             targets.setdefault(child, process_start(child))
     targets.pop(me, None)
-    _end(targets.items(), grace_s)
+    end(targets.items(), grace_s)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from drsynth.flows.deployment_steps import FOLDERS, MARKER, MissingEnvironment, 
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+DRSYNTH = str(Path(sys.executable).with_name("drsynth"))
 DEPLOY = [PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml"]
 POOL = "drsynth-cpu"
 SETS = {"sft_samples", "rl_tasks", "cpt_samples"}
@@ -371,3 +372,50 @@ def test_the_ui_renders_the_settings_form_with_defaults_and_descriptions(worker:
         chromium.close()
     assert Settings.__doc__.split()[0] in text
     assert not [s for s in sections + keys if s not in text], text[-3000:]
+
+
+def _api(env: dict[str, str], path: str, body: dict | None = None) -> dict | list:
+    import json
+
+    request = urllib.request.Request(f"{env['PREFECT_API_URL']}/{path}", method="POST" if body is not None else "GET",
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+@pytest.mark.slow
+def test_drsynth_worker_stops_on_sigterm_once_its_run_finishes(server: dict[str, str], tmp_path: Path) -> None:
+    """`drsynth worker` (what infra/ runs): one SIGTERM while a run is in flight, and the worker takes no
+    new run, lets that one complete, and exits 0 leaving no process (`prefect worker start` alone, with
+    nothing in flight, keeps running after one)."""
+    from drsynth.synth.corpus.demo import SITE_DIR
+
+    pool = "drsynth-stop"
+    created = _cli(server, PREFECT, "work-pool", "create", pool, "--type", "process")
+    assert created.returncode == 0, _output(created)
+    flow_id = _api(server, "flows/", {"name": "ingest"})["id"]
+    deployment = _api(server, "deployments/", {
+        "name": "stop-check", "flow_id": flow_id, "work_pool_name": pool,
+        "entrypoint": "drsynth.flows.ingest:ingest", "path": str(REPO),
+        "parameters": {"sources": [str(SITE_DIR / "wiki")], "out": str(tmp_path / "data"),
+                       "config": {"extract": {"workers": 1}}}})
+    run = _api(server, f"deployments/{deployment['id']}/create_flow_run", {})
+    with open(tmp_path / "worker.log", "w") as log:
+        proc = subprocess.Popen([DRSYNTH, "worker", "--pool", pool, "--grace-period", "240"], cwd=tmp_path,
+                                env=server, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while _api(server, f"flow_runs/{run['id']}")["state"]["type"] != "RUNNING":
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "worker.log").read_text()
+            time.sleep(0.5)
+        family = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=300) == 0, (tmp_path / "worker.log").read_text()[-4000:]
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+    assert _api(server, f"flow_runs/{run['id']}")["state"]["type"] == "COMPLETED"
+    left = [psutil.Process(pid) for pid in family if psutil.pid_exists(pid)]
+    _, alive = psutil.wait_procs(left, timeout=15)
+    assert not [p.cmdline() for p in alive if p.status() != psutil.STATUS_ZOMBIE]
