@@ -377,8 +377,8 @@ def parser() -> argparse.ArgumentParser:
                      help="with --vacuum: keep unnamed files younger than this many seconds (default 3600)")
     cat.set_defaults(func=cmd_catalog)
 
-    worker = sub.add_parser("worker", help="a Prefect process worker on a pool that stops on SIGTERM: no new runs, "
-                                           "the runs in flight get --grace-period seconds (infra/README.md)")
+    worker = sub.add_parser("worker", help="a Prefect process worker on a pool that stops on SIGTERM once its runs in flight end "
+                                           "(at most --grace-period seconds; infra/README.md)")
     worker.add_argument("--pool", required=True, help="the work pool (e.g. drsynth-cpu)")
     worker.add_argument("--grace-period", type=float, default=60.0,
                         help="seconds the runs in flight get to finish once asked to stop (default 60)")

@@ -25,6 +25,8 @@ MARKER = Path("flows") / "pipeline.py"
 FOLDERS = ("flows", "storage", "synth", "filters", "training")
 # inside a clone: drsynth/<folder> links to the clone's folders, put ahead of the installed drsynth
 IMPORT_DIR = ".drsynth-import"
+# the folder the installed drsynth.flows comes from sits in this one
+INSTALLED = Path(__file__).resolve().parents[1]
 
 
 class MissingEnvironment(SystemExit):
@@ -69,13 +71,15 @@ def use_code(directory: str = "", repository: str = "", ref: str = "") -> dict[s
     repository = repository or os.environ.get(GIT_URL, "")
     if repository:
         return _clone(repository, ref or os.environ.get(GIT_REF, ""))
-    path = Path(directory or os.environ.get(CODE_DIR) or Path(__file__).resolve().parents[1])
+    path = Path(directory or os.environ.get(CODE_DIR) or INSTALLED)
     if not (path / MARKER).is_file():
         raise FileNotFoundError(
             f"{path} holds no drsynth code (no {MARKER}): set {CODE_DIR} on the worker to a checkout, "
             f"or {GIT_URL} to clone one"
         )
     os.chdir(path)
+    if path.resolve() != INSTALLED:  # another checkout than the installed one: its code, not the installed
+        _import_from(path)
     return {"directory": str(path)}
 
 

@@ -43,7 +43,8 @@ def serve(pool: str, args: Sequence[str] = (), grace_s: float = 60.0, log: Calla
     """Run a process worker on `pool` until it exits or this process gets SIGTERM or SIGINT; the exit
     status: the worker's own, or 0 after a clean stop, 143 when runs had to be cut short."""
     asked = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: a closed terminal must not cut the runs in flight (the CLI would stop at once)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: asked.set())
     # its own session: a Ctrl-C on the terminal reaches this process only, which decides what the worker gets
     child = subprocess.Popen(worker_command(pool, args), start_new_session=True)
