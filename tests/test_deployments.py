@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
+import json
 import os
 import re
 import signal
@@ -302,18 +303,19 @@ def test_the_ui_lists_every_deployment_with_the_nightly_schedule(worker: tuple[d
     assert not [n for n, row in rows.items() if n != "nightly" and any(r.startswith("At ") for r in row)], rows
 
 
-def _flow_runs(env: dict[str, str], deployment: str) -> list[dict]:
-    """The flow runs of `deployment` ('flow/name') on the server, read from its API."""
-    import json
-
-    url = env["PREFECT_API_URL"]
-    with urllib.request.urlopen(f"{url}/deployments/name/{deployment}", timeout=30) as answer:
-        deployment_id = json.load(answer)["id"]
-    query = json.dumps({"flow_runs": {"deployment_id": {"any_": [deployment_id]}}}).encode()
-    request = urllib.request.Request(f"{url}/flow_runs/filter", data=query, method="POST",
+def _api(env: dict[str, str], path: str, body: dict | None = None) -> dict | list:
+    """One call to the server's REST API (POST when `body` is given)."""
+    request = urllib.request.Request(f"{env['PREFECT_API_URL']}/{path}", method="POST" if body is not None else "GET",
+                                     data=None if body is None else json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.load(answer)
+
+
+def _flow_runs(env: dict[str, str], deployment: str) -> list[dict]:
+    """The flow runs of `deployment` ('flow/name') on the server, read from its API."""
+    deployment_id = _api(env, f"deployments/name/{deployment}")["id"]
+    return _api(env, "flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}})
 
 
 @pytest.mark.slow
@@ -345,8 +347,6 @@ def test_the_ui_renders_the_settings_form_with_defaults_and_descriptions(worker:
                                                                          tmp_path: Path) -> None:
     """The demo deployment's custom-run page, rendered in headless Chromium: its `config` parameter is a form
     of the settings model, each section with its description and each key with its own."""
-    import json
-
     from drsynth.synth.corpus.crawler import CrawlConfig
     from drsynth.synth.settings import Settings
     from tests.browser import Chromium, chromium_binary
@@ -356,8 +356,7 @@ def test_the_ui_renders_the_settings_form_with_defaults_and_descriptions(worker:
         pytest.skip("no chromium binary found (Debian: apt-get install -y chromium)")
     env, _ = worker
     url = env["PREFECT_API_URL"]
-    with urllib.request.urlopen(f"{url}/deployments/name/pipeline/demo", timeout=30) as answer:
-        deployment = json.load(answer)
+    deployment = _api(env, "deployments/name/pipeline/demo")
     # the schema the server checks runs against holds every default: what the form is filled with
     definitions = deployment["parameter_openapi_schema"]["definitions"]
     assert definitions["CrawlConfig"]["properties"]["max_pages"]["default"] == CrawlConfig().max_pages
@@ -372,16 +371,6 @@ def test_the_ui_renders_the_settings_form_with_defaults_and_descriptions(worker:
         chromium.close()
     assert Settings.__doc__.split()[0] in text
     assert not [s for s in sections + keys if s not in text], text[-3000:]
-
-
-def _api(env: dict[str, str], path: str, body: dict | None = None) -> dict | list:
-    import json
-
-    request = urllib.request.Request(f"{env['PREFECT_API_URL']}/{path}", method="POST" if body is not None else "GET",
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.load(answer)
 
 
 @pytest.mark.slow
